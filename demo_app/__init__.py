@@ -1,0 +1,31 @@
+"""demo_app: turn a fine-tuned Korean BERT classifier into a live web demo.
+
+    from demo_app import DeployArguments, load_classifier, make_inference_fn, create_app, serve
+
+    classifier = load_classifier(DeployArguments(
+        pretrained_model_name="beomi/kcbert-base",
+        downstream_model_dir="/gdrive/My Drive/nlpbook/checkpoint-doccls",
+    ))
+    inference_fn = make_inference_fn(classifier)
+    server = serve(create_app(classifier), port=5000, tunnel="ngrok")
+"""
+
+from .arguments import DeployArguments, find_best_checkpoint
+from .batching import Overloaded
+from .checkpoint import CheckpointError, read_state_dict
+from .classifier import Classifier, Prediction, make_inference_fn
+from .loading import load_classifier
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CheckpointError",
+    "Classifier",
+    "DeployArguments",
+    "Overloaded",
+    "Prediction",
+    "find_best_checkpoint",
+    "load_classifier",
+    "make_inference_fn",
+    "read_state_dict",
+]
