@@ -15,6 +15,8 @@ from .batching import Overloaded
 from .checkpoint import CheckpointError, read_state_dict
 from .classifier import Classifier, Prediction, make_inference_fn
 from .loading import load_classifier
+from .server import ServerHandle, serve
+from .web import WebOptions, create_app
 
 __version__ = "0.1.0"
 
@@ -28,4 +30,8 @@ __all__ = [
     "load_classifier",
     "make_inference_fn",
     "read_state_dict",
+    "ServerHandle",
+    "WebOptions",
+    "create_app",
+    "serve",
 ]

@@ -124,15 +124,15 @@ def _torch_load_weights_only(path: Path):
 
 def _refused(path: Path, error: Exception) -> CheckpointError:
     message = str(error)
-    if "Weights only load failed" not in message:
-        return CheckpointError(f"{path} is not a readable PyTorch checkpoint ({message.splitlines()[0]})")
-    # torch names the offending global ("Unsupported global: GLOBAL os.system"); keep that line.
-    detail = next((line.strip() for line in message.splitlines() if "GLOBAL" in line), "")
+    # A pickle names code to run through GLOBAL opcodes; torch quotes the one it blocked.
+    blocked = next((line.strip() for line in message.splitlines() if "GLOBAL" in line), "")
+    if not blocked:
+        return CheckpointError(f"{path} is not a readable PyTorch checkpoint (corrupt, or not a "
+                               "file written by torch.save)")
     return CheckpointError(
         f"{path} is not a plain weights file: it contains Python objects that would run code "
-        f"when loaded, so it was refused{' (' + detail + ')' if detail else ''}. "
-        "Load it only if you trust its author, and re-save just the weights with "
-        "torch.save(model.state_dict(), 'model.pth')."
+        f"when loaded, so it was refused ({blocked}). Load it only if you trust its author, and "
+        "re-save just the weights with torch.save(model.state_dict(), 'model.pth')."
     )
 
 

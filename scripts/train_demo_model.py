@@ -20,11 +20,10 @@ import copy
 import random
 import shutil
 import sys
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from pathlib import Path
 
 import torch
-from tokenizers import BertWordPieceTokenizer
 from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,11 +44,32 @@ def read_corpus(name: str):
     return [text for _, text, _ in rows], [int(label) for _, _, label in rows]
 
 
+def build_vocab(texts) -> list:
+    """A WordPiece vocabulary built by counting, so that it is the same on every run (the
+    tokenizers library's trainer breaks ties in a different order each time).
+
+    Every character (alone and as a ``##`` continuation), every word seen twice, and the word
+    beginnings and endings (2-4 characters) seen three times: Korean endings like ``##었어요``.
+    """
+    words = Counter(word for text in texts for word in text.split())
+    pieces = set()
+    for word, count in words.items():
+        pieces.update(word)
+        pieces.update("##" + char for char in word[1:])
+        if count >= 2:
+            pieces.add(word)
+    beginnings, endings = Counter(), Counter()
+    for word, count in words.items():
+        for size in range(2, min(4, len(word) - 1) + 1):
+            beginnings[word[:size]] += count
+            endings["##" + word[-size:]] += count
+    pieces.update(piece for counter in (beginnings, endings) for piece, n in counter.items() if n >= 3)
+    return ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(pieces)
+
+
 def train_tokenizer(texts, directory: Path) -> BertTokenizerFast:
-    wordpiece = BertWordPieceTokenizer(lowercase=False, strip_accents=False)
-    wordpiece.train_from_iterator(texts, vocab_size=2000, min_frequency=1, show_progress=False)
     directory.mkdir(parents=True, exist_ok=True)
-    wordpiece.save_model(str(directory))  # vocab.txt
+    (directory / "vocab.txt").write_text("\n".join(build_vocab(texts)) + "\n", encoding="utf-8")
     tokenizer = BertTokenizerFast(str(directory / "vocab.txt"), do_lower_case=False,
                                   model_max_length=300)
     tokenizer.save_pretrained(str(directory))

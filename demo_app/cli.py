@@ -1,0 +1,138 @@
+"""Command line: ``python -m demo_app predict ...`` and ``python -m demo_app serve ...``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+from typing import List, Optional
+
+from .arguments import DeployArguments
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m demo_app",
+        description="Serve or query a fine-tuned Korean BERT classifier. "
+        "Without model flags the bundled demo model is used.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{predict,serve}")
+
+    model_flags = argparse.ArgumentParser(add_help=False)
+    model = model_flags.add_argument_group("model (ratsnlp's deploy arguments)")
+    model.add_argument("--pretrained", metavar="NAME_OR_DIR",
+                       help="pretrained_model_name: hub name or local dir (default beomi/kcbert-base "
+                            "when a checkpoint is given)")
+    where = model.add_mutually_exclusive_group()
+    where.add_argument("--checkpoint-dir", metavar="DIR",
+                       help="downstream_model_dir: the *.ckpt with the lowest val_loss is used")
+    where.add_argument("--checkpoint", metavar="FILE",
+                       help="downstream_model_checkpoint_fpath: one checkpoint file")
+    model.add_argument("--max-seq-length", type=int, default=128, metavar="N",
+                       help="truncate inputs to N tokens (default 128)")
+    model.add_argument("--labels", metavar="A,B,...",
+                       help="class names in output order, comma-separated")
+    model.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    model.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+
+    predict = commands.add_parser("predict", parents=[model_flags],
+                                  help="classify sentences; prints one JSON object per line")
+    predict.add_argument("sentences", nargs="+", metavar="SENTENCE")
+
+    serve = commands.add_parser("serve", parents=[model_flags], help="serve the web demo")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
+    serve.add_argument("--port", type=int, default=5000, help="port (default 5000; 0 for any free port)")
+    serve.add_argument("--tunnel", default="none", choices=["none", "ngrok", "ssh"],
+                       help="make the demo public (ngrok needs NGROK_AUTHTOKEN)")
+    serve.add_argument("--ssh-host", default=None, help="ssh tunnel host (default localhost.run)")
+    serve.add_argument("--auth", metavar="USER:PASSWORD", default=os.environ.get("DEMO_APP_AUTH"),
+                       help="require HTTP basic auth from visitors (or set DEMO_APP_AUTH)")
+    serve.add_argument("--rate-limit", metavar="N/minute", default=None,
+                       help="per-client limit, e.g. 60/minute (default: 60/minute with a tunnel, "
+                            "none without)")
+    serve.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                       help="allow this origin to call the API (repeatable); none by default")
+    return parser
+
+
+def deploy_arguments(options: argparse.Namespace) -> DeployArguments:
+    labels = [label.strip() for label in options.labels.split(",")] if options.labels else None
+    return DeployArguments(
+        pretrained_model_name=options.pretrained,
+        downstream_model_dir=options.checkpoint_dir,
+        downstream_model_checkpoint_fpath=options.checkpoint,
+        max_seq_length=options.max_seq_length,
+        labels=labels,
+        device=options.device,
+        precision=options.precision,
+    )
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    options = build_parser().parse_args(argv)
+    _quiet_libraries()
+    try:
+        if options.command == "predict":
+            return _predict(options)
+        return _serve(options)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # noqa: BLE001 - one line that says what to fix, no traceback
+        print(f"error: {_one_line(error)}", file=sys.stderr)
+        return 1
+
+
+def _predict(options: argparse.Namespace) -> int:
+    from .classifier import make_inference_fn
+    from .loading import load_classifier
+
+    classifier = load_classifier(deploy_arguments(options), batching=False)
+    inference_fn = make_inference_fn(classifier)
+    for sentence in options.sentences:
+        print(json.dumps(inference_fn(sentence), ensure_ascii=False), flush=True)
+    return 0
+
+
+def _serve(options: argparse.Namespace) -> int:
+    from .loading import load_classifier
+    from .server import serve
+    from .web import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` and process managers stop as Ctrl-C does
+    tunnel = None if options.tunnel == "none" else options.tunnel
+    rate_limit = options.rate_limit or ("60/minute" if tunnel else None)
+    classifier = load_classifier(deploy_arguments(options))
+    app = create_app(classifier, auth=options.auth, rate_limit=rate_limit,
+                     cors_origins=options.cors_origin)
+    tunnel_options = {"host": options.ssh_host} if tunnel == "ssh" and options.ssh_host else {}
+    handle = serve(app, host=options.host, port=options.port, tunnel=tunnel, **tunnel_options)
+    print("Press Ctrl-C to stop.", flush=True)
+    handle.wait()
+    print("Stopped.", flush=True)
+    return 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    try:
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+    except ImportError:
+        pass
+
+
+def _one_line(error: Exception) -> str:
+    text = str(error).strip() or type(error).__name__
+    if isinstance(error, OSError) and error.strerror and error.filename is None and error.errno:
+        text = error.strerror
+    return " ".join(text.split())

@@ -1,0 +1,167 @@
+"""Serving the app with waitress in a background thread, so a notebook cell returns at once."""
+
+from __future__ import annotations
+
+import atexit
+import errno
+import logging
+import sys
+import threading
+import time
+from typing import Dict, Optional, Tuple
+
+logger = logging.getLogger(__name__)
+
+# The servers this process started, by (host, port): re-running a notebook cell replaces them.
+_running: Dict[Tuple[str, int], "ServerHandle"] = {}
+_running_lock = threading.Lock()
+
+
+class ServerHandle:
+    """A running demo server. ``url`` is its local address, ``public_url`` the tunnel's (or None).
+
+    Use ``stop()`` (or a ``with`` block) to end it: new connections are refused, requests in
+    flight finish, then the tunnel and the server close. A stopped handle stays stopped.
+    """
+
+    def __init__(self, app, host: str, port: int, threads: int) -> None:
+        import waitress
+
+        self.app = app
+        # waitress refuses bodies over max_request_body_size before Flask sees them; Flask's own
+        # MAX_CONTENT_LENGTH (set by create_app) answers the JSON 413 below that.
+        self._server = waitress.create_server(
+            app, host=host, port=port, threads=threads, ident="demo_app",
+            max_request_body_size=1024 * 1024, clear_untrusted_proxy_headers=False,
+        )
+        self.host = host
+        self.port = int(self._server.effective_port)
+        self.tunnel = None
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._server.run, name=f"demo_app-server-{self.port}",
+                                        daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        shown = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        shown = f"[{shown}]" if ":" in shown else shown
+        return f"http://{shown}:{self.port}"
+
+    @property
+    def public_url(self) -> Optional[str]:
+        return self.tunnel.public_url if self.tunnel is not None else None
+
+    @property
+    def running(self) -> bool:
+        return not self._stopped.is_set() and self._thread.is_alive()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop: refuse new connections, let requests in flight finish (up to ``timeout`` s),
+        close the tunnel, then close the server. Safe to call more than once."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        self._server.accepting = False
+        deadline = time.monotonic() + timeout
+        while self._busy() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if self.tunnel is not None:
+            self.tunnel.close()
+        self._server.close()
+        self._thread.join(timeout=5)
+        with _running_lock:
+            if _running.get((self.host, self.port)) is self:
+                del _running[(self.host, self.port)]
+
+    def wait(self) -> None:
+        """Block until the server stops or Ctrl-C, then stop it (for the command line)."""
+        try:
+            while self.running:
+                self._thread.join(timeout=0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
+    def _busy(self) -> bool:
+        channels = [c for c in list(self._server._map.values()) if hasattr(c, "requests")]
+        return any(c.requests or c.total_outbufs_len for c in channels)
+
+    def __enter__(self) -> "ServerHandle":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        public = f", public_url={self.public_url!r}" if self.public_url else ""
+        return f"<ServerHandle {state} url={self.url!r}{public}>"
+
+
+def serve(
+    app,
+    host: str = "127.0.0.1",
+    port: int = 5000,
+    *,
+    tunnel: Optional[str] = None,
+    threads: int = 32,
+    quiet: bool = False,
+    **tunnel_options,
+) -> ServerHandle:
+    """Start ``app`` with waitress in a background thread and return at once.
+
+    ``port=0`` picks a free port. A server this process started earlier on the same port is
+    stopped first, so re-running a notebook cell just works; a port held by another program is
+    an error saying what to do. ``tunnel`` (``"ngrok"``, ``"ssh"`` or ``"colab"``) also makes the
+    app public (see :func:`demo_app.open_tunnel`); if that fails the local server keeps running
+    and a one-line reason is printed. Prints the URLs unless ``quiet``.
+    """
+    _stop_earlier_server(host, port)
+    try:
+        handle = ServerHandle(app, host, port, threads)
+    except OSError as error:
+        if error.errno in (errno.EADDRINUSE, errno.EACCES):
+            raise OSError(error.errno, f"port {port} on {host} is in use by another program; stop it "
+                                       f"or choose another port, e.g. serve(app, port={port + 1}) "
+                                       "or port=0 for any free port") from None
+        raise
+    with _running_lock:
+        _running[(host, handle.port)] = handle
+    say = (lambda message: None) if quiet else (lambda message: print(message, flush=True))
+    say(f"demo_app is serving at {handle.url}")
+    if tunnel:
+        from .tunnel import TunnelError, open_tunnel
+
+        try:
+            handle.tunnel = open_tunnel(handle.port, provider=tunnel, **tunnel_options)
+        except TunnelError as error:
+            print(f"No public URL: {error}", file=sys.stderr, flush=True)
+            say(f"The local server keeps running at {handle.url}")
+        else:
+            if handle.public_url:
+                say(f"Public URL: {handle.public_url}")
+    return handle
+
+
+def _stop_earlier_server(host: str, port: int) -> None:
+    if port == 0:
+        return
+    with _running_lock:
+        earlier = [h for (h_host, h_port), h in _running.items() if h_port == port]
+    for handle in earlier:
+        logger.info("stopping the earlier demo server on port %s", port)
+        print(f"Stopping the earlier demo_app server on port {port} (started by this process).",
+              flush=True)
+        handle.stop()
+
+
+
+
+@atexit.register
+def _stop_all() -> None:
+    with _running_lock:
+        handles = list(_running.values())
+    for handle in handles:
+        handle.stop(timeout=2)

@@ -1,0 +1,147 @@
+// demo_app page script. Every piece of visitor or model text enters the page through
+// textContent, never as HTML, so a sentence like <img src=x onerror=alert(1)> stays text.
+"use strict";
+
+(function () {
+  const REQUEST_TIMEOUT_MS = 30000;
+  const HISTORY_SIZE = 5;
+  const WIDTH = /^\d{1,3}(\.\d+)?%$/;  // the server's bar widths, e.g. "85.99%"
+
+  const form = document.getElementById("predict-form");
+  const input = document.getElementById("sentence");
+  const submit = document.getElementById("submit");
+  const statusLine = document.getElementById("status");
+  const errorBox = document.getElementById("error");
+  const result = document.getElementById("result");
+  const history = document.getElementById("history");
+
+  function element(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function showError(message) {
+    errorBox.textContent = message;
+    errorBox.hidden = false;
+  }
+
+  // Older inference_fn dicts have no "probabilities": rebuild it from ratsnlp's keys.
+  function probabilitiesOf(data) {
+    if (Array.isArray(data.probabilities)) return data.probabilities;
+    const number = (text) => parseFloat(String(text).split(" ").pop());
+    return [
+      { label: "부정 (negative)", probability: number(data.negative_data), width: data.negative_width },
+      { label: "긍정 (positive)", probability: number(data.positive_data), width: data.positive_width },
+    ];
+  }
+
+  function barClass(label) {
+    if (/positive|긍정/i.test(label)) return "bar-fill positive";
+    if (/negative|부정/i.test(label)) return "bar-fill negative";
+    return "bar-fill";
+  }
+
+  function render(data) {
+    document.getElementById("result-sentence").textContent = data.sentence;
+    document.getElementById("result-label").textContent = data.prediction;
+    const bars = document.getElementById("bars");
+    bars.replaceChildren();
+    for (const item of probabilitiesOf(data)) {
+      const row = element("div", "bar-row");
+      const track = element("div", "bar-track");
+      const fill = element("div", barClass(String(item.label)));
+      const width = String(item.width);
+      fill.style.width = WIDTH.test(width) ? width : "0%";
+      fill.dataset.width = width;
+      fill.setAttribute("role", "img");
+      fill.setAttribute("aria-label", item.label + " " + width);
+      track.append(fill);
+      row.append(element("span", "bar-label", String(item.label)), track,
+                 element("span", "bar-value", width));
+      bars.append(row);
+    }
+    result.hidden = false;
+
+    const entry = element("li");
+    entry.append(element("span", "history-sentence", data.sentence + " "),
+                 element("span", "history-label", "→ " + data.prediction));
+    history.prepend(entry);
+    while (history.children.length > HISTORY_SIZE) history.lastElementChild.remove();
+  }
+
+  async function classify(sentence) {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS);
+    try {
+      const response = await fetch("predict", {
+        method: "POST",
+        headers: {
+          "Content-Type": "application/json",
+          // Lets the page work behind ngrok's free-tier browser warning.
+          "ngrok-skip-browser-warning": "1",
+        },
+        body: JSON.stringify({ sentence: sentence }),
+        signal: controller.signal,
+      });
+      let data = null;
+      try { data = await response.json(); } catch (_) { /* not JSON: handled below */ }
+      if (!response.ok) {
+        const reason = data && data.error ? data.error : "HTTP " + response.status;
+        throw new Error("서버 오류 (server error): " + reason);
+      }
+      if (!data) throw new Error("서버 응답을 읽을 수 없습니다 (unreadable server response)");
+      return data;
+    } catch (error) {
+      if (error.name === "AbortError") {
+        throw new Error("시간 초과: 서버가 " + REQUEST_TIMEOUT_MS / 1000 + "초 안에 답하지 않았습니다 (timeout)");
+      }
+      if (error instanceof TypeError) {
+        throw new Error("네트워크 오류: 서버에 연결할 수 없습니다 (network error: server unreachable)");
+      }
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async function run() {
+    const sentence = input.value;
+    errorBox.hidden = true;
+    if (!sentence.trim()) {
+      showError("문장을 입력해 주세요 (please type a sentence)");
+      return;
+    }
+    submit.disabled = true;
+    form.setAttribute("aria-busy", "true");
+    statusLine.textContent = "분석 중… (analyzing…)";
+    try {
+      render(await classify(sentence));
+      statusLine.textContent = "";
+    } catch (error) {
+      statusLine.textContent = "";
+      showError(error.message);
+    } finally {
+      submit.disabled = false;
+      form.removeAttribute("aria-busy");
+    }
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    run();
+  });
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      run();
+    }
+  });
+  for (const button of document.querySelectorAll(".example")) {
+    button.addEventListener("click", () => {
+      input.value = button.textContent;
+      run();
+    });
+  }
+})();
