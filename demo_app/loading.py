@@ -57,7 +57,7 @@ def load_classifier(
 
     device = resolve_device(args.device)
     precision = choose_precision(device, args.precision)
-    model = apply_precision(model, precision).to(device).eval()
+    model = apply_precision(model, precision, device).to(device).eval()
     classifier = Classifier(
         model,
         tokenizer,

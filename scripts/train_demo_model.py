@@ -16,15 +16,18 @@ No Lightning or ratsnlp is imported: the checkpoint dict is built here field by 
 
 from __future__ import annotations
 
-import copy
 import random
 import shutil
 import sys
-from collections import Counter, OrderedDict
+from collections import Counter
 from pathlib import Path
 
 import torch
 from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from demo_app.lightning_format import (  # noqa: E402
+    checkpoint_filename, lightning_checkpoint, save_lightning_checkpoint)
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS_DIR = ROOT / "data" / "demo_reviews"
@@ -88,33 +91,6 @@ def evaluate(model, tokenizer, texts, labels):
     return loss, accuracy
 
 
-def lightning_checkpoint(model, optimizer, scheduler, epoch, global_step, val_loss, path):
-    """The dict PyTorch Lightning 1.6.1 saves for ratsnlp's ClassificationTask."""
-    callback_key = ("ModelCheckpoint{'monitor': 'val_loss', 'mode': 'min', 'every_n_train_steps': 0,"
-                    " 'every_n_epochs': 1, 'train_time_interval': None, 'save_on_train_epoch_end': True}")
-    score = torch.tensor(val_loss)
-    return {
-        "epoch": epoch,
-        "global_step": global_step,
-        "pytorch-lightning_version": "1.6.1",
-        "state_dict": OrderedDict(("model." + k, v) for k, v in model.state_dict().items()),
-        "loops": {
-            "fit_loop": {"state_dict": {}, "epoch_loop.state_dict": {"_batches_that_stepped": global_step},
-                         "epoch_progress": {"total": {"ready": epoch + 1, "completed": epoch}}},
-            "validate_loop": {"state_dict": {}},
-            "test_loop": {"state_dict": {}},
-            "predict_loop": {"state_dict": {}},
-        },
-        "callbacks": {callback_key: {
-            "monitor": "val_loss", "best_model_score": score, "best_model_path": str(path.name),
-            "current_score": score, "dirpath": "checkpoint-doccls", "best_k_models": {path.name: score},
-            "kth_best_model_path": path.name, "kth_value": score, "last_model_path": "",
-        }},
-        "optimizer_states": [optimizer.state_dict()],
-        "lr_schedulers": [scheduler.state_dict()],
-    }
-
-
 def main() -> int:
     random.seed(SEED)
     torch.manual_seed(SEED)
@@ -154,15 +130,14 @@ def main() -> int:
         scheduler.step()
         val_loss, accuracy = evaluate(model, tokenizer, test_texts, test_labels)
         if best is None or val_loss < best[0]:
-            path = checkpoint_dir / f"epoch={epoch}-val_loss={val_loss:.2f}.ckpt"
-            # deepcopy: state_dict() tensors share storage with the still-training model
-            best = (val_loss, accuracy, epoch, copy.deepcopy(lightning_checkpoint(
-                model, optimizer, scheduler, epoch, global_step, val_loss, path)), path)
+            path = checkpoint_dir / checkpoint_filename(epoch, val_loss)
+            best = (val_loss, accuracy, epoch, lightning_checkpoint(
+                model, optimizer, scheduler, epoch=epoch, global_step=global_step,
+                val_loss=val_loss, filename=path.name), path)
         print(f"epoch {epoch:2d}  val_loss {val_loss:.4f}  held-out accuracy {accuracy:.3f}")
 
     val_loss, accuracy, epoch, checkpoint, path = best
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    torch.save(checkpoint, path)
+    save_lightning_checkpoint(checkpoint, path)
     model.load_state_dict({k[len("model."):]: v for k, v in checkpoint["state_dict"].items()})
     print(f"saved {path.relative_to(ROOT)} ({path.stat().st_size / 1e6:.1f} MB)")
     print(f"held-out accuracy {accuracy:.3f} on {len(test_texts)} sentences (epoch {epoch})")
