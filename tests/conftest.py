@@ -1,0 +1,34 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from demo_app import DeployArguments, create_app, load_classifier, serve  # noqa: E402
+
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def demo_classifier():
+    """The bundled demo model, exact (fp32), batched as in production."""
+    return load_classifier(DeployArguments(precision="fp32"), verbose=False)
+
+
+@pytest.fixture(scope="session")
+def live_server(demo_classifier):
+    """A real waitress server on 127.0.0.1 serving the demo model."""
+    handle = serve(create_app(demo_classifier), port=0, quiet=True)
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir():
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

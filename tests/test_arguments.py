@@ -1,0 +1,80 @@
+import os
+import time
+
+import pytest
+
+from demo_app import DeployArguments, find_best_checkpoint
+
+
+def touch(path, mtime=None):
+    path.write_bytes(b"x")
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+    return path
+
+
+def test_lowest_val_loss_wins(tmp_path):
+    for name in ["epoch=0-val_loss=0.52.ckpt", "epoch=1-val_loss=0.31.ckpt", "epoch=2-val_loss=0.40.ckpt"]:
+        touch(tmp_path / name)
+    assert find_best_checkpoint(tmp_path).name == "epoch=1-val_loss=0.31.ckpt"
+
+
+def test_v1_duplicate_names_are_parsed(tmp_path):
+    touch(tmp_path / "epoch=1-val_loss=0.31.ckpt", mtime=time.time() - 100)
+    touch(tmp_path / "epoch=1-val_loss=0.29-v1.ckpt")
+    touch(tmp_path / "epoch=3-val_loss=0.31-v1.ckpt")
+    assert find_best_checkpoint(tmp_path).name == "epoch=1-val_loss=0.29-v1.ckpt"
+
+
+def test_tie_goes_to_newest(tmp_path):
+    touch(tmp_path / "epoch=1-val_loss=0.31.ckpt", mtime=time.time() - 100)
+    touch(tmp_path / "epoch=1-val_loss=0.31-v1.ckpt")
+    assert find_best_checkpoint(tmp_path).name == "epoch=1-val_loss=0.31-v1.ckpt"
+
+
+@pytest.mark.parametrize("folder", ["tmp", "temp", "my_tmp_runs", "Temporary"])
+def test_directories_named_tmp_or_temp_work(tmp_path, folder):
+    # ratsnlp refused any path containing "tmp" or "temp"; only the file's own name matters.
+    directory = tmp_path / folder / "checkpoint-doccls"
+    directory.mkdir(parents=True)
+    touch(directory / "epoch=0-val_loss=0.30.ckpt")
+    assert find_best_checkpoint(directory).name == "epoch=0-val_loss=0.30.ckpt"
+
+
+def test_temporary_files_are_skipped(tmp_path):
+    touch(tmp_path / "epoch=0-val_loss=0.50.ckpt")
+    touch(tmp_path / "tmp_epoch=1-val_loss=0.10.ckpt")
+    touch(tmp_path / ".epoch=2-val_loss=0.05.ckpt")
+    assert find_best_checkpoint(tmp_path).name == "epoch=0-val_loss=0.50.ckpt"
+
+
+def test_last_ckpt_only_when_nothing_has_a_val_loss(tmp_path):
+    touch(tmp_path / "last.ckpt")
+    assert find_best_checkpoint(tmp_path).name == "last.ckpt"
+    touch(tmp_path / "epoch=4-val_loss=0.90.ckpt")
+    assert find_best_checkpoint(tmp_path).name == "epoch=4-val_loss=0.90.ckpt"
+
+
+def test_empty_directory_error_says_what_was_looked_for_and_found(tmp_path):
+    touch(tmp_path / "notes.txt")
+    with pytest.raises(FileNotFoundError) as error:
+        find_best_checkpoint(tmp_path)
+    assert "*.ckpt" in str(error.value) and "notes.txt" in str(error.value)
+
+
+def test_missing_directory(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not found"):
+        find_best_checkpoint(tmp_path / "nope")
+
+
+def test_arguments_keep_ratsnlp_names_and_check_values():
+    args = DeployArguments(pretrained_model_name="beomi/kcbert-base",
+                           downstream_model_dir="/gdrive/My Drive/nlpbook/checkpoint-doccls")
+    assert args.max_seq_length == 128 and not args.uses_demo_model
+    assert DeployArguments().uses_demo_model
+    with pytest.raises(ValueError, match="device"):
+        DeployArguments(device="tpu")
+    with pytest.raises(ValueError, match="max_seq_length"):
+        DeployArguments(max_seq_length=0)
+    with pytest.raises(TypeError, match="labels"):
+        DeployArguments(labels="negative,positive")
