@@ -13,9 +13,11 @@
 from .arguments import DeployArguments, find_best_checkpoint
 from .batching import Overloaded
 from .checkpoint import CheckpointError, read_state_dict
+from .colab import in_colab, mount_drive
 from .classifier import Classifier, Prediction, make_inference_fn
 from .loading import load_classifier
 from .server import ServerHandle, serve
+from .tunnel import Tunnel, TunnelError, open_tunnel
 from .web import WebOptions, create_app
 
 __version__ = "0.1.0"
@@ -34,4 +36,9 @@ __all__ = [
     "WebOptions",
     "create_app",
     "serve",
+    "Tunnel",
+    "TunnelError",
+    "in_colab",
+    "mount_drive",
+    "open_tunnel",
 ]

@@ -109,7 +109,7 @@ def _serve(options: argparse.Namespace) -> int:
     classifier = load_classifier(deploy_arguments(options))
     app = create_app(classifier, auth=options.auth, rate_limit=rate_limit,
                      cors_origins=options.cors_origin)
-    tunnel_options = {"host": options.ssh_host} if tunnel == "ssh" and options.ssh_host else {}
+    tunnel_options = {"ssh_host": options.ssh_host} if tunnel == "ssh" and options.ssh_host else {}
     handle = serve(app, host=options.host, port=options.port, tunnel=tunnel, **tunnel_options)
     print("Press Ctrl-C to stop.", flush=True)
     handle.wait()

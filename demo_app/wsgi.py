@@ -1,0 +1,44 @@
+"""WSGI entry point for gunicorn and other servers: ``gunicorn demo_app.wsgi:app``.
+
+The model is chosen by environment variables (ratsnlp's names, upper-cased); with none set the
+bundled demo model is served:
+
+    DEMO_APP_PRETRAINED_MODEL_NAME          hub name or local dir (default beomi/kcbert-base)
+    DEMO_APP_DOWNSTREAM_MODEL_DIR           directory of *.ckpt files (lowest val_loss wins)
+    DEMO_APP_DOWNSTREAM_MODEL_CHECKPOINT_FPATH   one checkpoint file
+    DEMO_APP_MAX_SEQ_LENGTH                 default 128
+    DEMO_APP_DEVICE / DEMO_APP_PRECISION    auto, cpu, cuda / auto, fp32, bf16, fp16
+    DEMO_APP_AUTH                           user:password for visitor basic auth
+    DEMO_APP_RATE_LIMIT                     e.g. 60/minute per client
+    DEMO_APP_CORS_ORIGINS                   comma-separated origins allowed to call the API
+
+Each gunicorn worker loads its own copy of the model; one worker with several threads
+(``--workers 1 --threads 8``) batches best.
+"""
+
+import os
+
+from .arguments import DeployArguments
+from .loading import load_classifier
+from .web import create_app
+
+
+def _env(name: str, default=None):
+    return os.environ.get(f"DEMO_APP_{name}") or default
+
+
+def app_from_environment():
+    args = DeployArguments(
+        pretrained_model_name=_env("PRETRAINED_MODEL_NAME"),
+        downstream_model_dir=_env("DOWNSTREAM_MODEL_DIR"),
+        downstream_model_checkpoint_fpath=_env("DOWNSTREAM_MODEL_CHECKPOINT_FPATH"),
+        max_seq_length=int(_env("MAX_SEQ_LENGTH", "128")),
+        device=_env("DEVICE", "auto"),
+        precision=_env("PRECISION", "auto"),
+    )
+    origins = [o.strip() for o in _env("CORS_ORIGINS", "").split(",") if o.strip()]
+    return create_app(load_classifier(args), auth=_env("AUTH"), rate_limit=_env("RATE_LIMIT"),
+                      cors_origins=origins)
+
+
+app = app_from_environment()

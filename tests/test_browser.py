@@ -1,0 +1,138 @@
+"""The page in a real browser: Debian's chromium driven by Playwright, against a real server."""
+
+import shutil
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+XSS_PAYLOADS = [
+    "<img src=x onerror=\"window.__xss='img'\">",
+    "<script>window.__xss='script'</script>",
+    "\"><svg onload=\"window.__xss='svg'\">",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(viewport={"width": 1024, "height": 800}, locale="ko-KR")
+    page = context.new_page()
+    page.requests_seen = []
+    page.on("request", lambda request: page.requests_seen.append(request.url))
+    page.goto(live_server.url + "/")
+    yield page
+    context.close()
+
+
+def classify(page, sentence):
+    page.fill("#sentence", sentence)
+    page.press("#sentence", "Enter")
+    page.wait_for_function(
+        "s => document.getElementById('result-sentence').textContent === s && "
+        "!document.getElementById('submit').disabled", arg=sentence)
+
+
+def bar_fractions(page):
+    return page.eval_on_selector_all(
+        ".bar-fill", "bars => bars.map(b => b.getBoundingClientRect().width / "
+                     "b.parentElement.getBoundingClientRect().width)")
+
+
+def test_korean_sentence_shows_label_and_bars_matching_probabilities(page, demo_classifier, artifacts_dir):
+    sentence = "이 영화 정말 재밌어요"
+    classify(page, sentence)
+    page.wait_for_timeout(400)  # the bar's width transition
+    assert page.text_content("#result-label") == "긍정 (positive)"
+    [expected] = demo_classifier.predict([sentence])
+    fractions = bar_fractions(page)
+    assert fractions == pytest.approx(list(expected.probabilities.values()), abs=0.01)
+    assert page.text_content("#history li") .startswith(sentence)
+    page.screenshot(path=str(artifacts_dir / "page-desktop.png"), full_page=True)
+
+
+def test_example_buttons_and_history(page):
+    page.click(".example >> nth=0")
+    page.wait_for_function("document.querySelectorAll('#history li').length === 1")
+    for sentence in ["좋아요", "별로", "최고", "노잼", "감동", "지루함"]:
+        classify(page, sentence)
+    assert page.eval_on_selector_all("#history li", "items => items.length") == 5
+
+
+@pytest.mark.parametrize("payload", XSS_PAYLOADS)
+def test_html_payloads_stay_literal_text(page, payload):
+    classify(page, payload)
+    assert page.text_content("#result-sentence") == payload
+    assert page.evaluate("window.__xss") is None
+    assert page.eval_on_selector_all("#result img, #result script, #result svg, #history img, "
+                                     "#history svg", "nodes => nodes.length") == 0
+    assert payload in page.text_content("#history")
+
+
+def test_page_makes_no_off_site_requests(page, live_server):
+    classify(page, "배우들 연기가 정말 좋았어요")
+    assert page.requests_seen, "no requests recorded"
+    off_site = [url for url in page.requests_seen
+                if not url.startswith(live_server.url) and not url.startswith("data:")]
+    assert off_site == []
+
+
+def test_fetch_sends_the_ngrok_skip_header(page):
+    with page.expect_request("**/predict") as request_info:
+        classify(page, "좋아요")
+    assert request_info.value.headers.get("ngrok-skip-browser-warning") == "1"
+
+
+def test_server_error_network_failure_and_blank_input_are_shown(page):
+    page.route("**/predict", lambda route: route.fulfill(
+        status=503, content_type="application/json", body='{"error": "the server is busy"}'))
+    page.fill("#sentence", "좋아요")
+    page.click("#submit")
+    page.wait_for_selector("#error:not([hidden])")
+    assert "the server is busy" in page.text_content("#error")
+    page.unroute("**/predict")
+    page.route("**/predict", lambda route: route.abort("connectionrefused"))
+    page.click("#submit")
+    page.wait_for_function("document.getElementById('error').textContent.includes('network')")
+    page.unroute("**/predict")
+    page.fill("#sentence", "   ")
+    page.click("#submit")
+    assert "please type" in page.text_content("#error")
+
+
+def test_content_security_policy_blocks_injected_inline_script(page):
+    page.evaluate("""() => {
+        const s = document.createElement('script');
+        s.textContent = "window.__inline = 'ran'";
+        document.body.appendChild(s);
+    }""")
+    assert page.evaluate("window.__inline") is None
+    classify(page, "재밌어요")  # the page itself still works under the policy
+    assert page.text_content("#result-label")
+
+
+def test_layout_holds_at_phone_width(browser, live_server, artifacts_dir):
+    context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True,
+                                  has_touch=True, device_scale_factor=2)
+    page = context.new_page()
+    try:
+        page.goto(live_server.url + "/")
+        classify(page, "스토리가 너무 지루했어요 " * 3)
+        widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert widths[0] <= widths[1], f"horizontal scroll at phone width: {widths}"
+        box = page.locator("#submit").bounding_box()
+        assert box["width"] > 250  # a full-width, thumb-sized button
+        page.screenshot(path=str(artifacts_dir / "page-phone.png"), full_page=True)
+    finally:
+        context.close()

@@ -1,0 +1,69 @@
+"""gunicorn serving demo_app.wsgi:app as a real subprocess, the model chosen by environment."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from helpers import PRETRAINED_DIR, tiny_model, write_lightning
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_gunicorn(env_extra):
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **env_extra)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "demo_app.wsgi:app", "--workers", "1", "--threads", "4",
+         "--bind", f"127.0.0.1:{port}"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url + "/healthz", timeout=10).status_code == 200:
+                return process, url
+        except requests.RequestException:  # not listening yet, or the worker still loading
+            time.sleep(0.3)
+        if process.poll() is not None:
+            raise AssertionError(process.stdout.read())
+    process.kill()
+    raise AssertionError("gunicorn did not start")
+
+
+def stop(process):
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def test_gunicorn_serves_the_demo_model():
+    process, url = start_gunicorn({})
+    try:
+        response = requests.post(url + "/api", data=json.dumps("이 영화 정말 재밌어요"),
+                                 headers={"Content-Type": "application/json"}, timeout=30)
+        assert response.status_code == 200
+        assert response.json()["prediction"] == "긍정 (positive)"
+    finally:
+        stop(process)
+
+
+def test_gunicorn_model_from_environment(tmp_path):
+    write_lightning(tiny_model(num_labels=3, seed=2), tmp_path)
+    process, url = start_gunicorn({"DEMO_APP_PRETRAINED_MODEL_NAME": str(PRETRAINED_DIR),
+                                   "DEMO_APP_DOWNSTREAM_MODEL_DIR": str(tmp_path)})
+    try:
+        health = requests.get(url + "/healthz", timeout=10).json()
+        assert health["model"]["labels"] == ["class 0", "class 1", "class 2"]
+    finally:
+        stop(process)
