@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Optional, Sequence, Tuple
 
@@ -44,9 +45,13 @@ def load_classifier(
     say = _say if verbose else (lambda message: None)
     if args.uses_demo_model:
         say("No checkpoint given: using demo_app's bundled demo model (a small Korean sentiment BERT).")
-    say(f"Loading weights from {weights_path}{_size_note(weights_path)} ...")
+        say(f"Loading weights from the demo model's {weights_path.name}{_size_note(weights_path)} ...")
+    else:
+        say(f"Loading weights from {weights_path}{_size_note(weights_path)} ...")
     state_dict = read_state_dict(weights_path)
 
+    # transformers imports tqdm.auto, which warns in Jupyter without ipywidgets (Colab has them).
+    warnings.filterwarnings("ignore", message="IProgress not found")
     from transformers import AutoConfig  # imported here: transformers takes a second to import
 
     config = AutoConfig.from_pretrained(pretrained)
@@ -56,7 +61,7 @@ def load_classifier(
     tokenizer = load_tokenizer(pretrained, config.model_type)
 
     device = resolve_device(args.device)
-    precision = choose_precision(device, args.precision)
+    precision = choose_precision(device, args.precision, getattr(config, "hidden_size", 768))
     model = apply_precision(model, precision, device).to(device).eval()
     classifier = Classifier(
         model,
