@@ -15,6 +15,7 @@ logger = logging.getLogger(__name__)
 # The servers this process started, by (host, port): re-running a notebook cell replaces them.
 _running: Dict[Tuple[str, int], "ServerHandle"] = {}
 _running_lock = threading.Lock()
+WAITRESS_MAX_BODY_BYTES = 8 * 1024 * 1024
 
 
 class ServerHandle:
@@ -28,11 +29,11 @@ class ServerHandle:
         import waitress
 
         self.app = app
-        # waitress refuses bodies over max_request_body_size before Flask sees them; Flask's own
-        # MAX_CONTENT_LENGTH (set by create_app) answers the JSON 413 below that.
+        # waitress buffers a body before the app sees it, so it gets a hard cap of its own (its
+        # 413 is plain text); below that, Flask's MAX_CONTENT_LENGTH answers with a JSON 413.
         self._server = waitress.create_server(
             app, host=host, port=port, threads=threads, ident="demo_app",
-            max_request_body_size=1024 * 1024, clear_untrusted_proxy_headers=False,
+            max_request_body_size=WAITRESS_MAX_BODY_BYTES, clear_untrusted_proxy_headers=False,
         )
         self.host = host
         self.port = int(self._server.effective_port)

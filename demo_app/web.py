@@ -128,8 +128,10 @@ def create_app(model, **options) -> Flask:
     @app.before_request
     def guard():
         g.started = time.perf_counter()
-        if request.method == "OPTIONS":
-            return None
+        if request.method == "OPTIONS" and request.routing_exception is None:
+            # Answer CORS preflights and OPTIONS probes in JSON (Flask's default is an empty page).
+            methods = sorted(app.url_map.bind_to_environ(request.environ).allowed_methods(request.path))
+            return jsonify({"allowed_methods": methods}), 200, {"Allow": ", ".join(methods)}
         if settings.auth and request.path != "/healthz" and not _authorized(settings.auth):
             raise ApiError(401, "this demo needs a user name and password",
                            {"WWW-Authenticate": 'Basic realm="demo_app", charset="UTF-8"'})

@@ -1,0 +1,18 @@
+"""demo_app's cold start: process start to first prediction, and peak memory.
+
+    python benchmarks/cold_start_demo_app.py PRETRAINED_DIR CHECKPOINT_DIR
+"""
+
+import sys
+import time
+
+started = time.perf_counter()
+
+sys.path.insert(0, __file__.rsplit("/benchmarks/", 1)[0])
+from demo_app import DeployArguments, load_classifier  # noqa: E402
+
+classifier = load_classifier(DeployArguments(pretrained_model_name=sys.argv[1], downstream_model_dir=sys.argv[2]),
+                             verbose=False)
+classifier.predict(["이 영화 정말 재밌어요"])
+peak_kb = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
+print(f"cold_start_s={time.perf_counter() - started:.3f} peak_rss_mb={peak_kb / 1024:.0f}")

@@ -1,0 +1,197 @@
+"""demo_app against the nlpbook tutorial's server, on a kcbert-base-sized model, in one run.
+
+    python benchmarks/serve_benchmark.py [--duration 10] [--clients 1 4 16]   (or: make benchmark)
+
+1. Writes a kcbert-base-sized checkpoint the way Lightning writes it (random weights, seed 0,
+   AdamW moments included: about 1.3 GB) and a pretrained dir (config + 30000-token vocab).
+2. Cold start and peak RSS of both load paths, each in a fresh process.
+3. Starts the tutorial's server (Flask dev server, pad to 128, one sentence per request) and
+   demo_app's (`python -m demo_app serve`, default settings), drives both with wrk at 1, 4 and 16
+   concurrent clients with the same Korean review sentences, and prints req/s, p50, p99 and the
+   demo_app / tutorial ratios. Only 127.0.0.1 is contacted.
+Needs wrk (Debian package `wrk`; `make benchmark` installs it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from demo_app.lightning_format import checkpoint_filename, lightning_checkpoint, save_lightning_checkpoint  # noqa: E402
+
+SENTENCES_FILE = ROOT / "data" / "demo_reviews" / "ratings_test.txt"
+KCBERT_BASE = dict(vocab_size=30000, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                   intermediate_size=3072, max_position_embeddings=300, type_vocab_size=2)
+
+
+def make_kcbert_sized_checkpoint(directory: Path) -> tuple[Path, Path]:
+    from transformers import BertConfig, BertForSequenceClassification
+
+    pretrained, checkpoints = directory / "pretrained", directory / "checkpoint-doccls"
+    pretrained.mkdir(parents=True, exist_ok=True)
+    demo_vocab = (ROOT / "demo_app" / "demo_model" / "pretrained" / "vocab.txt").read_text(encoding="utf-8").split()
+    vocab = demo_vocab + [f"[unused{i}]" for i in range(KCBERT_BASE["vocab_size"] - len(demo_vocab))]
+    (pretrained / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    (pretrained / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": False, "model_max_length": 300}))
+    BertConfig(**KCBERT_BASE).save_pretrained(pretrained)
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(BertConfig(**KCBERT_BASE, num_labels=2))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5)
+    for parameter in model.parameters():
+        parameter.grad = torch.randn_like(parameter) * 1e-3
+    optimizer.step()  # fills exp_avg / exp_avg_sq: the ~870 MB a real checkpoint carries
+    checkpoint = lightning_checkpoint(model, optimizer, None, epoch=2, global_step=3000, val_loss=0.31,
+                                      filename=checkpoint_filename(2, 0.31))
+    path = save_lightning_checkpoint(checkpoint, checkpoints / checkpoint_filename(2, 0.31))
+    return pretrained, path
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_serving(url: str, process: subprocess.Popen, timeout: float = 180) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    body = json.dumps("준비").encode()
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {process.stdout.read() if process.stdout else ''}")
+        try:
+            request = urllib.request.Request(url + "/api", data=body, headers={"Content-Type": "application/json"})
+            urllib.request.urlopen(request, timeout=30).read()
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"{url} did not come up")
+
+
+WRK_SCRIPT = """
+local sentences = {%s}
+local i = 0
+request = function()
+  i = i %% #sentences + 1
+  return wrk.format("POST", "/api", {["Content-Type"] = "application/json"}, sentences[i])
+end
+"""
+
+
+def run_wrk(url: str, clients: int, duration: int, script: Path) -> dict:
+    command = ["wrk", "-t", str(min(clients, 4)), "-c", str(clients), "-d", f"{duration}s",
+               "--timeout", "30s", "--latency", "-s", str(script), url + "/api"]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    def seconds(text):
+        value, unit = float(re.match(r"([\d.]+)(\w+)", text).group(1)), re.match(r"[\d.]+(\w+)", text).group(1)
+        return value * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[unit]
+    latency = dict(re.findall(r"^\s+(50|99)(?:\.0+)?%\s+(\S+)", output, re.MULTILINE))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+            "p50_ms": seconds(latency["50"]) * 1000, "p99_ms": seconds(latency["99"]) * 1000,
+            "errors": int(errors.group(1)) if errors else 0,
+            "socket_errors": sum(map(int, socket_errors.groups())) if socket_errors else 0}
+
+
+def cold_start(command: list[str]) -> dict:
+    output = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    fields = dict(re.findall(r"(\w+)=([\d.]+)", output.strip().splitlines()[-1]))
+    return {"seconds": float(fields["cold_start_s"]), "peak_mb": float(fields["peak_rss_mb"])}
+
+
+def median(values):
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds of load per level")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--cold-start-runs", type=int, default=3)
+    options = parser.parse_args()
+    if not shutil.which("wrk"):
+        print("wrk is not installed: apt-get install wrk (or run `make benchmark`)", file=sys.stderr)
+        return 1
+
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, "
+          f"{platform.processor() or 'cpu'}; python {platform.python_version()}, torch {torch.__version__}")
+    work = Path(tempfile.mkdtemp(prefix="demo_app-bench-"))
+    try:
+        print("writing a kcbert-base-sized Lightning checkpoint ...", flush=True)
+        pretrained, checkpoint = make_kcbert_sized_checkpoint(work)
+        print(f"  {checkpoint.name}: {checkpoint.stat().st_size / 1e9:.2f} GB", flush=True)
+
+        python = sys.executable
+        tutorial_once = [python, "benchmarks/tutorial_server.py", str(pretrained), str(checkpoint), "0", "--once"]
+        ours_once = [python, "benchmarks/cold_start_demo_app.py", str(pretrained), str(checkpoint.parent)]
+        starts = {"tutorial": [], "demo_app": []}
+        for _ in range(options.cold_start_runs):  # alternate, so drift hits both alike
+            starts["tutorial"].append(cold_start(tutorial_once))
+            starts["demo_app"].append(cold_start(ours_once))
+        cold = {name: {key: median([run[key] for run in runs]) for key in ("seconds", "peak_mb")}
+                for name, runs in starts.items()}
+
+        sentences = [line.split("\t")[1] for line in SENTENCES_FILE.read_text(encoding="utf-8").splitlines()[1:]]
+        script = work / "post.lua"
+        script.write_text(WRK_SCRIPT % ", ".join(json.dumps(json.dumps(s, ensure_ascii=False), ensure_ascii=False)
+                                                  for s in sentences), encoding="utf-8")
+        results = {}
+        servers = {
+            "tutorial": lambda port: [python, "benchmarks/tutorial_server.py", str(pretrained), str(checkpoint), str(port)],
+            "demo_app": lambda port: [python, "-m", "demo_app", "serve", "--pretrained", str(pretrained),
+                                      "--checkpoint-dir", str(checkpoint.parent), "--port", str(port)],
+        }
+        for name, command in servers.items():
+            port = free_port()
+            process = subprocess.Popen(command(port), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                url = f"http://127.0.0.1:{port}"
+                wait_until_serving(url, process)
+                run_wrk(url, 1, 2, script)  # warm-up
+                for clients in options.clients:
+                    print(f"  {name}: {clients} clients ...", flush=True)
+                    results[(name, clients)] = run_wrk(url, clients, options.duration, script)
+            finally:
+                process.terminate()
+                process.wait(timeout=30)
+
+        print()
+        print("| clients | tutorial req/s | demo_app req/s | ratio | tutorial p50 ms | demo_app p50 ms | ratio "
+              "| tutorial p99 ms | demo_app p99 ms | errors (tutorial / demo_app) |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for clients in options.clients:
+            t, o = results[("tutorial", clients)], results[("demo_app", clients)]
+            print(f"| {clients} | {t['rps']:.1f} | {o['rps']:.1f} | {o['rps'] / t['rps']:.1f}x | {t['p50_ms']:.0f} | "
+                  f"{o['p50_ms']:.1f} | {o['p50_ms'] / t['p50_ms']:.2f}x | {t['p99_ms']:.0f} | {o['p99_ms']:.1f} | "
+                  f"{t['errors'] + t['socket_errors']} / {o['errors'] + o['socket_errors']} |")
+        print()
+        print("| load path | cold start to first prediction s | peak RSS MB |")
+        print("|---|---|---|")
+        for name in ("tutorial", "demo_app"):
+            print(f"| {name} | {cold[name]['seconds']:.2f} | {cold[name]['peak_mb']:.0f} |")
+        print(f"| ratio demo_app / tutorial | {cold['demo_app']['seconds'] / cold['tutorial']['seconds']:.2f}x | "
+              f"{cold['demo_app']['peak_mb'] / cold['tutorial']['peak_mb']:.2f}x |")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

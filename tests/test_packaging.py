@@ -1,0 +1,50 @@
+"""`pip install .` must give a working app: the wheel carries templates, static files and the
+demo model, and the app finds them when installed outside the source tree."""
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(out), str(ROOT)], check=True, capture_output=True, timeout=300)
+    [path] = out.glob("demo_app-*.whl")
+    return path
+
+
+def test_wheel_contains_the_page_and_the_demo_model(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    for expected in ["demo_app/templates/index.html", "demo_app/static/app.js", "demo_app/static/style.css",
+                     "demo_app/demo_model/pretrained/vocab.txt", "demo_app/demo_model/pretrained/config.json"]:
+        assert expected in names
+    assert any(n.startswith("demo_app/demo_model/checkpoint-doccls/epoch=") for n in names)
+
+
+def test_installed_wheel_serves_the_page(wheel, tmp_path):
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+                   check=True, capture_output=True, timeout=300)
+    script = (
+        "import demo_app, sys; assert 'site' in demo_app.__file__, demo_app.__file__\n"
+        "app = demo_app.create_app(demo_app.load_classifier(verbose=False))\n"
+        "client = app.test_client()\n"
+        "page = client.get('/'); assert page.status_code == 200 and b'textarea' in page.data\n"
+        "assert client.get('/static/app.js').status_code == 200\n"
+        "print(client.post('/api', json='이 영화 정말 재밌어요').get_json()['prediction'])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(target)
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "긍정 (positive)"
