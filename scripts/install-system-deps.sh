@@ -9,7 +9,7 @@ command -v sshd >/dev/null || [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh >/dev/null || need+=(openssh-client)
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v wrk >/dev/null || need+=(wrk)
-fc-list 2>/dev/null | grep -qi nanum || need+=(fonts-nanum)
+dpkg -s fonts-nanum >/dev/null 2>&1 || need+=(fonts-nanum)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi
