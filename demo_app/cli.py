@@ -52,8 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--auth", metavar="USER:PASSWORD", default=os.environ.get("DEMO_APP_AUTH"),
                        help="require HTTP basic auth from visitors (or set DEMO_APP_AUTH)")
     serve.add_argument("--rate-limit", metavar="N/minute", default=None,
-                       help="per-client limit, e.g. 60/minute (default: 60/minute with a tunnel, "
-                            "none without)")
+                       help="per-client limit, e.g. 30/minute (default: 60/minute once a tunnel "
+                            "is open, none without)")
     serve.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                        help="allow this origin to call the API (repeatable); none by default")
     return parser
@@ -105,9 +105,9 @@ def _serve(options: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` and process managers stop as Ctrl-C does
     tunnel = None if options.tunnel == "none" else options.tunnel
-    rate_limit = options.rate_limit or ("60/minute" if tunnel else None)
+    logging.getLogger("pyngrok").setLevel(logging.WARNING)
     classifier = load_classifier(deploy_arguments(options))
-    app = create_app(classifier, auth=options.auth, rate_limit=rate_limit,
+    app = create_app(classifier, auth=options.auth, rate_limit=options.rate_limit,
                      cors_origins=options.cors_origin)
     tunnel_options = {"ssh_host": options.ssh_host} if tunnel == "ssh" and options.ssh_host else {}
     handle = serve(app, host=options.host, port=options.port, tunnel=tunnel, **tunnel_options)

@@ -117,7 +117,8 @@ def serve(
     stopped first, so re-running a notebook cell just works; a port held by another program is
     an error saying what to do. ``tunnel`` (``"ngrok"``, ``"ssh"`` or ``"colab"``) also makes the
     app public (see :func:`demo_app.open_tunnel`); if that fails the local server keeps running
-    and a one-line reason is printed. Prints the URLs unless ``quiet``.
+    and a one-line reason is printed. A public app made without ``rate_limit`` gets 60 requests
+    a minute per visitor. Prints the URLs unless ``quiet``.
     """
     _stop_earlier_server(host, port)
     try:
@@ -142,7 +143,12 @@ def serve(
             say(f"The local server keeps running at {handle.url}")
         else:
             if handle.public_url:
+                from .web import limit_public_traffic
+
                 say(f"Public URL: {handle.public_url}")
+                limit = limit_public_traffic(app)
+                if limit:
+                    say(f"Visitors are limited to {limit} each (set rate_limit in create_app to change).")
     return handle
 
 

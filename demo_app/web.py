@@ -29,6 +29,8 @@ from .limits import RateLimiter, retry_after_header
 logger = logging.getLogger(__name__)
 
 API_PATHS = ("/api", "/predict", "/healthz")
+RATE_LIMITER = "demo_app.rate_limiter"
+PUBLIC_RATE_LIMIT = "60/minute"  # per visitor, applied by serve() when a tunnel opens
 DEFAULT_EXAMPLES = (
     "이 영화 정말 재밌어요",
     "배우들 연기가 정말 좋았어요",
@@ -95,7 +97,6 @@ def create_app(model, **options) -> Flask:
     predict_many = _predictor_for(model, settings)
     describe = model.describe if isinstance(model, Classifier) else getattr(
         getattr(model, "classifier", None), "describe", lambda: {})
-    rate_limiter = RateLimiter(settings.rate_limit) if settings.rate_limit else None
 
     templates, static = _resource_dirs()
     app = Flask(__name__, template_folder=str(templates), static_folder=str(static))
@@ -104,6 +105,8 @@ def create_app(model, **options) -> Flask:
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     app.extensions["demo_app"] = settings
+    if settings.rate_limit:
+        app.extensions[RATE_LIMITER] = RateLimiter(settings.rate_limit)
 
     def check_sentence(sentence: object, where: str = "sentence") -> str:
         if not isinstance(sentence, str):
@@ -135,6 +138,7 @@ def create_app(model, **options) -> Flask:
         if settings.auth and request.path != "/healthz" and not _authorized(settings.auth):
             raise ApiError(401, "this demo needs a user name and password",
                            {"WWW-Authenticate": 'Basic realm="demo_app", charset="UTF-8"'})
+        rate_limiter = app.extensions.get(RATE_LIMITER)
         if rate_limiter and request.path in ("/api", "/predict"):
             wait = rate_limiter.check(_client_address())
             if wait:
@@ -234,6 +238,14 @@ def create_app(model, **options) -> Flask:
         return response
 
     return app
+
+
+def limit_public_traffic(app: Flask) -> Optional[str]:
+    """Give a demo_app made without a rate limit the public default; returns the limit set."""
+    if "demo_app" not in app.extensions or RATE_LIMITER in app.extensions:
+        return None
+    app.extensions[RATE_LIMITER] = RateLimiter(PUBLIC_RATE_LIMIT)
+    return PUBLIC_RATE_LIMIT
 
 
 def _predictor_for(model, settings: WebOptions) -> Callable[[List[str]], List[dict]]:

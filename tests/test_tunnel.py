@@ -234,3 +234,11 @@ def test_colab_secret_is_used_when_no_environment_token(monkeypatch, ngrok_env, 
     monkeypatch.delenv("NGROK_AUTHTOKEN")
     with serve(app, port=0, quiet=True, tunnel="ngrok") as server:
         assert healthy(server.public_url)
+
+
+def test_public_app_gets_a_default_rate_limit(ngrok_env, demo_classifier, capfd):
+    with serve(create_app(demo_classifier), port=0, tunnel="ngrok") as server:
+        codes = [requests.post(server.public_url + "/api", json="좋아", timeout=10).status_code
+                 for _ in range(61)]
+    assert codes[:60] == [200] * 60 and codes[60] == 429
+    assert "limited to 60/minute" in capfd.readouterr().out

@@ -1,6 +1,7 @@
 """The HTTP API against a real waitress server on 127.0.0.1."""
 
 import base64
+import logging
 import json
 import threading
 import time
@@ -231,3 +232,14 @@ def test_stop_lets_requests_in_flight_finish(demo_classifier):
     assert responses[0].status_code == 200
     assert not server.running
     server.stop()  # a second stop is harmless
+
+
+def test_logs_hold_lengths_and_timings_not_text_or_passwords(demo_classifier, caplog):
+    caplog.set_level(logging.DEBUG)
+    app = create_app(demo_classifier, auth="student:pw-Secret-42")
+    token = base64.b64encode(b"student:pw-Secret-42").decode()
+    with serve(app, port=0, quiet=True) as server:
+        post(server, "/api", json.dumps("비밀 일기 내용입니다"), headers={**JSON, "Authorization": f"Basic {token}"})
+        post(server, "/api", json.dumps("x"), headers={**JSON, "Authorization": "Basic d3Jvbmc6d3Jvbmc="})
+    assert "POST /api 200 chars=11 " in caplog.text and "POST /api 401" in caplog.text
+    assert "비밀" not in caplog.text and "pw-Secret-42" not in caplog.text and token not in caplog.text
