@@ -36,6 +36,8 @@ def page(browser, live_server):
     context.close()
 
 
+# Predicates are arrow functions, not expression strings: Playwright polls expression strings
+# through eval(), which the page's Content-Security-Policy (rightly) forbids.
 def classify(page, sentence):
     page.fill("#sentence", sentence)
     page.press("#sentence", "Enter")
@@ -64,7 +66,7 @@ def test_korean_sentence_shows_label_and_bars_matching_probabilities(page, demo_
 
 def test_example_buttons_and_history(page):
     page.click(".example >> nth=0")
-    page.wait_for_function("document.querySelectorAll('#history li').length === 1")
+    page.wait_for_function("() => document.querySelectorAll('#history li').length === 1")
     for sentence in ["좋아요", "별로", "최고", "노잼", "감동", "지루함"]:
         classify(page, sentence)
     assert page.eval_on_selector_all("#history li", "items => items.length") == 5
@@ -104,7 +106,7 @@ def test_server_error_network_failure_and_blank_input_are_shown(page):
     page.unroute("**/predict")
     page.route("**/predict", lambda route: route.abort("connectionrefused"))
     page.click("#submit")
-    page.wait_for_function("document.getElementById('error').textContent.includes('network')")
+    page.wait_for_function("() => document.getElementById('error').textContent.includes('network')")
     page.unroute("**/predict")
     page.fill("#sentence", "   ")
     page.click("#submit")
