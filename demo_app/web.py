@@ -154,18 +154,13 @@ def create_app(model, **options) -> Flask:
 
     @app.post("/api")
     def api():
-        body = _json_body()
-        if not isinstance(body, str):
-            raise ApiError(400, "POST /api takes a JSON string, e.g. \"이 영화 정말 재밌어요\"; got "
-                                f"{_json_type(body)} (for objects use POST /predict)")
+        body = _json_body(str, 'POST /api takes a JSON string, e.g. "이 영화 정말 재밌어요" '
+                               "(for objects use POST /predict)")
         return jsonify(run([check_sentence(body, "the sentence")])[0])
 
     @app.post("/predict")
     def predict_post():
-        body = _json_body()
-        if not isinstance(body, dict):
-            raise ApiError(400, 'POST /predict takes {"sentence": "..."} or {"sentences": [...]}, '
-                                f"got {_json_type(body)}")
+        body = _json_body(dict, 'POST /predict takes {"sentence": "..."} or {"sentences": [...]}')
         if "sentences" in body and "sentence" not in body:
             sentences = body["sentences"]
             if not isinstance(sentences, list) or not sentences:
@@ -271,19 +266,23 @@ def _resource_dirs():
     raise RuntimeError(f"demo_app's templates/ folder is missing (looked in {package} and its parent)")
 
 
-def _json_body():
+def _json_body(expected: type, usage: str):
+    """The request's JSON, which must be of type ``expected``; ``usage`` says what to send."""
     if not request.is_json:
         raise ApiError(415, "send JSON with the header Content-Type: application/json, e.g. "
                             "curl -H 'Content-Type: application/json' -d '{\"sentence\": \"...\"}'")
     raw = request.get_data(cache=False)
     try:
-        return json.loads(raw.decode("utf-8"))
+        body = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ApiError(400, "the request body is not UTF-8 text") from None
     except json.JSONDecodeError as error:
         raise ApiError(400, f"the request body is not valid JSON ({error.msg} at position {error.pos})") from None
     except RecursionError:
         raise ApiError(400, "the request body's JSON is nested too deeply") from None
+    if not isinstance(body, expected):
+        raise ApiError(400, f"{usage}; got {_json_type(body)}")
+    return body
 
 
 def _json_type(value: object) -> str:
