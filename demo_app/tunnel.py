@@ -166,8 +166,9 @@ class NgrokTunnel(Tunnel):
             ("ERR_NGROK_105", "ngrok rejected the authtoken: copy it again from "
                               "https://dashboard.ngrok.com/get-started/your-authtoken, without "
                               "braces or quotes, into " + TOKEN_VARIABLE),
-            ("ERR_NGROK_107", "ngrok rejected the authtoken (it was reset?): copy the current one from "
-                              "https://dashboard.ngrok.com/get-started/your-authtoken into " + TOKEN_VARIABLE),
+            ("ERR_NGROK_107", "ngrok rejected the authtoken (it was reset?): copy the current one "
+                              "from https://dashboard.ngrok.com/get-started/your-authtoken into "
+                              + TOKEN_VARIABLE),
             ("authentication failed", "ngrok rejected the authtoken: check " + TOKEN_VARIABLE),
         ]
         for marker, message in causes:

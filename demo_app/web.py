@@ -200,7 +200,8 @@ def create_app(model, **options) -> Flask:
         }
         message = messages.get(error.code, error.description or error.name)
         if not _is_api_request() and error.code != 413:
-            return f"{error.code} {error.name}: {message}\n", error.code, {"Content-Type": "text/plain; charset=utf-8"}
+            plain_text = {"Content-Type": "text/plain; charset=utf-8"}
+            return f"{error.code} {error.name}: {message}\n", error.code, plain_text
         response = jsonify({"error": message})
         response.status_code = error.code or 500
         if error.code == 405 and error.valid_methods:
@@ -277,7 +278,8 @@ def _json_body(expected: type, usage: str):
     except UnicodeDecodeError:
         raise ApiError(400, "the request body is not UTF-8 text") from None
     except json.JSONDecodeError as error:
-        raise ApiError(400, f"the request body is not valid JSON ({error.msg} at position {error.pos})") from None
+        raise ApiError(400, f"the request body is not valid JSON ({error.msg} at position "
+                            f"{error.pos})") from None
     except RecursionError:
         raise ApiError(400, "the request body's JSON is nested too deeply") from None
     if not isinstance(body, expected):
@@ -295,7 +297,8 @@ def _json_type(value: object) -> str:
 
 def _is_api_request() -> bool:
     path = request.path.rstrip("/") or "/"
-    return path.startswith(API_PATHS) or request.is_json or request.accept_mimetypes.best == "application/json"
+    under_api = path in API_PATHS or path.startswith(tuple(p + "/" for p in API_PATHS))
+    return under_api or request.is_json or request.accept_mimetypes.best == "application/json"
 
 
 def _authorized(expected: str) -> bool:

@@ -6,7 +6,6 @@ import threading
 from pathlib import Path
 
 import pytest
-import torch
 from transformers import AutoTokenizer
 
 from demo_app import DeployArguments, load_classifier, make_inference_fn
