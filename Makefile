@@ -14,7 +14,7 @@ demo: $(STAMP)
 	$(PY) -m demo_app serve $(ARGS)
 
 test: $(STAMP) system-deps
-	$(PY) -m pytest -p no:cacheprovider --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg tests notebooks $(PYTEST_ARGS)
+	$(PY) -m pytest --nbval tests notebooks $(PYTEST_ARGS)
 
 setup: $(STAMP) system-deps
 
