@@ -70,3 +70,27 @@ def test_no_blocking_calls_or_debug_mode(path):
     source = "\n".join(cell.source for cell in code_cells(path))
     assert "app.run(" not in source and "debug=True" not in source and ".wait()" not in source
     assert "NGROK_AUTHTOKEN =" not in source  # tokens come from secrets, never from a cell
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_cells_can_be_run_again_in_the_orders_students_try(path):
+    """Top to bottom, then: the server cell again (replaces, no busy port), the API cell, the
+    load cell, the server cell once more, stop twice, the API cell after stop, and every cell
+    from the top again. Any error fails the test."""
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(path, as_version=4)
+    code = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
+    find = {name: next(i for i in code if marker in notebook.cells[i].source)
+            for name, marker in [("load", "load_classifier(args)"), ("serve", "serve(app"),
+                                 ("api", "call_api("), ("stop", "server.stop()")]}
+    order = code + [find["serve"], find["api"], find["load"], find["serve"], find["api"],
+                    find["stop"], find["stop"], find["api"]] + code
+    client = NotebookClient(notebook, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    with client.setup_kernel():
+        for index in order:
+            client.execute_cell(notebook.cells[index], index)  # raises CellExecutionError
+    api_output = "".join(output_text(o) for o in notebook.cells[find["api"]].outputs)
+    assert "'prediction'" in api_output
