@@ -41,7 +41,6 @@ class Classifier:
         max_wait_ms: float = 0.0,
         max_queue: int = 256,
         precision: str = "fp32",
-        source: str = "",
     ) -> None:
         if len(labels) != model.config.num_labels:
             raise ValueError(f"{len(labels)} labels for a model with {model.config.num_labels} classes")
@@ -52,7 +51,6 @@ class Classifier:
         self.max_seq_length = max_seq_length
         self.batch_size = batch_size
         self.precision = precision
-        self.source = source
         self.batcher: Optional[MicroBatcher] = (
             MicroBatcher(self._predict_now, max_batch_size=batch_size, max_wait_ms=max_wait_ms,
                          max_queue=max_queue)

@@ -41,6 +41,7 @@ def load_classifier(
     """
     args = args if args is not None else DeployArguments()
     started = time.perf_counter()
+    device = resolve_device(args.device)
     pretrained, weights_path = resolve_model_paths(args)
     say = _say if verbose else (lambda message: None)
     if args.uses_demo_model:
@@ -56,11 +57,14 @@ def load_classifier(
 
     config = AutoConfig.from_pretrained(pretrained)
     config.num_labels = infer_num_labels(state_dict)
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions and args.max_seq_length > positions:
+        raise ValueError(f"max_seq_length {args.max_seq_length} is longer than the model's "
+                         f"{positions} positions (max_position_embeddings); use at most {positions}")
     labels = _labels_for(args.labels, config)
     model = build_model(config, state_dict)
     tokenizer = load_tokenizer(pretrained, config.model_type)
 
-    device = resolve_device(args.device)
     precision = choose_precision(device, args.precision, getattr(config, "hidden_size", 768))
     model = apply_precision(model, precision, device).to(device).eval()
     classifier = Classifier(
@@ -70,7 +74,6 @@ def load_classifier(
         device=device,
         max_seq_length=args.max_seq_length,
         precision=precision,
-        source=str(weights_path),
         **classifier_options,
     )
     say(

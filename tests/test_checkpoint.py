@@ -159,3 +159,9 @@ def test_lightning_checkpoint_is_memory_mapped_not_read(tmp_path):
                          cwd=os.path.dirname(os.path.dirname(__file__))).stdout.split()
     peak_mb = int(out[-1]) / 1024
     assert peak_mb < 350, f"peak RSS {peak_mb:.0f} MB: the optimizer state was read"
+
+
+def test_max_seq_length_longer_than_the_model_is_an_error(tmp_path):
+    write_lightning(tiny_model(), tmp_path)
+    with pytest.raises(ValueError, match="max_seq_length 512 .* 300 positions"):
+        load(downstream_model_dir=str(tmp_path), max_seq_length=512)
