@@ -165,3 +165,27 @@ def test_max_seq_length_longer_than_the_model_is_an_error(tmp_path):
     write_lightning(tiny_model(), tmp_path)
     with pytest.raises(ValueError, match="max_seq_length 512 .* 300 positions"):
         load(downstream_model_dir=str(tmp_path), max_seq_length=512)
+
+
+@pytest.mark.parametrize("architecture", ["roberta", "electra"])
+def test_other_architectures_through_the_auto_classes(tmp_path, architecture):
+    """RoBERTa and ELECTRA heads (classifier.dense + classifier.out_proj) load like BERT's.
+    Both reuse the demo WordPiece tokenizer here (tokenizer_config names BertTokenizer)."""
+    import shutil as sh
+
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    pretrained = tmp_path / "pretrained"
+    sh.copytree(PRETRAINED_DIR, pretrained)
+    config = AutoConfig.for_model(architecture, vocab_size=1200, hidden_size=32, num_hidden_layers=1,
+                                  num_attention_heads=2, intermediate_size=64, max_position_embeddings=300,
+                                  pad_token_id=0, num_labels=3)
+    config.save_pretrained(pretrained)
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_config(config).eval()
+    torch.save(model.state_dict(), tmp_path / "model.bin")
+    classifier = load_classifier(DeployArguments(pretrained_model_name=str(pretrained), precision="fp32",
+                                                 downstream_model_checkpoint_fpath=str(tmp_path / "model.bin")),
+                                 verbose=False, batching=False)
+    assert classifier.model.config.model_type == architecture and len(classifier.labels) == 3
+    torch.testing.assert_close(probabilities_of(classifier), reference_probabilities(model), atol=1e-6, rtol=0)
