@@ -53,7 +53,8 @@ class WebOptions:
     max_sentence_chars: longest sentence in characters; longer -> 413. (The model also truncates
         at max_seq_length tokens; this bound keeps tokenizing cheap.)
     max_batch_sentences: most sentences in one ``{"sentences": [...]}`` request; more -> 413.
-    request_timeout_s: longest wait for a prediction; longer -> 503 with Retry-After.
+    request_timeout_s: longest wait for a prediction; longer -> 503 with Retry-After. The page
+        gives up 2 s after that and says so.
     cors_origins: origins allowed to call the API from other sites; none by default.
     auth: ``"user:password"`` to require HTTP basic auth from visitors (``/healthz`` stays open).
     rate_limit: e.g. ``"60/minute"`` per client; over it -> 429 with Retry-After. None: no limit.
@@ -150,7 +151,8 @@ def create_app(model, **options) -> Flask:
     @app.get("/")
     def index():
         return render_template("index.html", title=settings.title, examples=settings.examples,
-                               max_sentence_chars=settings.max_sentence_chars)
+                               max_sentence_chars=settings.max_sentence_chars,
+                               page_timeout_ms=int((settings.request_timeout_s + 2) * 1000))
 
     @app.post("/api")
     def api():

@@ -3,7 +3,8 @@
 "use strict";
 
 (function () {
-  const REQUEST_TIMEOUT_MS = 30000;
+  // The server's own request timeout plus a margin for the network (set by the template).
+  const REQUEST_TIMEOUT_MS = Number(document.body.dataset.timeoutMs) || 30000;
   const HISTORY_SIZE = 5;
   const WIDTH = /^\d{1,3}(\.\d+)?%$/;  // the server's bar widths, e.g. "85.99%"
 

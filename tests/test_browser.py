@@ -138,3 +138,21 @@ def test_layout_holds_at_phone_width(browser, live_server, artifacts_dir):
         page.screenshot(path=str(artifacts_dir / "page-phone.png"), full_page=True)
     finally:
         context.close()
+
+
+def test_a_request_that_never_answers_shows_a_timeout(browser, demo_classifier):
+    from demo_app import create_app, serve
+
+    with serve(create_app(demo_classifier, request_timeout_s=0.5), port=0, quiet=True) as server:
+        context = browser.new_context()
+        page = context.new_page()
+        try:
+            page.goto(server.url + "/")
+            page.route("**/predict", lambda route: None)  # never answered
+            page.fill("#sentence", "좋아요")
+            page.click("#submit")
+            page.wait_for_selector("#error:not([hidden])", timeout=10_000)
+            assert "timeout" in page.text_content("#error")
+            assert not page.is_disabled("#submit")  # the page recovers
+        finally:
+            context.close()

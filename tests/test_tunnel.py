@@ -242,3 +242,19 @@ def test_public_app_gets_a_default_rate_limit(ngrok_env, demo_classifier, capfd)
                  for _ in range(61)]
     assert codes[:60] == [200] * 60 and codes[60] == 429
     assert "limited to 60/minute" in capfd.readouterr().out
+
+
+def test_tunnel_closes_at_interpreter_exit(ngrok_env):
+    """A script that opens a tunnel and simply ends leaves no agent and no public URL behind."""
+    script = ("import sys; sys.path.insert(0, '.');"
+              "from demo_app import create_app, load_classifier, serve;"
+              "server = serve(create_app(load_classifier(verbose=False)), port=0, tunnel='ngrok', quiet=True);"
+              "print(server.public_url, flush=True)")
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=root,
+                            timeout=120, env=dict(os.environ))
+    public_url = result.stdout.strip().splitlines()[-1]
+    assert public_url.startswith("http://127.0.0.1:"), result.stderr
+    assert refused(public_url)
+    agents = subprocess.run(["pgrep", "-f", str(FAKE_NGROK)], capture_output=True, text=True).stdout.split()
+    assert agents == [], "the ngrok agent outlived the interpreter"
