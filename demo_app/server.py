@@ -31,6 +31,7 @@ class ServerHandle:
         self.app = app
         # waitress buffers a body before the app sees it, so it gets a hard cap of its own (its
         # 413 is plain text); below that, Flask's MAX_CONTENT_LENGTH answers with a JSON 413.
+        # X-Forwarded-For is kept: the rate limiter tells visitors of a local tunnel agent apart by it.
         self._server = waitress.create_server(
             app, host=host, port=port, threads=threads, ident="demo_app",
             max_request_body_size=WAITRESS_MAX_BODY_BYTES, clear_untrusted_proxy_headers=False,
