@@ -23,7 +23,7 @@ from flask import Flask, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from .batching import Overloaded
-from .classifier import Classifier, prediction_to_dict, validate_sentences
+from .classifier import Classifier, prediction_to_dict
 from .limits import RateLimiter, retry_after_header
 
 logger = logging.getLogger(__name__)
@@ -95,9 +95,8 @@ def create_app(model, **options) -> Flask:
     ``inference_fn(sentence) -> dict``. ``options`` are the fields of :class:`WebOptions`.
     """
     settings = WebOptions(**options)
-    predict_many = _predictor_for(model, settings)
-    describe = model.describe if isinstance(model, Classifier) else getattr(
-        getattr(model, "classifier", None), "describe", lambda: {})
+    classifier = _classifier_of(model)
+    predict_many = _predictor_for(model, classifier, settings)
 
     templates, static = _resource_dirs()
     app = Flask(__name__, template_folder=str(templates), static_folder=str(static))
@@ -184,7 +183,7 @@ def create_app(model, **options) -> Flask:
 
     @app.get("/healthz")
     def healthz():
-        return jsonify({"status": "ok", "model": describe()})
+        return jsonify({"status": "ok", "model": classifier.describe() if classifier else {}})
 
     @app.errorhandler(ApiError)
     def api_error(error: ApiError):
@@ -246,16 +245,22 @@ def limit_public_traffic(app: Flask) -> Optional[str]:
     return PUBLIC_RATE_LIMIT
 
 
-def _predictor_for(model, settings: WebOptions) -> Callable[[List[str]], List[dict]]:
+def _classifier_of(model) -> Optional[Classifier]:
+    """The Classifier behind ``model``: itself, or the one make_inference_fn attached."""
     classifier = model if isinstance(model, Classifier) else getattr(model, "classifier", None)
-    if isinstance(classifier, Classifier):
+    return classifier if isinstance(classifier, Classifier) else None
+
+
+def _predictor_for(model, classifier: Optional[Classifier],
+                   settings: WebOptions) -> Callable[[List[str]], List[dict]]:
+    if classifier is not None:
         def predict_many(sentences: List[str]) -> List[dict]:
             predictions = classifier.predict(sentences, timeout=settings.request_timeout_s)
             return [prediction_to_dict(p) for p in predictions]
         return predict_many
-    if callable(model):  # a plain ratsnlp-style inference_fn
+    if callable(model):  # a plain ratsnlp-style inference_fn; routes validated the sentences
         def call_each(sentences: List[str]) -> List[dict]:
-            return [model(s) for s in validate_sentences(sentences)]
+            return [model(s) for s in sentences]
         return call_each
     raise TypeError("create_app() takes a Classifier (from load_classifier) or an inference_fn")
 
