@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 from typing import Dict, List
 
@@ -55,3 +57,20 @@ def tutorial_probabilities(model, tokenizer, sentence: str, max_seq_length: int 
         outputs = model(**{k: torch.tensor(v) for k, v in inputs.items()})
         prob = outputs.logits.softmax(dim=1)
     return prob[0].tolist()
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (closed again before returning)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class RunsCode:
+    """Pickles into a call of os.system("touch MARKER"): what a malicious checkpoint carries."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))

@@ -10,7 +10,7 @@ from safetensors.torch import save_file
 from transformers import AutoTokenizer
 
 from demo_app import CheckpointError, DeployArguments, load_classifier, read_state_dict
-from helpers import PRETRAINED_DIR, SENTENCES, tiny_model, trained_like_lightning, write_lightning
+from helpers import PRETRAINED_DIR, SENTENCES, RunsCode, tiny_model, trained_like_lightning, write_lightning
 
 
 def probabilities_of(classifier):
@@ -107,16 +107,10 @@ def test_num_labels_comes_from_the_classifier_bias(tmp_path):
     torch.testing.assert_close(probabilities_of(classifier), reference_probabilities(model), atol=1e-6, rtol=0)
 
 
-class RunsCode:
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
 def test_pickle_that_would_run_code_is_refused(tmp_path):
     marker = tmp_path / "code-ran"
-    RunsCode.marker = marker
     checkpoint = trained_like_lightning(tiny_model())
-    checkpoint["hyper_parameters"] = RunsCode()
+    checkpoint["hyper_parameters"] = RunsCode(marker)
     path = tmp_path / "epoch=1-val_loss=0.10.ckpt"
     torch.save(checkpoint, path)
     with pytest.raises(CheckpointError, match="not a plain weights file") as error:

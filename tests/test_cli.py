@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from helpers import PRETRAINED_DIR, tiny_model, trained_like_lightning, write_lightning
+from helpers import PRETRAINED_DIR, RunsCode, tiny_model, trained_like_lightning, write_lightning
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,19 +65,14 @@ def test_foreign_model_checkpoint_names_the_mismatched_keys(tmp_path):
                                   str(tmp_path / "other.pth"), "x"), "missing keys", "encoder.weight")
 
 
-class RunsCode:
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
 def test_malicious_checkpoint_is_refused_by_the_cli(tmp_path):
-    RunsCode.marker = tmp_path / "code-ran"
+    marker = tmp_path / "code-ran"
     checkpoint = trained_like_lightning(tiny_model())
-    checkpoint["callbacks"] = RunsCode()
+    checkpoint["callbacks"] = RunsCode(marker)
     torch.save(checkpoint, tmp_path / "epoch=0-val_loss=0.01.ckpt")
     result = run_cli("predict", "--pretrained", str(PRETRAINED_DIR), "--checkpoint-dir", str(tmp_path), "x")
     assert_one_line_error(result, "not a plain weights file")
-    assert not RunsCode.marker.exists()
+    assert not marker.exists()
 
 
 def test_blank_sentence_is_an_error():

@@ -20,6 +20,7 @@ import requests
 
 from demo_app import create_app, serve
 from demo_app.tunnel import NO_TOKEN_MESSAGE, TunnelError, open_tunnel
+from helpers import free_port
 
 FAKE_NGROK = Path(__file__).resolve().parent / "fake_ngrok" / "ngrok"
 TOKEN = "2fakeTokenForTests_DoNotPrint_9f8e7d"
@@ -137,9 +138,7 @@ def sshd(tmp_path_factory):
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(home / "host_key")], check=True)
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(home / "client_key")], check=True)
     shutil.copy(home / "client_key.pub", home / "authorized_keys")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     (home / "sshd_config").write_text(
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {home / 'host_key'}\n"
         f"AuthorizedKeysFile {home / 'authorized_keys'}\nPasswordAuthentication no\n"
@@ -175,9 +174,7 @@ def test_ssh_tunnel_end_to_end(sshd, app):
 
 
 def test_ssh_refused_and_missing(app, monkeypatch, sshd):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
+    closed_port = free_port()
     with pytest.raises(TunnelError, match="ssh to 127.0.0.1 failed: .*refused"):
         open_tunnel(1, "ssh", **{**ssh_options(sshd), "ssh_port": closed_port})
     monkeypatch.setenv("PATH", "/nonexistent")

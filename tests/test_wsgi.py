@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -10,15 +9,9 @@ from pathlib import Path
 
 import requests
 
-from helpers import PRETRAINED_DIR, tiny_model, write_lightning
+from helpers import PRETRAINED_DIR, free_port, tiny_model, write_lightning
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def start_gunicorn(env_extra):
