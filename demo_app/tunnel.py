@@ -70,10 +70,14 @@ def open_tunnel(port: int, provider: str = "ngrok", **options) -> Tunnel:
     with _lock:
         for earlier in [t for t in _open_tunnels if t.provider == provider]:
             earlier.close()
-        if provider == "ngrok" and not _find_token(options.get("authtoken")) and in_colab():
-            print(f"No ngrok token, so the app is shown below, visible only to you in this notebook."
-                  f" For a public URL add the Colab secret {TOKEN_VARIABLE} or use tunnel='ssh'.")
-            provider = "colab"
+        if provider == "ngrok":
+            # Looked up once: in Colab, reading the secret may ask the user for access.
+            options["authtoken"] = _find_token(options.get("authtoken"))
+            if not options["authtoken"] and in_colab():
+                print(f"No ngrok token, so the app is shown below, visible only to you in this "
+                      f"notebook. For a public URL add the Colab secret {TOKEN_VARIABLE} or use "
+                      "tunnel='ssh'.")
+                provider = "colab"
         tunnel = providers[provider](port, **options)
         _open_tunnels.add(tunnel)
         return tunnel
@@ -105,7 +109,7 @@ class NgrokTunnel(Tunnel):
 
     def __init__(self, port: int, authtoken: Optional[str] = None, auth: Optional[str] = None,
                  ngrok_path: Optional[str] = None, timeout: float = TIMEOUT_S) -> None:
-        token = _find_token(authtoken)
+        token = _find_token(authtoken)  # cleaned again: NgrokTunnel may be used directly
         if not token:
             raise TunnelError(NO_TOKEN_MESSAGE)
         self._token = token
