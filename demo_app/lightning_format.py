@@ -25,10 +25,12 @@ def lightning_checkpoint(
     global_step: int,
     val_loss: float,
     filename: str,
+    dirpath: str = "checkpoint-doccls",
 ) -> dict:
     """The dict Lightning saves: ``state_dict`` (keys ``model.`` + the HF model's keys, as
     ratsnlp's task holds the model as ``self.model``), optimizer moments, scheduler, callbacks
-    and loop state. Tensors are copied, so training can go on after this call."""
+    and loop state. ``dirpath`` is the checkpoint folder's name (nlpbook's, per task). Tensors
+    are copied, so training can go on after this call."""
     score = torch.tensor(float(val_loss))
     callback = ("ModelCheckpoint{'monitor': 'val_loss', 'mode': 'min', 'every_n_train_steps': 0,"
                 " 'every_n_epochs': 1, 'train_time_interval': None, 'save_on_train_epoch_end': True}")
@@ -46,7 +48,7 @@ def lightning_checkpoint(
         },
         "callbacks": {callback: {
             "monitor": "val_loss", "best_model_score": score, "best_model_path": filename,
-            "current_score": score, "dirpath": "checkpoint-doccls", "best_k_models": {filename: score},
+            "current_score": score, "dirpath": dirpath, "best_k_models": {filename: score},
             "kth_best_model_path": filename, "kth_value": score, "last_model_path": "",
         }},
         "optimizer_states": [optimizer.state_dict()],

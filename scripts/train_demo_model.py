@@ -101,7 +101,8 @@ def main() -> int:
     test_texts, test_labels = read_corpus("ratings_test.txt")
     pretrained_dir = MODEL_DIR / "pretrained"
     checkpoint_dir = MODEL_DIR / "checkpoint-doccls"
-    shutil.rmtree(MODEL_DIR, ignore_errors=True)
+    for directory in (pretrained_dir, checkpoint_dir):  # the pair demo model lives beside them
+        shutil.rmtree(directory, ignore_errors=True)
     tokenizer = train_tokenizer(train_texts, pretrained_dir)
 
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=64, num_hidden_layers=2,
