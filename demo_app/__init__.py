@@ -1,4 +1,7 @@
-"""demo_app: turn a fine-tuned Korean BERT classifier into a live web demo.
+"""demo_app: turn a fine-tuned Korean BERT model into a live web demo.
+
+Tasks: ``classification`` (nlpbook's sentiment chapter) and ``pair-classification`` (its NLI
+chapter); see ``demo_app.tasks``.
 
     from demo_app import DeployArguments, load_classifier, make_inference_fn, create_app, serve
 
@@ -14,8 +17,10 @@ from .arguments import DeployArguments, find_best_checkpoint
 from .batching import Overloaded
 from .checkpoint import CheckpointError, read_state_dict
 from .colab import in_colab, mount_drive
-from .classifier import Classifier, Prediction, make_inference_fn
+from .classifier import Classifier
 from .loading import load_classifier
+from .predictor import PredictionError, Predictor, make_inference_fn
+from .tasks import TASKS, Prediction, get_task
 from .server import ServerHandle, serve
 from .tunnel import Tunnel, TunnelError, open_tunnel
 from .web import WebOptions, create_app
@@ -28,6 +33,10 @@ __all__ = [
     "DeployArguments",
     "Overloaded",
     "Prediction",
+    "PredictionError",
+    "Predictor",
+    "TASKS",
+    "get_task",
     "find_best_checkpoint",
     "load_classifier",
     "make_inference_fn",

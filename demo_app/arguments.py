@@ -7,12 +7,13 @@ import re
 from pathlib import Path
 from typing import Optional, Sequence
 
-DEMO_MODEL_DIR = Path(__file__).resolve().parent / "demo_model"
-DEMO_PRETRAINED_DIR = DEMO_MODEL_DIR / "pretrained"
-DEMO_CHECKPOINT_DIR = DEMO_MODEL_DIR / "checkpoint-doccls"
+from .tasks import get_task
+
+# The document-classification demo model (each task names its own: tasks/*.py).
+DEMO_PRETRAINED_DIR = get_task(None).demo_pretrained_dir
+DEMO_CHECKPOINT_DIR = get_task(None).demo_checkpoint_dir
 
 DEFAULT_PRETRAINED_MODEL_NAME = "beomi/kcbert-base"
-DEFAULT_LABELS = ("부정 (negative)", "긍정 (positive)")
 
 # Lightning's ModelCheckpoint names files like "epoch=2-val_loss=0.31.ckpt" and, when a name is
 # taken, "epoch=2-val_loss=0.31-v1.ckpt".
@@ -35,6 +36,9 @@ class DeployArguments:
         ``val_loss`` in its name is used (or a ``save_pretrained`` directory).
     downstream_model_checkpoint_fpath: one checkpoint file; wins over ``downstream_model_dir``.
     max_seq_length: longer inputs are truncated to this many tokens.
+    task: ``"classification"``, ``"pair-classification"``, ...; None recognises it from the
+        checkpoint (nlpbook's directory names such as ``checkpoint-paircls``), else
+        classification. With no model fields, the task's own bundled demo model is used.
     labels: class names in the model's output order; defaults to negative/positive for two classes.
     device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
     precision: ``"auto"`` (the fastest measured-safe choice for the device), ``"fp32"``, ``"bf16"``
@@ -48,8 +52,11 @@ class DeployArguments:
     labels: Optional[Sequence[str]] = None
     device: str = "auto"
     precision: str = "auto"
+    task: Optional[str] = None
 
     def __post_init__(self) -> None:
+        if self.task is not None:
+            get_task(self.task)  # an unknown name fails here, listing the tasks
         if not isinstance(self.max_seq_length, int) or isinstance(self.max_seq_length, bool):
             raise TypeError(f"max_seq_length must be an int, got {self.max_seq_length!r}")
         if self.max_seq_length < 2:

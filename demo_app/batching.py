@@ -13,6 +13,7 @@ for more requests, which helps only when requests arrive at a steady high rate.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -20,6 +21,7 @@ from concurrent.futures import Future
 from typing import Callable, List, Sequence, Tuple
 
 Request = Tuple[List[str], Future]
+logger = logging.getLogger(__name__)
 
 
 class Overloaded(RuntimeError):
@@ -99,11 +101,27 @@ class MicroBatcher:
         sentences = [s for request_sentences, _ in live for s in request_sentences]
         try:
             results = self._run_batch(sentences)
-        except BaseException as error:  # noqa: BLE001 - handed to every waiting caller
-            for _, future in live:
-                future.set_exception(error)
+        except Exception as error:  # noqa: BLE001
+            if len(live) == 1:
+                self._fail(live[0][1], error)
+            else:
+                # One request's bad input must not fail its neighbours: run each on its own.
+                for request in live:
+                    self._run_alone(*request)
             return
         start = 0
         for request_sentences, future in live:
             future.set_result(results[start:start + len(request_sentences)])
             start += len(request_sentences)
+
+    def _run_alone(self, sentences: List[str], future: Future) -> None:
+        try:
+            future.set_result(self._run_batch(sentences))
+        except Exception as error:  # noqa: BLE001 - handed to this caller alone
+            self._fail(future, error)
+
+    @staticmethod
+    def _fail(future: Future, error: Exception) -> None:
+        # One line, without the input (visitors' text is never logged); the caller gets the error.
+        logger.warning("a request failed in the model: %s", type(error).__name__)
+        future.set_exception(error)

@@ -11,13 +11,14 @@ import sys
 from typing import List, Optional
 
 from .arguments import DeployArguments
+from .tasks import TASKS, get_task
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m demo_app",
-        description="Serve or query a fine-tuned Korean BERT classifier. "
-        "Without model flags the bundled demo model is used.",
+        description="Serve or query a fine-tuned Korean BERT model (document or sentence-pair "
+        "classification). Without model flags the task's bundled demo model is used.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="{predict,serve}")
 
@@ -35,12 +36,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help="truncate inputs to N tokens (default 128)")
     model.add_argument("--labels", metavar="A,B,...",
                        help="class names in output order, comma-separated")
+    model.add_argument("--task", choices=list(TASKS), default=None,
+                       help="the model's task (default: recognised from the checkpoint directory's "
+                            "name, e.g. checkpoint-paircls, else classification)")
     model.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     model.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
 
     predict = commands.add_parser("predict", parents=[model_flags],
-                                  help="classify sentences; prints one JSON object per line")
-    predict.add_argument("sentences", nargs="+", metavar="SENTENCE")
+                                  help="classify inputs; prints one JSON object per line")
+    predict.add_argument("inputs", nargs="+", metavar="INPUT",
+                         help="sentences; for pair-classification PREMISE HYPOTHESIS pairs")
 
     serve = commands.add_parser("serve", parents=[model_flags], help="serve the web demo")
     serve.add_argument("--host", default="127.0.0.1",
@@ -49,8 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tunnel", default="none", choices=["none", "ngrok", "ssh"],
                        help="make the demo public (ngrok needs NGROK_AUTHTOKEN)")
     serve.add_argument("--ssh-host", default=None, help="ssh tunnel host (default localhost.run)")
-    serve.add_argument("--auth", metavar="USER:PASSWORD", default=os.environ.get("DEMO_APP_AUTH"),
-                       help="require HTTP basic auth from visitors (or set DEMO_APP_AUTH)")
+    serve.add_argument("--auth", metavar="USER", default=os.environ.get("DEMO_APP_AUTH"),
+                       help="require HTTP basic auth from visitors: asks for USER's password (or "
+                            "set DEMO_APP_AUTH=user:password; a password on the command line "
+                            "shows in ps)")
     serve.add_argument("--rate-limit", metavar="N/minute", default=None,
                        help="per-client limit, e.g. 30/minute (default: 60/minute once a tunnel "
                             "is open, none without)")
@@ -69,6 +76,7 @@ def deploy_arguments(options: argparse.Namespace) -> DeployArguments:
         labels=labels,
         device=options.device,
         precision=options.precision,
+        task=options.task,
     )
 
 
@@ -87,14 +95,24 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def _predict(options: argparse.Namespace) -> int:
-    from .classifier import make_inference_fn
     from .loading import load_classifier
+    from .predictor import make_inference_fn
 
-    classifier = load_classifier(deploy_arguments(options), batching=False)
-    inference_fn = make_inference_fn(classifier)
-    for sentence in options.sentences:
-        print(json.dumps(inference_fn(sentence), ensure_ascii=False), flush=True)
+    if options.task:  # a wrong number of inputs fails before the model is loaded
+        _group_inputs(options.inputs, len(get_task(options.task).fields))
+    predictor = load_classifier(deploy_arguments(options), batching=False)
+    inference_fn = make_inference_fn(predictor)
+    for texts in _group_inputs(options.inputs, len(predictor.task.fields)):
+        print(json.dumps(inference_fn(*texts), ensure_ascii=False), flush=True)
     return 0
+
+
+def _group_inputs(inputs: List[str], size: int) -> List[List[str]]:
+    """The command line's INPUTs as one group per model input (pairs for pair tasks)."""
+    if len(inputs) % size:
+        raise ValueError(f"{len(inputs)} inputs were given, but this task takes them in groups of "
+                         f"{size} (PREMISE HYPOTHESIS ...): add or remove one")
+    return [inputs[i:i + size] for i in range(0, len(inputs), size)]
 
 
 def _serve(options: argparse.Namespace) -> int:
@@ -106,8 +124,9 @@ def _serve(options: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` and process managers stop as Ctrl-C does
     tunnel = None if options.tunnel == "none" else options.tunnel
     logging.getLogger("pyngrok").setLevel(logging.WARNING)
+    auth = _visitor_auth(options.auth)
     classifier = load_classifier(deploy_arguments(options))
-    app = create_app(classifier, auth=options.auth, rate_limit=options.rate_limit,
+    app = create_app(classifier, auth=auth, rate_limit=options.rate_limit,
                      cors_origins=options.cors_origin)
     tunnel_options = {"ssh_host": options.ssh_host} if tunnel == "ssh" and options.ssh_host else {}
     handle = serve(app, host=options.host, port=options.port, tunnel=tunnel, **tunnel_options)
@@ -115,6 +134,21 @@ def _serve(options: argparse.Namespace) -> int:
     handle.wait()
     print("Stopped.", flush=True)
     return 0
+
+
+def _visitor_auth(auth: Optional[str]) -> Optional[str]:
+    """``user:password`` from ``--auth``: a bare user name asks for the password."""
+    if not auth or ":" in auth:
+        if auth and "DEMO_APP_AUTH" not in os.environ:
+            print("warning: a password given on the command line is visible to other users "
+                  "(ps); use --auth USER (asks) or DEMO_APP_AUTH", file=sys.stderr)
+        return auth
+    if not sys.stdin.isatty():
+        raise ValueError(f"--auth {auth} needs a password: run in a terminal to be asked, or set "
+                         "DEMO_APP_AUTH=user:password")
+    import getpass
+
+    return f"{auth}:{getpass.getpass(f'Password for visitor {auth!r}: ')}"
 
 
 def _interrupt(signum, frame):

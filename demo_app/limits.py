@@ -1,4 +1,10 @@
-"""Per-client rate limiting for a public demo (a token bucket per client address)."""
+"""Rate limits for a public demo: a token bucket per visitor, and one for the whole server.
+
+A visitor is an IP address that nobody but the visitor's own proxy chose (see ``visitors.py``),
+so keys are short and their number is bounded: the least recently seen visitors are forgotten
+beyond ``max_visitors``, and each check is O(1). The server-wide bucket caps the total, so a
+visitor who rotates addresses cannot multiply the limit.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,12 @@ import math
 import re
 import threading
 import time
-from typing import Dict, Tuple
+from collections import OrderedDict
+from typing import Optional, Tuple
 
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour)\s*$")
 _SECONDS = {"second": 1, "minute": 60, "hour": 3600}
+TOTAL_PER_VISITOR = 10  # the server-wide default: ten visitors' worth of requests
 
 
 def parse_rate(rate: str) -> Tuple[int, float]:
@@ -20,37 +28,75 @@ def parse_rate(rate: str) -> Tuple[int, float]:
     return int(match.group(1)), float(_SECONDS[match.group(2)])
 
 
+class TokenBucket:
+    """``capacity`` requests at once, refilled smoothly at ``capacity`` per ``period`` seconds."""
+
+    __slots__ = ("capacity", "refill_per_second", "tokens", "updated")
+
+    def __init__(self, capacity: int, period: float, now: float) -> None:
+        self.capacity = capacity
+        self.refill_per_second = capacity / period
+        self.tokens = float(capacity)
+        self.updated = now
+
+    def wait(self, now: float) -> float:
+        """0 if a token is there, else the seconds until there is one (takes nothing)."""
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.refill_per_second)
+        self.updated = now
+        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.refill_per_second
+
+    def take(self, now: float) -> float:
+        """Take one token: 0 if there was one, else the seconds until there is."""
+        wait = self.wait(now)
+        if not wait:
+            self.tokens -= 1
+        return wait
+
+
 class RateLimiter:
-    """Allows each key ``count`` requests per ``period``, refilling smoothly (a token bucket)."""
+    """``rate`` per visitor (e.g. ``"60/minute"``) and ``total`` for everyone together.
 
-    MAX_CLIENTS = 10_000  # forget full buckets beyond this, so memory stays bounded
+    ``total`` defaults to ten times ``rate``. Thread-safe.
+    """
 
-    def __init__(self, rate: str) -> None:
+    def __init__(self, rate: str, total: Optional[str] = None, *, max_visitors: int = 10_000) -> None:
         self.rate = rate
-        self.capacity, period = parse_rate(rate)
-        self._refill_per_second = self.capacity / period
-        self._buckets: Dict[str, Tuple[float, float]] = {}  # key -> (tokens, last update)
+        self.capacity, self.period = parse_rate(rate)
+        self.total = total or f"{self.capacity * TOTAL_PER_VISITOR}/{_unit(self.period)}"
+        self._total_capacity, self._total_period = parse_rate(self.total)
+        self.max_visitors = max_visitors
+        self._visitors: "OrderedDict[str, TokenBucket]" = OrderedDict()
+        self._everyone = TokenBucket(self._total_capacity, self._total_period, time.monotonic())
         self._lock = threading.Lock()
 
-    def check(self, key: str) -> float:
-        """Take one request for ``key``: 0 if allowed, else the seconds to wait before retrying."""
+    def check(self, visitor: str) -> float:
+        """Take one request for ``visitor``: 0 if allowed, else the seconds to wait."""
         now = time.monotonic()
         with self._lock:
-            tokens, updated = self._buckets.get(key, (float(self.capacity), now))
-            tokens = min(self.capacity, tokens + (now - updated) * self._refill_per_second)
-            if tokens >= 1:
-                self._buckets[key] = (tokens - 1, now)
-                if len(self._buckets) > self.MAX_CLIENTS:
-                    self._forget_idle(now)
-                return 0.0
-            self._buckets[key] = (tokens, now)
-            return (1 - tokens) / self._refill_per_second
+            return self._bucket(visitor, now).take(now) or self._everyone.take(now)
 
-    def _forget_idle(self, now: float) -> None:
-        full_after = self.capacity / self._refill_per_second
-        for key, (_, updated) in list(self._buckets.items()):
-            if now - updated >= full_after:
-                del self._buckets[key]
+    def wait(self, visitor: str) -> float:
+        """The seconds ``visitor`` must wait before the next request (0: none); takes nothing."""
+        now = time.monotonic()
+        with self._lock:
+            return self._bucket(visitor, now).wait(now) or self._everyone.wait(now)
+
+    def _bucket(self, visitor: str, now: float) -> TokenBucket:
+        bucket = self._visitors.pop(visitor, None)
+        if bucket is None:
+            bucket = TokenBucket(self.capacity, self.period, now)
+            if len(self._visitors) >= self.max_visitors:
+                self._visitors.popitem(last=False)  # the visitor seen least recently
+        self._visitors[visitor] = bucket  # now the most recently seen
+        return bucket
+
+    @property
+    def visitors(self) -> int:
+        return len(self._visitors)
+
+
+def _unit(period: float) -> str:
+    return {1.0: "second", 60.0: "minute", 3600.0: "hour"}[period]
 
 
 def retry_after_header(seconds: float) -> str:

@@ -1,4 +1,4 @@
-"""From ``DeployArguments`` to a ready ``Classifier``: paths, config, tokenizer, model, device."""
+"""From ``DeployArguments`` to a ready ``Predictor``: task, paths, config, tokenizer, model, device."""
 
 from __future__ import annotations
 
@@ -10,17 +10,11 @@ from typing import Optional, Sequence, Tuple
 
 import torch
 
-from .arguments import (
-    DEFAULT_LABELS,
-    DEFAULT_PRETRAINED_MODEL_NAME,
-    DEMO_CHECKPOINT_DIR,
-    DEMO_PRETRAINED_DIR,
-    DeployArguments,
-    find_best_checkpoint,
-)
+from .arguments import DEFAULT_PRETRAINED_MODEL_NAME, DeployArguments, find_best_checkpoint
 from .checkpoint import CheckpointError, StateDict, infer_num_labels, is_hf_model_dir, read_state_dict
-from .classifier import Classifier
 from .precision import choose_precision, apply_precision
+from .predictor import Predictor
+from .tasks import Task, get_task, recognise_task
 
 # Buffers that transformers builds itself and that older versions also saved in checkpoints.
 # Their values follow from their shape, so they may be present or absent in a checkpoint.
@@ -32,23 +26,28 @@ def load_classifier(
     *,
     verbose: bool = True,
     **classifier_options,
-) -> Classifier:
-    """Load the tokenizer and fine-tuned model named by ``args`` into a :class:`Classifier`.
+) -> Predictor:
+    """Load the tokenizer and fine-tuned model named by ``args`` into a :class:`Predictor` for
+    its task (any task; the name stays for ratsnlp users).
 
-    With no arguments (or an empty ``DeployArguments()``) the bundled demo model is loaded.
-    ``classifier_options`` go to :class:`Classifier` (``batch_size``, ``batching``, ...).
+    With no arguments (or an empty ``DeployArguments()``) the bundled demo model is loaded;
+    ``DeployArguments(task="pair-classification")`` loads that task's demo model.
+    ``classifier_options`` go to :class:`Predictor` (``batch_size``, ``batching``, ...).
     Raises ``FileNotFoundError`` or ``CheckpointError`` with a message saying what to fix.
     """
     args = args if args is not None else DeployArguments()
     started = time.perf_counter()
     device = resolve_device(args.device)
     pretrained, weights_path = resolve_model_paths(args)
+    task = get_task(args.task) if args.uses_demo_model else recognise_task(args.task, weights_path)
     say = _say if verbose else (lambda message: None)
     if args.uses_demo_model:
-        say("No checkpoint given: using demo_app's bundled demo model (a small Korean sentiment BERT).")
+        say(f"No checkpoint given: using demo_app's bundled demo model ({task.demo_description}).")
         say(f"Loading weights from the demo model's {weights_path.name}{_size_note(weights_path)} ...")
     else:
         say(f"Loading weights from {weights_path}{_size_note(weights_path)} ...")
+        if not args.task and task.checkpoint_dir_name in weights_path.parts:
+            say(f"Task: {task.name} (recognised from the directory name {task.checkpoint_dir_name}).")
     state_dict = read_state_dict(weights_path)
 
     # transformers imports tqdm.auto, which warns in Jupyter without ipywidgets (Colab has them).
@@ -61,16 +60,17 @@ def load_classifier(
     if positions and args.max_seq_length > positions:
         raise ValueError(f"max_seq_length {args.max_seq_length} is longer than the model's "
                          f"{positions} positions (max_position_embeddings); use at most {positions}")
-    labels = _labels_for(args.labels, config)
-    model = build_model(config, state_dict)
+    labels = _labels_for(args.labels, config, task)
+    model = build_model(config, state_dict, task)
     tokenizer = load_tokenizer(pretrained, config.model_type)
 
     precision = choose_precision(device, args.precision, getattr(config, "hidden_size", 768))
     model = apply_precision(model, precision, device).to(device).eval()
-    classifier = Classifier(
+    classifier = Predictor(
         model,
         tokenizer,
         labels=labels,
+        task=task,
         device=device,
         max_seq_length=args.max_seq_length,
         precision=precision,
@@ -86,7 +86,8 @@ def load_classifier(
 def resolve_model_paths(args: DeployArguments) -> Tuple[str, Path]:
     """``(pretrained model name or dir, weights path)`` for ``args``, checking that they exist."""
     if args.uses_demo_model:
-        return str(DEMO_PRETRAINED_DIR), find_best_checkpoint(DEMO_CHECKPOINT_DIR)
+        task = get_task(args.task)
+        return str(task.demo_pretrained_dir), find_best_checkpoint(task.demo_checkpoint_dir)
     pretrained = args.pretrained_model_name or DEFAULT_PRETRAINED_MODEL_NAME
     if args.downstream_model_checkpoint_fpath:
         weights = Path(args.downstream_model_checkpoint_fpath).expanduser()
@@ -109,17 +110,19 @@ def resolve_model_paths(args: DeployArguments) -> Tuple[str, Path]:
     return pretrained, weights
 
 
-def build_model(config, state_dict: StateDict) -> torch.nn.Module:
-    """An ``AutoModelForSequenceClassification`` for ``config`` holding exactly ``state_dict``.
+def build_model(config, state_dict: StateDict, task: Optional[Task] = None) -> torch.nn.Module:
+    """The task's model class (``AutoModelForSequenceClassification`` by default) for ``config``,
+    holding exactly ``state_dict``.
 
     The model is built on the meta device (no random initialisation of weights that are then
     overwritten) and takes the checkpoint's tensors as they are. Missing or unexpected keys are
     an error listing them; only the derived buffers (``position_ids``) may differ.
     """
-    from transformers import AutoModelForSequenceClassification
+    import transformers
 
+    model_class = getattr(transformers, (task or get_task(None)).model_class)
     with torch.device("meta"):
-        model = AutoModelForSequenceClassification.from_config(config)
+        model = model_class.from_config(config)
     state_dict = {k: v for k, v in state_dict.items() if not k.endswith(_DERIVED_BUFFERS)}
     result = model.load_state_dict(state_dict, strict=False, assign=True)
     missing = [k for k in result.missing_keys if not k.endswith(_DERIVED_BUFFERS)]
@@ -165,7 +168,7 @@ def resolve_device(requested: str) -> torch.device:
     return torch.device(requested)
 
 
-def _labels_for(requested: Optional[Sequence[str]], config) -> Tuple[str, ...]:
+def _labels_for(requested: Optional[Sequence[str]], config, task: Task) -> Tuple[str, ...]:
     if requested is not None:
         if len(requested) != config.num_labels:
             raise ValueError(
@@ -175,9 +178,7 @@ def _labels_for(requested: Optional[Sequence[str]], config) -> Tuple[str, ...]:
     names = tuple(config.id2label[i] for i in range(config.num_labels)) if config.id2label else ()
     if len(names) == config.num_labels and not all(n == f"LABEL_{i}" for i, n in enumerate(names)):
         return names
-    if config.num_labels == 2:
-        return DEFAULT_LABELS
-    return tuple(f"class {i}" for i in range(config.num_labels))
+    return task.default_labels(config.num_labels)
 
 
 def _key_list(keys: Sequence[str], limit: int = 8) -> str:

@@ -15,7 +15,6 @@ logger = logging.getLogger(__name__)
 # The servers this process started, by (host, port): re-running a notebook cell replaces them.
 _running: Dict[Tuple[str, int], "ServerHandle"] = {}
 _running_lock = threading.Lock()
-WAITRESS_MAX_BODY_BYTES = 8 * 1024 * 1024
 
 
 class ServerHandle:
@@ -26,15 +25,16 @@ class ServerHandle:
     """
 
     def __init__(self, app, host: str, port: int, threads: int) -> None:
-        import waitress
+        from .waitress_server import DemoWSGIServer
+        from .web import security_headers
 
         self.app = app
-        # waitress buffers a body before the app sees it, so it gets a hard cap of its own (its
-        # 413 is plain text); below that, Flask's MAX_CONTENT_LENGTH answers with a JSON 413.
-        # X-Forwarded-For is kept: the rate limiter tells visitors of a local tunnel agent apart by it.
-        self._server = waitress.create_server(
-            app, host=host, port=port, threads=threads, ident="demo_app",
-            max_request_body_size=WAITRESS_MAX_BODY_BYTES, clear_untrusted_proxy_headers=False,
+        # Bodies over the app's limit are read and discarded, so the app can answer its JSON 413.
+        flask_config = getattr(app, "config", {})
+        self._server = DemoWSGIServer(
+            app, host=host, port=port, threads=threads,
+            discard_bodies_over=flask_config.get("MAX_CONTENT_LENGTH"),
+            extra_headers=security_headers(),
         )
         self.host = host
         self.port = int(self._server.effective_port)
@@ -60,18 +60,18 @@ class ServerHandle:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop: refuse new connections, let requests in flight finish (up to ``timeout`` s),
-        close the tunnel, then close the server. Safe to call more than once."""
+        close the tunnel, then close every connection and end every thread of this server.
+        Returns as soon as that is done. Safe to call more than once."""
         if self._stopped.is_set():
             return
         self._stopped.set()
-        self._server.accepting = False
+        self._server.stop_listening()
         deadline = time.monotonic() + timeout
         while self._busy() and time.monotonic() < deadline:
-            time.sleep(0.02)
+            time.sleep(0.01)
         if self.tunnel is not None:
             self.tunnel.close()
-        self._server.close()
-        self._thread.join(timeout=5)
+        self._server.close_everything(self._thread)
         with _running_lock:
             if _running.get((self.host, self.port)) is self:
                 del _running[(self.host, self.port)]
@@ -87,7 +87,7 @@ class ServerHandle:
             self.stop()
 
     def _busy(self) -> bool:
-        channels = [c for c in list(self._server._map.values()) if hasattr(c, "requests")]
+        channels = list(self._server.active_channels.values())
         return any(c.requests or c.total_outbufs_len for c in channels)
 
     def __enter__(self) -> "ServerHandle":
@@ -147,7 +147,7 @@ def serve(
                 from .web import limit_public_traffic
 
                 say(f"Public URL: {handle.public_url}")
-                limit = limit_public_traffic(app)
+                limit = limit_public_traffic(app, handle.tunnel.forwarded_hops)
                 if limit:
                     say(f"Visitors are limited to {limit} each (set rate_limit in create_app to change).")
     return handle

@@ -38,6 +38,10 @@ class Tunnel:
 
     provider = "none"
     public_url: Optional[str] = None
+    # Entries this tunnel appends to X-Forwarded-For, which the app may trust (visitors.py). Only
+    # ngrok's edge documents that it appends the visitor's address; an ssh -R tunnel forwards
+    # bytes (localhost.run documents no such header), and Colab's proxy serves only you.
+    forwarded_hops = 0
 
     def close(self) -> None:
         _open_tunnels.discard(self)
@@ -106,6 +110,7 @@ def _find_token(explicit: Optional[str]) -> Optional[str]:
 
 class NgrokTunnel(Tunnel):
     provider = "ngrok"
+    forwarded_hops = 1
 
     def __init__(self, port: int, authtoken: Optional[str] = None, auth: Optional[str] = None,
                  ngrok_path: Optional[str] = None, timeout: float = TIMEOUT_S) -> None:

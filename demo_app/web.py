@@ -1,9 +1,11 @@
 """The Flask app: the demo page, the JSON API, and the rules every request goes through.
 
-Routes (see README): ``GET /`` the page, ``POST /api`` (ratsnlp: the body is a JSON string),
-``POST /predict`` (``{"sentence": ...}`` or ``{"sentences": [...]}``), ``GET /predict?sentence=``,
-``GET /healthz``. API errors are always JSON ``{"error": "..."}`` with a 4xx status (503 when the
-server is overloaded), never a traceback or an HTML page.
+Routes (see README), generic over the predictor's task: ``GET /`` the task's page, ``POST /api``
+(ratsnlp's body for the task), ``POST /predict`` (the task's fields as an object, or
+``{"inputs": [...]}``), ``GET /predict?FIELD=...``, ``GET /healthz``. Reading those bodies is
+``web_inputs.py``'s job. API errors are always JSON ``{"error": "..."}`` with a 4xx status (503
+when the server is overloaded, 500 when the model itself fails), never a traceback or an HTML
+page.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import base64
 import binascii
 import dataclasses
 import hmac
-import json
 import logging
 import time
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -23,26 +24,37 @@ from flask import Flask, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from .batching import Overloaded
-from .classifier import Classifier, prediction_to_dict
+from .colab import in_colab
 from .limits import RateLimiter, retry_after_header
+from .predictor import PredictionError, Predictor
+from .tasks import Task, get_task
+from .visitors import visitor_key
+from .web_inputs import ApiError, InputReader
 
 logger = logging.getLogger(__name__)
 
 API_PATHS = ("/api", "/predict", "/healthz")
 RATE_LIMITER = "demo_app.rate_limiter"
+AUTH_FAILURES = "demo_app.auth_failures"
 PUBLIC_RATE_LIMIT = "60/minute"  # per visitor, applied by serve() when a tunnel opens
-DEFAULT_EXAMPLES = (
-    "이 영화 정말 재밌어요",
-    "배우들 연기가 정말 좋았어요",
-    "시간이 아까웠습니다",
-    "스토리가 너무 지루했어요",
-)
-# Only the app's own files; frame-ancestors lets Colab show the app inside the notebook.
+AUTH_FAILURE_LIMIT = "5/minute"  # wrong passwords per visitor; beyond it -> 429
+# Only the app's own files. Framing: the app itself and Colab's notebook page; inside a Colab
+# runtime also Colab's output frames, which live on per-session googleusercontent.com hosts.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-    "frame-ancestors 'self' https://colab.research.google.com https://*.googleusercontent.com"
+    "frame-ancestors 'self' https://colab.research.google.com"
 )
+COLAB_OUTPUT_FRAMES = " https://*.googleusercontent.com"
+
+
+def security_headers(in_colab: bool = False) -> Dict[str, str]:
+    """The headers every response of the demo carries (the server's own error pages too)."""
+    return {
+        "Content-Security-Policy": CONTENT_SECURITY_POLICY + (COLAB_OUTPUT_FRAMES if in_colab else ""),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
 
 
 @dataclasses.dataclass
@@ -57,9 +69,16 @@ class WebOptions:
         gives up 2 s after that and says so.
     cors_origins: origins allowed to call the API from other sites; none by default.
     auth: ``"user:password"`` to require HTTP basic auth from visitors (``/healthz`` stays open).
-    rate_limit: e.g. ``"60/minute"`` per client; over it -> 429 with Retry-After. None: no limit.
-    examples: sentences shown on the page as clickable examples.
-    title: the page title.
+        Wrong passwords count against ``AUTH_FAILURE_LIMIT`` per visitor (then 429).
+    rate_limit: e.g. ``"60/minute"`` per visitor; over it -> 429 with Retry-After. None: no limit.
+    rate_limit_total: the ceiling for all visitors together; default ten times ``rate_limit``.
+    forwarded_hops: how many proxies in front of the app append the visitor's address to
+        ``X-Forwarded-For`` and are trusted (see ``visitors.py``). 0 (the default) trusts none:
+        visitors are told apart by their socket address, and everyone arriving through a local
+        tunnel agent shares one bucket. ``serve(tunnel="ngrok")`` sets 1 (ngrok appends).
+    examples: inputs shown on the page as clickable examples (sentences, or tuples of the task's
+        fields); None: the task's own.
+    title: the page title; None: the task's.
     """
 
     max_body_bytes: int = 64 * 1024
@@ -69,34 +88,34 @@ class WebOptions:
     cors_origins: Sequence[str] = ()
     auth: Optional[str] = None
     rate_limit: Optional[str] = None
-    examples: Sequence[str] = DEFAULT_EXAMPLES
-    title: str = "KcBERT 감정 분석 데모 (Sentiment demo)"
+    rate_limit_total: Optional[str] = None
+    forwarded_hops: int = 0
+    examples: Optional[Sequence] = None
+    title: Optional[str] = None
 
     def __post_init__(self) -> None:
-        if self.auth is not None and (":" not in self.auth or self.auth.startswith(":")):
-            raise ValueError("auth must look like 'user:password'")
+        if self.auth is not None:
+            user, _, password = self.auth.partition(":")
+            if not user or not password:
+                raise ValueError("auth must look like 'user:password', with a user name and a "
+                                 "non-empty password")
+        if not isinstance(self.forwarded_hops, int) or self.forwarded_hops < 0:
+            raise ValueError(f"forwarded_hops must be 0 or more, got {self.forwarded_hops!r}")
         self.cors_origins = tuple(self.cors_origins)
 
 
-class ApiError(Exception):
-    """An answer to the client: a status code and a message a person can act on."""
-
-    def __init__(self, status: int, message: str, headers: Optional[Dict[str, str]] = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or {}
-
-
 def create_app(model, **options) -> Flask:
-    """Build the demo's Flask app around a :class:`Classifier` or an ``inference_fn``.
+    """Build the demo's Flask app around a :class:`Predictor` or an ``inference_fn``.
 
-    ``model`` is what ``load_classifier`` returns (batched, N-class), or any ratsnlp-style
-    ``inference_fn(sentence) -> dict``. ``options`` are the fields of :class:`WebOptions`.
+    ``model`` is what ``load_classifier`` returns (any task; routes, page and ``/healthz``
+    follow its task), or any ratsnlp-style ``inference_fn(sentence) -> dict`` (served as
+    document classification). ``options`` are the fields of :class:`WebOptions`.
     """
     settings = WebOptions(**options)
-    classifier = _classifier_of(model)
-    predict_many = _predictor_for(model, classifier, settings)
+    predictor = _predictor_of(model)
+    task = predictor.task if predictor is not None else get_task(None)
+    predict_many = _predict_many_for(model, predictor, settings)
+    inputs = InputReader(task, settings.max_sentence_chars, settings.max_batch_sentences)
 
     templates, static = _resource_dirs()
     app = Flask(__name__, template_folder=str(templates), static_folder=str(static))
@@ -106,27 +125,30 @@ def create_app(model, **options) -> Flask:
     app.json.sort_keys = False
     app.extensions["demo_app"] = settings
     if settings.rate_limit:
-        app.extensions[RATE_LIMITER] = RateLimiter(settings.rate_limit)
+        app.extensions[RATE_LIMITER] = RateLimiter(settings.rate_limit, settings.rate_limit_total)
+    if settings.auth:
+        app.extensions[AUTH_FAILURES] = RateLimiter(AUTH_FAILURE_LIMIT)
+    headers_for_every_response = security_headers(in_colab())
 
-    def check_sentence(sentence: object, where: str = "sentence") -> str:
-        if not isinstance(sentence, str):
-            raise ApiError(400, f"{where} must be a string, got {_json_type(sentence)}")
-        if not sentence.strip():
-            raise ApiError(400, f"{where} is empty; type a sentence to classify")
-        if len(sentence) > settings.max_sentence_chars:
-            raise ApiError(413, f"{where} is {len(sentence)} characters long; the limit is "
-                                f"{settings.max_sentence_chars} characters (max_sentence_chars)")
-        return sentence
-
-    def run(sentences: List[str]) -> List[dict]:
-        g.sentence_chars = sum(len(s) for s in sentences)
+    def run(items: List) -> List[dict]:
+        g.sentence_chars = sum(len(text) for item in items for text in _texts(item))
         try:
-            return predict_many(sentences)
+            return predict_many(items)
         except Overloaded as error:
             raise ApiError(503, str(error), {"Retry-After": "1"}) from None
         except FutureTimeout:
             raise ApiError(503, f"the model took longer than {settings.request_timeout_s:g} s "
                                 "(request_timeout_s); try again shortly", {"Retry-After": "5"}) from None
+        except PredictionError as error:
+            raise ApiError(500, str(error)) from None
+        except Exception as error:  # noqa: BLE001 - one line in the log, not a traceback per request
+            logger.warning("prediction failed: %s", type(error).__name__)
+            raise ApiError(500, f"the model could not process this request ({type(error).__name__});"
+                                " the server keeps serving other requests") from None
+
+    def visitor() -> str:
+        return visitor_key(request.remote_addr, request.headers.getlist("X-Forwarded-For"),
+                           settings.forwarded_hops)
 
     @app.before_request
     def guard():
@@ -135,55 +157,54 @@ def create_app(model, **options) -> Flask:
             # Answer CORS preflights and OPTIONS probes in JSON (Flask's default is an empty page).
             methods = sorted(app.url_map.bind_to_environ(request.environ).allowed_methods(request.path))
             return jsonify({"allowed_methods": methods}), 200, {"Allow": ", ".join(methods)}
-        if settings.auth and request.path != "/healthz" and not _authorized(settings.auth):
-            raise ApiError(401, "this demo needs a user name and password",
-                           {"WWW-Authenticate": 'Basic realm="demo_app", charset="UTF-8"'})
+        if settings.auth and request.path != "/healthz":
+            # Checked before the password, so a visitor out of guesses cannot try one more.
+            failures = app.extensions[AUTH_FAILURES]
+            wait = failures.wait(visitor())
+            if wait:
+                raise ApiError(429, f"too many wrong passwords; try again in "
+                                    f"{retry_after_header(wait)} s",
+                               {"Retry-After": retry_after_header(wait)})
+            if not _authorized(settings.auth):
+                failures.check(visitor())
+                raise ApiError(401, "this demo needs a user name and password",
+                               {"WWW-Authenticate": 'Basic realm="demo_app", charset="UTF-8"'})
         rate_limiter = app.extensions.get(RATE_LIMITER)
         if rate_limiter and request.path in ("/api", "/predict"):
-            wait = rate_limiter.check(_client_address())
+            wait = rate_limiter.check(visitor())
             if wait:
-                raise ApiError(429, f"too many requests (limit {rate_limiter.rate} per client); "
+                raise ApiError(429, f"too many requests (limit {rate_limiter.rate} per visitor, "
+                                    f"{rate_limiter.total} for everyone); "
                                     f"try again in {retry_after_header(wait)} s",
                                {"Retry-After": retry_after_header(wait)})
         return None
 
+    page = _page_for(task, settings)
+
     @app.get("/")
     def index():
-        return render_template("index.html", title=settings.title, examples=settings.examples,
+        return render_template("index.html", **page,
                                max_sentence_chars=settings.max_sentence_chars,
                                page_timeout_ms=int((settings.request_timeout_s + 2) * 1000))
 
     @app.post("/api")
     def api():
-        body = _json_body(str, 'POST /api takes a JSON string, e.g. "이 영화 정말 재밌어요" '
-                               "(for objects use POST /predict)")
-        return jsonify(run([check_sentence(body, "the sentence")])[0])
+        return jsonify(run([inputs.from_api_body()])[0])
 
     @app.post("/predict")
     def predict_post():
-        body = _json_body(dict, 'POST /predict takes {"sentence": "..."} or {"sentences": [...]}')
-        if "sentences" in body and "sentence" not in body:
-            sentences = body["sentences"]
-            if not isinstance(sentences, list) or not sentences:
-                raise ApiError(400, '"sentences" must be a non-empty list of strings')
-            if len(sentences) > settings.max_batch_sentences:
-                raise ApiError(413, f"{len(sentences)} sentences in one request; the limit is "
-                                    f"{settings.max_batch_sentences} (max_batch_sentences)")
-            checked = [check_sentence(s, f"sentences[{i}]") for i, s in enumerate(sentences)]
-            return jsonify({"predictions": run(checked)})
-        if "sentence" not in body:
-            raise ApiError(400, 'missing "sentence": send {"sentence": "..."} or {"sentences": [...]}')
-        return jsonify(run([check_sentence(body["sentence"])])[0])
+        items, many = inputs.from_predict_body()
+        results = run(items)
+        return jsonify({"predictions": results} if many else results[0])
 
     @app.get("/predict")
     def predict_get():
-        if "sentence" not in request.args:
-            raise ApiError(400, "missing query parameter: /predict?sentence=...")
-        return jsonify(run([check_sentence(request.args["sentence"])])[0])
+        return jsonify(run([inputs.from_query()])[0])
 
     @app.get("/healthz")
     def healthz():
-        return jsonify({"status": "ok", "model": classifier.describe() if classifier else {}})
+        model_facts = predictor.describe() if predictor else {"task": task.name}
+        return jsonify({"status": "ok", "model": model_facts})
 
     @app.errorhandler(ApiError)
     def api_error(error: ApiError):
@@ -219,15 +240,14 @@ def create_app(model, **options) -> Flask:
     @app.after_request
     def finish(response):
         headers = response.headers
-        headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-        headers["X-Content-Type-Options"] = "nosniff"
-        headers["Referrer-Policy"] = "no-referrer"
+        headers.update(headers_for_every_response)
+        if settings.cors_origins:
+            headers.add("Vary", "Origin")  # the CORS headers below depend on it
         origin = request.headers.get("Origin")
         if origin and origin in settings.cors_origins:
             headers["Access-Control-Allow-Origin"] = origin
             headers["Access-Control-Allow-Methods"] = "GET, POST"
             headers["Access-Control-Allow-Headers"] = "Content-Type, ngrok-skip-browser-warning"
-            headers.add("Vary", "Origin")
         # Lengths and timings only: visitor text is not logged.
         logger.info("%s %s %s chars=%s %.1fms", request.method, request.path, response.status_code,
                     g.get("sentence_chars", "-"),
@@ -237,32 +257,56 @@ def create_app(model, **options) -> Flask:
     return app
 
 
-def limit_public_traffic(app: Flask) -> Optional[str]:
-    """Give a demo_app made without a rate limit the public default; returns the limit set."""
-    if "demo_app" not in app.extensions or RATE_LIMITER in app.extensions:
+def limit_public_traffic(app: Flask, forwarded_hops: int = 0) -> Optional[str]:
+    """Prepare a demo_app for a public tunnel: trust the ``forwarded_hops`` the tunnel adds to
+    X-Forwarded-For, and give an app made without a rate limit the public default.
+    Returns the limit set, if any."""
+    settings = app.extensions.get("demo_app")
+    if settings is None:
         return None
-    app.extensions[RATE_LIMITER] = RateLimiter(PUBLIC_RATE_LIMIT)
+    settings.forwarded_hops = max(settings.forwarded_hops, forwarded_hops)
+    if RATE_LIMITER in app.extensions:
+        return None
+    app.extensions[RATE_LIMITER] = RateLimiter(PUBLIC_RATE_LIMIT, settings.rate_limit_total)
     return PUBLIC_RATE_LIMIT
 
 
-def _classifier_of(model) -> Optional[Classifier]:
-    """The Classifier behind ``model``: itself, or the one make_inference_fn attached."""
-    classifier = model if isinstance(model, Classifier) else getattr(model, "classifier", None)
-    return classifier if isinstance(classifier, Classifier) else None
+def _predictor_of(model) -> Optional[Predictor]:
+    """The Predictor behind ``model``: itself, or the one make_inference_fn attached."""
+    predictor = model if isinstance(model, Predictor) else getattr(model, "predictor", None)
+    return predictor if isinstance(predictor, Predictor) else None
 
 
-def _predictor_for(model, classifier: Optional[Classifier],
-                   settings: WebOptions) -> Callable[[List[str]], List[dict]]:
-    if classifier is not None:
-        def predict_many(sentences: List[str]) -> List[dict]:
-            predictions = classifier.predict(sentences, timeout=settings.request_timeout_s)
-            return [prediction_to_dict(p) for p in predictions]
+def _predict_many_for(model, predictor: Optional[Predictor],
+                      settings: WebOptions) -> Callable[[List], List[dict]]:
+    if predictor is not None:
+        def predict_many(items: List) -> List[dict]:
+            results = predictor.predict(items, timeout=settings.request_timeout_s)
+            return [predictor.task.to_dict(result) for result in results]
         return predict_many
-    if callable(model):  # a plain ratsnlp-style inference_fn; routes validated the sentences
-        def call_each(sentences: List[str]) -> List[dict]:
-            return [model(s) for s in sentences]
+    if callable(model):  # a plain ratsnlp-style inference_fn; routes validated the inputs
+        def call_each(items: List) -> List[dict]:
+            return [model(*_texts(item)) for item in items]
         return call_each
-    raise TypeError("create_app() takes a Classifier (from load_classifier) or an inference_fn")
+    raise TypeError("create_app() takes a Predictor (from load_classifier) or an inference_fn")
+
+
+def _page_for(task: Task, settings: WebOptions) -> Dict[str, object]:
+    """What the page template needs: the task's fields, examples and texts (settings win)."""
+    examples = settings.examples if settings.examples is not None else task.examples
+    return {
+        "task": task.name,
+        "renderer": task.renderer,
+        "fields": [(field, task.field_labels.get(field, field)) for field in task.fields],
+        "examples": [_texts(example) for example in examples],
+        "title": settings.title or task.title,
+        "lead": task.lead,
+        "lead_en": task.lead_en,
+    }
+
+
+def _texts(item) -> tuple:
+    return (item,) if isinstance(item, str) else tuple(item)
 
 
 def _resource_dirs():
@@ -274,34 +318,6 @@ def _resource_dirs():
     raise RuntimeError(f"demo_app's templates/ folder is missing (looked in {package} and its parent)")
 
 
-def _json_body(expected: type, usage: str):
-    """The request's JSON, which must be of type ``expected``; ``usage`` says what to send."""
-    if not request.is_json:
-        raise ApiError(415, "send JSON with the header Content-Type: application/json, e.g. "
-                            "curl -H 'Content-Type: application/json' -d '{\"sentence\": \"...\"}'")
-    raw = request.get_data(cache=False)
-    try:
-        body = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ApiError(400, "the request body is not UTF-8 text") from None
-    except json.JSONDecodeError as error:
-        raise ApiError(400, f"the request body is not valid JSON ({error.msg} at position "
-                            f"{error.pos})") from None
-    except RecursionError:
-        raise ApiError(400, "the request body's JSON is nested too deeply") from None
-    if not isinstance(body, expected):
-        raise ApiError(400, f"{usage}; got {_json_type(body)}")
-    return body
-
-
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string",
-             list: "a list", dict: "an object"}
-    return names.get(type(value), type(value).__name__)
-
-
 def _is_api_request() -> bool:
     path = request.path.rstrip("/") or "/"
     under_api = path in API_PATHS or path.startswith(tuple(p + "/" for p in API_PATHS))
@@ -309,21 +325,11 @@ def _is_api_request() -> bool:
 
 
 def _authorized(expected: str) -> bool:
-    header = request.headers.get("Authorization", "")
-    if not header.startswith("Basic "):
+    scheme, _, credentials = request.headers.get("Authorization", "").strip().partition(" ")
+    if scheme.lower() != "basic":  # RFC 9110: the scheme is case-insensitive
         return False
     try:
-        given = base64.b64decode(header[6:], validate=True).decode("utf-8")
+        given = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
         return False
     return hmac.compare_digest(given.encode(), expected.encode())
-
-
-def _client_address() -> str:
-    """The visitor's address. Behind a local tunnel agent every request comes from loopback, so
-    the address the proxy appended to X-Forwarded-For (the last one) identifies the visitor."""
-    remote = request.remote_addr or ""
-    forwarded = request.headers.get("X-Forwarded-For", "")
-    if forwarded and remote in ("127.0.0.1", "::1"):
-        return forwarded.split(",")[-1].strip()
-    return remote

@@ -9,7 +9,7 @@
   const WIDTH = /^\d{1,3}(\.\d+)?%$/;  // the server's bar widths, e.g. "85.99%"
 
   const form = document.getElementById("predict-form");
-  const input = document.getElementById("sentence");
+  const inputs = Array.from(document.querySelectorAll("textarea.field"));  // the task's fields
   const submit = document.getElementById("submit");
   const statusLine = document.getElementById("status");
   const errorBox = document.getElementById("error");
@@ -39,14 +39,13 @@
   }
 
   function barClass(label) {
-    if (/positive|긍정/i.test(label)) return "bar-fill positive";
-    if (/negative|부정/i.test(label)) return "bar-fill negative";
+    if (/positive|긍정|entailment|^참/i.test(label)) return "bar-fill positive";
+    if (/negative|부정|contradiction|^거짓/i.test(label)) return "bar-fill negative";
     return "bar-fill";
   }
 
-  function render(data) {
-    document.getElementById("result-sentence").textContent = data.sentence;
-    document.getElementById("result-label").textContent = data.prediction;
+  // One renderer per kind of result (the task's "renderer"): class bars so far.
+  function renderBars(data) {
     const bars = document.getElementById("bars");
     bars.replaceChildren();
     for (const item of probabilitiesOf(data)) {
@@ -63,16 +62,27 @@
                  element("span", "bar-value", width));
       bars.append(row);
     }
+  }
+
+  const RENDERERS = { bars: renderBars };
+
+  function render(data) {
+    for (const input of inputs) {
+      document.getElementById("result-" + input.name).textContent = data[input.name];
+    }
+    document.getElementById("result-label").textContent = data.prediction;
+    (RENDERERS[document.body.dataset.renderer] || renderBars)(data);
     result.hidden = false;
 
     const entry = element("li");
-    entry.append(element("span", "history-sentence", data.sentence + " "),
+    const asked = inputs.map((input) => data[input.name]).join(" / ");
+    entry.append(element("span", "history-sentence", asked + " "),
                  element("span", "history-label", "→ " + data.prediction));
     history.prepend(entry);
     while (history.children.length > HISTORY_SIZE) history.lastElementChild.remove();
   }
 
-  async function classify(sentence) {
+  async function classify(fields) {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS);
     try {
@@ -83,7 +93,7 @@
           // Lets the page work behind ngrok's free-tier browser warning.
           "ngrok-skip-browser-warning": "1",
         },
-        body: JSON.stringify({ sentence: sentence }),
+        body: JSON.stringify(fields),
         signal: controller.signal,
       });
       let data = null;
@@ -108,17 +118,21 @@
   }
 
   async function run() {
-    const sentence = input.value;
     errorBox.hidden = true;
-    if (!sentence.trim()) {
-      showError("문장을 입력해 주세요 (please type a sentence)");
-      return;
+    const fields = {};
+    for (const input of inputs) {
+      if (!input.value.trim()) {
+        showError(input.dataset.label + " 입력해 주세요 (please type the " + input.name + ")");
+        input.focus();
+        return;
+      }
+      fields[input.name] = input.value;
     }
     submit.disabled = true;
     form.setAttribute("aria-busy", "true");
     statusLine.textContent = "분석 중… (analyzing…)";
     try {
-      render(await classify(sentence));
+      render(await classify(fields));
       statusLine.textContent = "";
     } catch (error) {
       statusLine.textContent = "";
@@ -133,15 +147,17 @@
     event.preventDefault();
     run();
   });
-  input.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-      event.preventDefault();
-      run();
-    }
-  });
+  for (const input of inputs) {
+    input.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        run();
+      }
+    });
+  }
   for (const button of document.querySelectorAll(".example")) {
     button.addEventListener("click", () => {
-      input.value = button.textContent;
+      for (const input of inputs) input.value = button.dataset[input.name];
       run();
     });
   }

@@ -14,6 +14,11 @@ from demo_app.arguments import DEMO_PRETRAINED_DIR
 from demo_app.lightning_format import checkpoint_filename, lightning_checkpoint, save_lightning_checkpoint
 
 PRETRAINED_DIR = DEMO_PRETRAINED_DIR  # a real vocab + config, like beomi/kcbert-base but small
+XSS_PAYLOADS = [
+    "<img src=x onerror=\"window.__xss='img'\">",
+    "<script>window.__xss='script'</script>",
+    "\"><svg onload=\"window.__xss='svg'\">",
+]
 SENTENCES = [
     "이 영화 정말 재밌어요",
     "시간이 아까웠습니다",
@@ -74,3 +79,57 @@ class RunsCode:
 
     def __reduce__(self):
         return (os.system, (f"touch {self.marker}",))
+
+
+class HostileSockets:
+    """``idle`` connections that send nothing and ``slow`` ones that trickle request headers
+    (slowloris), all to 127.0.0.1:``port``; closed again on leaving the ``with`` block."""
+
+    def __init__(self, port: int, idle: int = 500, slow: int = 100) -> None:
+        self.port, self.idle, self.slow = port, idle, slow
+        self.sockets: List[socket.socket] = []
+
+    def __enter__(self) -> "HostileSockets":
+        for index in range(self.idle + self.slow):
+            connection = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+            if index >= self.idle:
+                connection.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            self.sockets.append(connection)
+        return self
+
+    def trickle(self) -> None:
+        """One more header line on every slow connection, as slowloris does every few seconds."""
+        for connection in self.sockets[self.idle:]:
+            try:
+                connection.sendall(b"X-Slow: 1\r\n")
+            except OSError:
+                pass
+
+    def __exit__(self, *exc_info) -> None:
+        for connection in self.sockets:
+            connection.close()
+
+
+def process_usage() -> Dict[str, float]:
+    """This process's threads, open file descriptors and resident memory (MB)."""
+    import threading
+
+    status = Path("/proc/self/status").read_text()
+    return {"threads": threading.active_count(), "fds": len(os.listdir("/proc/self/fd")),
+            "rss_mb": int(status.split("VmRSS:")[1].split()[0]) / 1024}
+
+
+def wait_until_serving(url: str, process, seconds: float = 90) -> None:
+    """Poll ``url``/healthz until a server subprocess answers; fail if it exits or takes too long."""
+    import time
+
+    import requests
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            requests.get(url + "/healthz", timeout=2)
+            return
+        except requests.RequestException:
+            assert time.monotonic() < deadline and process.poll() is None, "the server did not start"
+            time.sleep(0.3)

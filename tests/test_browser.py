@@ -1,29 +1,10 @@
 """The page in a real browser: Debian's chromium driven by Playwright, against a real server."""
 
-import shutil
-
 import pytest
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-XSS_PAYLOADS = [
-    "<img src=x onerror=\"window.__xss='img'\">",
-    "<script>window.__xss='script'</script>",
-    "\"><svg onload=\"window.__xss='svg'\">",
-]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
-        yield browser
-        browser.close()
-
+from helpers import XSS_PAYLOADS
 
 @pytest.fixture
 def page(browser, live_server):

@@ -77,3 +77,12 @@ def test_malicious_checkpoint_is_refused_by_the_cli(tmp_path):
 
 def test_blank_sentence_is_an_error():
     assert_one_line_error(run_cli("predict", "   "), "empty")
+
+
+def test_serve_auth_with_a_bare_user_asks_and_never_needs_argv_passwords():
+    env_without = {k: v for k, v in os.environ.items() if k != "DEMO_APP_AUTH"}
+    result = subprocess.run([sys.executable, "-m", "demo_app", "serve", "--port", "0", "--auth", "student"],
+                            capture_output=True, text=True, cwd=ROOT, stdin=subprocess.DEVNULL,
+                            env=dict(env_without, PYTHONPATH=str(ROOT)), timeout=120)
+    assert result.returncode == 1
+    assert "DEMO_APP_AUTH" in result.stderr and "Traceback" not in result.stderr

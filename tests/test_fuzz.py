@@ -16,7 +16,14 @@ JSON_VALUES = st.recursive(
     lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5),
     max_leaves=20,
 )
+# Valid JSON that no encoding can carry (lone surrogates) and numbers too large to read.
+HOSTILE_JSON = st.one_of(
+    st.sampled_from(['"\\ud800"', '{"sentence": "a\\udfff"}', '{"sentences": ["ok", "\\ud83d"]}']),
+    st.integers(4301, 20000).map(lambda digits: ('{"sentence": "x", "n": ' + "7" * digits + "}")),
+    st.integers(4301, 20000).map(lambda digits: "1" * digits),
+).map(str.encode)
 BODIES = st.one_of(
+    HOSTILE_JSON,
     st.binary(max_size=300),
     JSON_VALUES.map(lambda v: json.dumps(v).encode()),
     st.dictionaries(st.sampled_from(["sentence", "sentences", "x"]), JSON_VALUES, max_size=2)

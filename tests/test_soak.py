@@ -6,13 +6,12 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from helpers import free_port
+from helpers import free_port, wait_until_serving
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,6 +26,8 @@ local bodies = {
   {"/predict", "application/json", '{"sentence": "   "}'},
   {"/api", "application/json", '"' .. string.rep("가", 2500) .. '"'},
   {"/nothing", "application/json", '"x"'},
+  {"/predict", "application/json", '{"sentence": "\\ud800"}'},
+  {"/predict", "application/json", '{"sentence": "x", "n": ' .. string.rep("9", 5000) .. '}'},
 }
 local threads = {}
 local i = 0
@@ -74,14 +75,7 @@ def test_soak_valid_and_invalid_requests(tmp_path):
     script = tmp_path / "soak.lua"
     script.write_text(WRK_SCRIPT, encoding="utf-8")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(url + "/healthz", timeout=2)
-                break
-            except requests.RequestException:
-                assert time.monotonic() < deadline and server.poll() is None, "server did not start"
-                time.sleep(0.3)
+        wait_until_serving(url, server)
         first = run_wrk(url, script, 15)  # also the warm-up: allocator pools, caches
         after_first = rss_mb(server.pid)
         second = run_wrk(url, script, 15)

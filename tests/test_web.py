@@ -143,10 +143,12 @@ def test_cors_allow_list_and_basic_auth(demo_classifier):
 
 
 def test_rate_limit_is_429_with_retry_after(demo_classifier):
-    app = create_app(demo_classifier, rate_limit="3/minute")
+    # forwarded_hops=1: one trusted proxy (ngrok's edge) appends the visitor's address.
+    app = create_app(demo_classifier, rate_limit="3/minute", forwarded_hops=1)
     with serve(app, port=0, quiet=True) as server:
-        codes = [post(server, "/api", '"좋아"').status_code for _ in range(3)]
-        limited = post(server, "/api", '"좋아"')
+        first = {**JSON, "X-Forwarded-For": "198.51.100.7"}
+        codes = [post(server, "/api", '"좋아"', headers=first).status_code for _ in range(3)]
+        limited = post(server, "/api", '"좋아"', headers=first)
         assert codes == [200, 200, 200]
         assert_json_error(limited, 429, "3/minute")
         assert int(limited.headers["Retry-After"]) >= 1

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import requests
 
-from helpers import PRETRAINED_DIR, free_port, tiny_model, write_lightning
+from helpers import PRETRAINED_DIR, HostileSockets, free_port, tiny_model, wait_until_serving, write_lightning
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,5 +58,27 @@ def test_gunicorn_model_from_environment(tmp_path):
     try:
         health = requests.get(url + "/healthz", timeout=10).json()
         assert health["model"]["labels"] == ["class 0", "class 1", "class 2"]
+    finally:
+        stop(process)
+
+
+def test_production_recipe_holds_idle_and_slow_sockets():
+    """The README's and Procfile's recipe, python -m demo_app.wsgi, under 500 idle and 100
+    slowloris sockets: every other visitor is still answered within 2 s."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "demo_app.wsgi"], cwd=ROOT,
+                               env=dict(os.environ, PYTHONPATH=str(ROOT), PORT=str(port),
+                                        DEMO_APP_HOST="127.0.0.1"),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(url, process)
+        with HostileSockets(port, idle=500, slow=100) as hostile:
+            for _ in range(3):
+                hostile.trickle()
+                started = time.monotonic()
+                assert requests.get(url + "/healthz", timeout=2).status_code == 200
+                assert requests.post(url + "/api", json="재밌어요", timeout=2).status_code == 200
+                assert time.monotonic() - started < 2
     finally:
         stop(process)

@@ -1,0 +1,127 @@
+"""What every task module provides: the one place that knows one kind of model.
+
+A task says which text fields its inputs have, how one input is checked, how a batch of inputs
+is encoded for the model (``preprocess``), how the model's outputs become results
+(``postprocess``), what ratsnlp's ``inference_fn`` returned for it (``to_dict`` and
+``inference_fn``), which model class and demo model it uses, and how its page looks. The
+predictor, the web app, the CLI and the loader call these and nothing task-specific.
+
+An *input* is a tuple of strings in the order of ``fields``: ``("이 영화 재밌어요",)`` or
+``(premise, hypothesis)``. One-field tasks also take a bare string wherever a user passes one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Callable, Dict, List, Sequence, Tuple
+
+import torch
+
+DEMO_MODEL_DIR = Path(__file__).resolve().parent.parent / "demo_model"  # every task's demo model
+
+Input = Tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Prediction:
+    """One input's result from a classifier: the predicted label and every class's probability,
+    in label order. ``inputs`` is the sentence (a one-field task) or the tuple of fields."""
+
+    inputs: object
+    label: str
+    probabilities: Dict[str, float]
+
+    @property
+    def sentence(self) -> str:
+        """The text of a one-sentence input (the first field otherwise)."""
+        return self.inputs if isinstance(self.inputs, str) else self.inputs[0]
+
+
+class Task:
+    """The interface of a task module; subclasses fill in the class attributes and methods."""
+
+    name: str = ""
+    fields: Tuple[str, ...] = ()
+    field_labels: Dict[str, str] = {}  # the page's label for each field
+    renderer: str = ""  # how the page draws a result: "bars", ...
+    model_class: str = ""  # the transformers Auto class
+    checkpoint_dir_name: str = ""  # nlpbook's directory name, e.g. "checkpoint-doccls"
+    demo_pretrained_dir: Path = DEMO_MODEL_DIR
+    demo_checkpoint_dir: Path = DEMO_MODEL_DIR
+    demo_description: str = ""
+    title: str = ""
+    lead: str = ""  # the page's one-line explanation, in Korean ...
+    lead_en: str = ""  # ... and in English
+    examples: Sequence[Input] = ()
+
+    # -- inputs ---------------------------------------------------------------------------
+
+    def check_inputs(self, inputs) -> List:
+        """``inputs`` as a list of items the model can take, or a TypeError/ValueError saying
+        what is wrong (which item, which field)."""
+        raise NotImplementedError
+
+    # -- model ----------------------------------------------------------------------------
+
+    def default_labels(self, num_labels: int) -> Tuple[str, ...]:
+        return tuple(f"class {i}" for i in range(num_labels))
+
+    def preprocess(self, tokenizer, items: List, max_seq_length: int) -> Dict[str, torch.Tensor]:
+        """Tokenize a batch, padded to its longest item and truncated at ``max_seq_length``."""
+        raise NotImplementedError
+
+    def postprocess(self, items: List, logits: torch.Tensor, labels: Sequence[str]) -> List:
+        """One result per item from the model's outputs."""
+        raise NotImplementedError
+
+    # -- ratsnlp's dict -------------------------------------------------------------------
+
+    def to_dict(self, result) -> Dict[str, object]:
+        """The dict ratsnlp's ``inference_fn`` returned for this task, plus what the page draws."""
+        raise NotImplementedError
+
+    def inference_fn(self, predictor) -> Callable[..., Dict[str, object]]:
+        """ratsnlp's ``inference_fn`` for this task, with its signature."""
+        raise NotImplementedError
+
+    def describe(self) -> Dict[str, object]:
+        return {"task": self.name, "fields": list(self.fields), "renderer": self.renderer}
+
+
+def check_text(value: object, where: str) -> str:
+    """``value`` if it is usable text, else a TypeError/ValueError naming ``where``."""
+    if not isinstance(value, str):
+        raise TypeError(f"{where} is {type(value).__name__}, not a string")
+    if not value.strip():
+        raise ValueError(f"{where} is empty or only whitespace")
+    if not is_valid_unicode(value):
+        raise ValueError(f"{where} is not valid Unicode text (it holds a lone surrogate such "
+                         "as '\\ud800')")
+    return value
+
+
+def is_valid_unicode(text: str) -> bool:
+    """False for strings JSON can carry but no encoding can: lone surrogates like \\ud800."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def checked_list(inputs, what: str, example: str) -> list:
+    """``inputs`` as a non-empty list, or a TypeError/ValueError; ``what`` names an item."""
+    if isinstance(inputs, str):
+        raise TypeError(f"predict() takes a list of {what}s; wrap one {what} in a list: {example}")
+    if not isinstance(inputs, (list, tuple)):
+        raise TypeError(f"predict() takes a list of {what}s, got {type(inputs).__name__}")
+    if not inputs:
+        raise ValueError(f"predict() got an empty list; give at least one {what}")
+    return list(inputs)
+
+
+def first_of(labels: Sequence[str], probabilities: Sequence[float]) -> str:
+    best = max(range(len(probabilities)), key=probabilities.__getitem__)
+    return labels[best]
+

@@ -1,0 +1,121 @@
+"""Document classification (nlpbook's sentiment chapter, NSMC): one sentence -> class bars.
+
+Also the base of every sequence classifier (``SequenceClassification``): inputs of one or more
+text fields, encoded as the tokenizer's sentence (pair), softmax probabilities, one bar per class
+with widths that add up to exactly 100%.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, List, Sequence, Tuple
+
+import torch
+
+from .base import DEMO_MODEL_DIR, Input, Prediction, Task, check_text, checked_list, first_of
+
+DEFAULT_LABELS = ("부정 (negative)", "긍정 (positive)")
+
+
+class SequenceClassification(Task):
+    """A ``AutoModelForSequenceClassification`` over ``fields`` (one sentence, or a pair)."""
+
+    renderer = "bars"
+    model_class = "AutoModelForSequenceClassification"
+
+    def check_inputs(self, inputs) -> List:
+        items = checked_list(inputs, self.item_name, self.item_example)
+        return [self.check_item(item, index) for index, item in enumerate(items)]
+
+    def check_item(self, item, index: int):
+        raise NotImplementedError
+
+    def preprocess(self, tokenizer, items: List, max_seq_length: int) -> Dict[str, torch.Tensor]:
+        texts = [self.fields_of(item) for item in items]
+        columns = list(zip(*texts))  # one list per field: sentences, or premises and hypotheses
+        return tokenizer(*columns, padding="longest", truncation=True, max_length=max_seq_length,
+                         return_tensors="pt")
+
+    def postprocess(self, items: List, logits: torch.Tensor, labels: Sequence[str]) -> List[Prediction]:
+        rows = logits.float().softmax(dim=-1).tolist()
+        return [Prediction(item, first_of(labels, row), dict(zip(labels, row)))
+                for item, row in zip(items, rows)]
+
+    def fields_of(self, item) -> Input:
+        return (item,) if isinstance(item, str) else tuple(item)
+
+    def probabilities_dict(self, prediction: Prediction) -> List[Dict[str, object]]:
+        """``[{label, probability, width}]``: probabilities rounded as the tutorial shows them,
+        widths that add up to exactly 100.00%."""
+        labels = list(prediction.probabilities)
+        probabilities = list(prediction.probabilities.values())
+        widths = [format_percent(bp) for bp in basis_points(probabilities)]
+        return [{"label": label, "probability": round(p, 4), "width": width}
+                for label, p, width in zip(labels, probabilities, widths)]
+
+
+class DocumentClassification(SequenceClassification):
+    name = "classification"
+    fields = ("sentence",)
+    field_labels = {"sentence": "문장 (sentence)"}
+    item_name, item_example = "sentence", "[sentence]"
+    checkpoint_dir_name = "checkpoint-doccls"
+    demo_pretrained_dir = DEMO_MODEL_DIR / "pretrained"
+    demo_checkpoint_dir = DEMO_MODEL_DIR / "checkpoint-doccls"
+    demo_description = "a small Korean sentiment BERT"
+    title = "KcBERT 감정 분석 데모 (Sentiment demo)"
+    lead = "문장을 입력하면 모델이 감정을 분류합니다. "
+    lead_en = "Type a sentence and the model classifies it."
+    examples = (("이 영화 정말 재밌어요",), ("배우들 연기가 정말 좋았어요",), ("시간이 아까웠습니다",),
+                ("스토리가 너무 지루했어요",))
+
+    def default_labels(self, num_labels: int) -> Tuple[str, ...]:
+        return DEFAULT_LABELS if num_labels == 2 else super().default_labels(num_labels)
+
+    def check_item(self, item, index: int) -> str:
+        if not isinstance(item, str):
+            raise TypeError(f"sentence {index} is {type(item).__name__}, not a string")
+        return check_text(item, f"sentence {index}")
+
+    def to_dict(self, prediction: Prediction) -> Dict[str, object]:
+        """ratsnlp's keys: ``sentence``, ``prediction`` and, for two classes, ``positive_data``,
+        ``negative_data``, ``positive_width``, ``negative_width`` (class 1 positive, as in
+        ratsnlp); plus ``probabilities``, which is all N-class models get."""
+        bars = self.probabilities_dict(prediction)
+        result: Dict[str, object] = {"sentence": prediction.sentence, "prediction": prediction.label}
+        if len(bars) == 2:
+            negative, positive = bars
+            result.update(
+                positive_data=f"{short_label(positive['label'])} {positive['probability']}",
+                negative_data=f"{short_label(negative['label'])} {negative['probability']}",
+                positive_width=positive["width"],
+                negative_width=negative["width"],
+            )
+        result["probabilities"] = bars
+        return result
+
+    def inference_fn(self, predictor) -> Callable[[str], Dict[str, object]]:
+        def inference_fn(sentence: str) -> Dict[str, object]:
+            return self.to_dict(predictor.predict([sentence])[0])
+
+        return inference_fn
+
+
+def basis_points(probabilities: List[float]) -> List[int]:
+    """Probabilities in hundredths of a percent that add up to exactly 10000 (largest remainder)."""
+    exact = [p * 10000 for p in probabilities]
+    floors = [int(x) for x in exact]
+    shortfall = 10000 - sum(floors)
+    by_remainder = sorted(range(len(exact)), key=lambda i: exact[i] - floors[i], reverse=True)
+    for i in by_remainder[:max(shortfall, 0)]:
+        floors[i] += 1
+    return floors
+
+
+def format_percent(basis_points: int) -> str:
+    whole, hundredths = divmod(basis_points, 100)
+    return f"{whole}.{hundredths:02d}%"
+
+
+def short_label(label: str) -> str:
+    """'긍정 (positive)' -> '긍정', as the tutorial's '긍정 0.8599'."""
+    return label.split(" (")[0]

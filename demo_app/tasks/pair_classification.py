@@ -1,0 +1,68 @@
+"""Sentence-pair classification (nlpbook's NLI chapter, KLUE-NLI): premise + hypothesis ->
+참 entailment / 거짓 contradiction / 중립 neutral, three bars.
+
+The pair is encoded as the tokenizer's text pair, as ratsnlp trains it: ``[CLS] premise [SEP]
+hypothesis [SEP]``, the hypothesis with ``token_type_ids`` 1, and truncation that shortens the
+longer of the two (``longest_first``) so both sentences stay.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, Tuple
+
+from .base import DEMO_MODEL_DIR, Prediction, check_text
+from .classification import SequenceClassification, short_label
+
+DEFAULT_LABELS = ("참 (entailment)", "거짓 (contradiction)", "중립 (neutral)")
+RATSNLP_KEYS = ("entailment", "contradiction", "neutral")  # ratsnlp's label order
+
+
+class PairClassification(SequenceClassification):
+    name = "pair-classification"
+    fields = ("premise", "hypothesis")
+    field_labels = {"premise": "전제 (premise)", "hypothesis": "가설 (hypothesis)"}
+    item_name, item_example = "(premise, hypothesis) pair", "[(premise, hypothesis)]"
+    checkpoint_dir_name = "checkpoint-paircls"
+    demo_pretrained_dir = DEMO_MODEL_DIR / "pretrained-paircls"
+    demo_checkpoint_dir = DEMO_MODEL_DIR / "checkpoint-paircls"
+    demo_description = "a small Korean NLI BERT"
+    title = "KcBERT 자연어 추론 데모 (Sentence-pair demo)"
+    lead = "전제와 가설을 입력하면 모델이 둘의 관계를 분류합니다. "
+    lead_en = "Type a premise and a hypothesis; the model says whether one follows from the other."
+    examples = (("나는 밥을 먹었다", "나는 식사를 했다"), ("나는 밥을 먹었다", "나는 밥을 먹지 않았다"),
+                ("나는 밥을 먹었다", "나는 배가 고프다"))
+
+    def default_labels(self, num_labels: int) -> Tuple[str, ...]:
+        return DEFAULT_LABELS if num_labels == 3 else super().default_labels(num_labels)
+
+    def check_item(self, item, index: int) -> Tuple[str, str]:
+        if isinstance(item, dict):
+            item = tuple(item.get(field) for field in self.fields)
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            raise TypeError(f"pair {index} must be a (premise, hypothesis) pair, got "
+                            f"{type(item).__name__}")
+        premise, hypothesis = item
+        return (check_text(premise, f"the premise of pair {index}"),
+                check_text(hypothesis, f"the hypothesis of pair {index}"))
+
+    def to_dict(self, prediction: Prediction) -> Dict[str, object]:
+        """ratsnlp's keys: ``premise``, ``hypothesis``, ``prediction`` and, for three classes,
+        ``entailment_data`` ('참 0.9123'), ``contradiction_data``, ``neutral_data`` and their
+        ``_width`` keys (the book rounds to 2 decimals; here 4); plus ``probabilities``."""
+        bars = self.probabilities_dict(prediction)
+        premise, hypothesis = prediction.inputs
+        result: Dict[str, object] = {"premise": premise, "hypothesis": hypothesis,
+                                     "prediction": prediction.label}
+        if len(bars) == 3:
+            for key, bar in zip(RATSNLP_KEYS, bars):
+                result[f"{key}_data"] = f"{short_label(bar['label'])} {bar['probability']}"
+            for key, bar in zip(RATSNLP_KEYS, bars):
+                result[f"{key}_width"] = bar["width"]
+        result["probabilities"] = bars
+        return result
+
+    def inference_fn(self, predictor) -> Callable[[str, str], Dict[str, object]]:
+        def inference_fn(premise: str, hypothesis: str) -> Dict[str, object]:
+            return self.to_dict(predictor.predict([(premise, hypothesis)])[0])
+
+        return inference_fn

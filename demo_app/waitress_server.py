@@ -1,0 +1,170 @@
+"""waitress, set up for a public demo: many idle visitors, slow ones, big bodies, clean stops.
+
+waitress reads every request on one event loop and hands only complete requests to its worker
+threads, so a slow or idle connection costs a socket, never a thread. What this module adds:
+
+- room for thousands of connections (poll() instead of select(), whose limit is 1024 sockets),
+  closed when idle for ``IDLE_TIMEOUT_S`` or still sending headers after ``HEADER_TIMEOUT_S``;
+- bodies over the app's limit are read and thrown away (up to ``DISCARD_LIMIT_BYTES``) instead
+  of stored, so the app answers its own JSON 413 to a client that is still sending;
+- waitress's own error pages (400, 413, 431, ...) carry the app's security headers;
+- a request with both Transfer-Encoding and Content-Length closes its connection (RFC 9112);
+- ``stop_listening()`` and ``close()``, which the event loop's own thread carries out (no socket
+  is closed under a running poll()), ending every connection and every worker thread.
+"""
+
+from __future__ import annotations
+
+import io
+import select
+import threading
+import time
+from typing import Dict, Optional
+
+from waitress import wasyncore
+from waitress.adjustments import Adjustments
+from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser
+from waitress.receiver import FixedStreamReceiver
+from waitress.server import TcpWSGIServer
+from waitress.task import ErrorTask
+
+try:
+    import resource
+except ImportError:  # Windows: its own limits apply
+    resource = None
+
+CONNECTION_LIMIT = 4000
+IDLE_TIMEOUT_S = 60
+HEADER_TIMEOUT_S = 20
+DISCARD_LIMIT_BYTES = 64 * 1024 * 1024  # over this waitress answers 413 and closes at once
+
+
+class _DiscardedBody:
+    """Stands in for a request body buffer: counts what arrives and keeps none of it."""
+
+    def __init__(self) -> None:
+        self.length = 0
+
+    def __len__(self) -> int:
+        return self.length
+
+    def append(self, data: bytes) -> None:
+        self.length += len(data)
+
+    def getfile(self):
+        return io.BytesIO()
+
+    def close(self) -> None:
+        pass
+
+
+class _Parser(HTTPRequestParser):
+    def __init__(self, adj, discard_bodies_over: Optional[int]) -> None:
+        super().__init__(adj)
+        self.started = time.monotonic()
+        self.discard_bodies_over = discard_bodies_over
+
+    def parse_header(self, header_plus: bytes) -> None:
+        super().parse_header(header_plus)
+        if self.chunked and "CONTENT_LENGTH" in self.headers:
+            self.headers["CONNECTION"] = "close"  # waitress closes after answering
+        over = self.discard_bodies_over
+        if not self.chunked and over is not None and over < self.content_length <= DISCARD_LIMIT_BYTES:
+            # The app refuses this body by its Content-Length without reading it.
+            self.body_rcv = FixedStreamReceiver(self.content_length, _DiscardedBody())
+
+
+class _ErrorTask(ErrorTask):
+    def execute(self) -> None:
+        self.response_headers.extend(self.channel.server.extra_headers.items())
+        super().execute()  # writes the response, headers first
+
+
+class _Channel(HTTPChannel):
+    error_task_class = _ErrorTask
+
+    def parser_class(self, adj):  # called by HTTPChannel as self.parser_class(self.adj)
+        return _Parser(adj, self.server.discard_bodies_over)
+
+
+class DemoWSGIServer(TcpWSGIServer):
+    """A waitress server with the settings above; ``extra_headers`` go on its own error pages."""
+
+    channel_class = _Channel
+
+    def __init__(self, app, *, host: str, port: int, threads: int,
+                 discard_bodies_over: Optional[int] = None,
+                 extra_headers: Optional[Dict[str, str]] = None) -> None:
+        self.discard_bodies_over = discard_bodies_over
+        self.extra_headers = dict(extra_headers or {})
+        self._listening = True
+        self._closing = threading.Event()
+        adj = Adjustments(
+            host=host, port=port, threads=threads, ident="demo_app",
+            connection_limit=_connection_limit(), channel_timeout=IDLE_TIMEOUT_S,
+            cleanup_interval=2, asyncore_use_poll=hasattr(select, "poll"),
+            max_request_body_size=DISCARD_LIMIT_BYTES + 1,  # waitress refuses from this size on
+            # X-Forwarded-For reaches the app, which trusts only the hops it is told to.
+            clear_untrusted_proxy_headers=False,
+        )
+        super().__init__(app, map={}, adj=adj, sockinfo=adj.listen[0])
+
+    def run(self) -> None:
+        """The event loop, one poll() at a time, so that a stop is seen within a poll's timeout
+        (1 s) even when the trigger that wakes it cannot be pulled."""
+        while not self._closing.is_set():
+            if not self._listening and self.socket is not None:
+                wasyncore.dispatcher.close(self)  # the listener alone; connections stay
+            wasyncore.loop(timeout=self.adj.asyncore_loop_timeout, map=self._map,
+                           use_poll=self.adj.asyncore_use_poll, count=1)
+        for dispatcher in list(self._map.values()):
+            if dispatcher is not self.trigger:
+                dispatcher.close()
+        self.trigger.close()
+
+    def stop_listening(self) -> None:
+        """Refuse new connections; those already open stay."""
+        self._listening = False
+        self._wake()
+
+    def close_everything(self, loop: threading.Thread, timeout: float = 5.0) -> None:
+        """Close the listener and every connection (on the loop's thread, which then ends), then
+        end the worker threads. Requests still running are cut off."""
+        self._listening = False
+        self._closing.set()
+        self._wake()
+        loop.join(timeout)
+        self.task_dispatcher.shutdown(cancel_pending=True, timeout=timeout)
+
+    def _wake(self) -> None:
+        try:
+            self.trigger.pull_trigger()
+        except OSError:  # already closed: the loop sees the flags within a poll's timeout
+            pass
+
+    def maintenance(self, now: float) -> None:
+        super().maintenance(now)  # idle connections
+        started_before = time.monotonic() - HEADER_TIMEOUT_S
+        for channel in list(self.active_channels.values()):
+            request = channel.request
+            if request is not None and not request.headers_finished and request.started < started_before:
+                channel.will_close = True  # slowloris: headers still trickling in
+
+
+def _connection_limit() -> int:
+    """CONNECTION_LIMIT, raising this process's open-file limit if it is lower (and may be)."""
+    if resource is None:
+        return CONNECTION_LIMIT
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = CONNECTION_LIMIT + 200  # model files, logs and the tunnel need some too
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        new_soft = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new_soft, hard))
+            soft = new_soft
+        except (ValueError, OSError):
+            pass
+    if soft == resource.RLIM_INFINITY:
+        return CONNECTION_LIMIT
+    return max(100, min(CONNECTION_LIMIT, soft - 200))

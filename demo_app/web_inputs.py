@@ -1,0 +1,137 @@
+"""Reading a task's inputs from HTTP requests, with errors a visitor can act on.
+
+The web app takes each task's fields (``sentence``; ``premise`` and ``hypothesis``) in the
+shapes DESIGN.md lists: ratsnlp's ``POST /api`` body, a JSON object, ``{"inputs": [...]}``
+(``{"sentences": [...]}`` too, for one-sentence tasks) and query parameters. Every problem is an
+:class:`ApiError` naming the field and what to send instead.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Dict, List, Optional
+
+from flask import request
+
+from .tasks import Task
+from .tasks.base import is_valid_unicode
+
+
+class ApiError(Exception):
+    """An answer to the client: a status code and a message a person can act on."""
+
+    def __init__(self, status: int, message: str, headers: Optional[Dict[str, str]] = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+class InputReader:
+    """Turns request bodies into items for ``task`` (a string, or a tuple of the fields)."""
+
+    def __init__(self, task: Task, max_chars: int, max_batch: int) -> None:
+        self.task = task
+        self.fields = task.fields
+        self.max_chars = max_chars
+        self.max_batch = max_batch
+        example = ", ".join(f'"{field}": "..."' for field in self.fields)
+        self.plural = "sentences" if self.fields == ("sentence",) else "inputs"
+        self.object_usage = f'{{{example}}} or {{"{self.plural}": [...]}}'
+
+    def from_api_body(self):
+        """ratsnlp's ``POST /api`` body: a JSON string (one-sentence tasks) or an object."""
+        if len(self.fields) == 1:
+            body = json_body(str, 'POST /api takes a JSON string, e.g. "이 영화 정말 재밌어요" '
+                                  "(for objects use POST /predict)")
+            return self.text(body, f"the {self.fields[0]}")
+        body = json_body(dict, f"POST /api takes {self.object_usage.split(' or ')[0]}")
+        return self.from_object(body)
+
+    def from_predict_body(self) -> "tuple[List, bool]":
+        """``POST /predict``: ``(items, many)``; ``many`` when the body was a list of inputs."""
+        body = json_body(dict, f"POST /predict takes {self.object_usage}")
+        plural = next((key for key in ("inputs", self.plural) if key in body), None)
+        if plural and not any(field in body for field in self.fields):
+            return self.many(body[plural], plural), True
+        return [self.from_object(body)], False
+
+    def from_query(self):
+        missing = [field for field in self.fields if field not in request.args]
+        if missing:
+            query = "&".join(f"{field}=..." for field in self.fields)
+            raise ApiError(400, f"missing query parameter: /predict?{query}")
+        return self.item([self.text(request.args[field], field) for field in self.fields])
+
+    def from_object(self, body: dict, where: str = ""):
+        for field in self.fields:
+            if field not in body:
+                raise ApiError(400, f'missing "{field}"{where and " in " + where}: send '
+                                    f"{self.object_usage}")
+        prefix = f"{where}." if where else ""
+        return self.item([self.text(body[field], prefix + field) for field in self.fields])
+
+    def many(self, inputs: object, key: str) -> List:
+        if not isinstance(inputs, list) or not inputs:
+            raise ApiError(400, f'"{key}" must be a non-empty list of inputs'
+                                + (" (strings)" if len(self.fields) == 1 else " (objects)"))
+        if len(inputs) > self.max_batch:
+            raise ApiError(413, f"{len(inputs)} inputs in one request; the limit is "
+                                f"{self.max_batch} (max_batch_sentences)")
+        return [self.one_of_many(value, f"{key}[{index}]") for index, value in enumerate(inputs)]
+
+    def one_of_many(self, value: object, where: str):
+        if isinstance(value, dict):
+            return self.from_object(value, where)
+        if len(self.fields) == 1:
+            return self.text(value, where)
+        if isinstance(value, list) and len(value) == len(self.fields):
+            return self.item([self.text(v, f"{where}[{i}]") for i, v in enumerate(value)])
+        raise ApiError(400, f"{where} must be an object like {self.object_usage.split(' or ')[0]}, "
+                            f"got {json_type(value)}")
+
+    def item(self, texts: List[str]):
+        return texts[0] if len(texts) == 1 else tuple(texts)
+
+    def text(self, value: object, where: str) -> str:
+        if not isinstance(value, str):
+            raise ApiError(400, f"{where} must be a string, got {json_type(value)}")
+        if not value.strip():
+            raise ApiError(400, f"{where} is empty; type some text")
+        if not is_valid_unicode(value):
+            raise ApiError(400, f"{where} is not valid Unicode text (it holds a lone surrogate "
+                                "such as \\ud800); send UTF-8 text")
+        if len(value) > self.max_chars:
+            raise ApiError(413, f"{where} is {len(value)} characters long; the limit is "
+                                f"{self.max_chars} characters (max_sentence_chars)")
+        return value
+
+
+def json_body(expected: type, usage: str):
+    """The request's JSON, which must be of type ``expected``; ``usage`` says what to send."""
+    if not request.is_json:
+        raise ApiError(415, "send JSON with the header Content-Type: application/json, e.g. "
+                            "curl -H 'Content-Type: application/json' -d '{\"sentence\": \"...\"}'")
+    raw = request.get_data(cache=False)
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ApiError(400, "the request body is not UTF-8 text") from None
+    except json.JSONDecodeError as error:
+        raise ApiError(400, f"the request body is not valid JSON ({error.msg} at position "
+                            f"{error.pos})") from None
+    except RecursionError:
+        raise ApiError(400, "the request body's JSON is nested too deeply") from None
+    except ValueError:  # Python refuses integers of more than 4300 digits
+        raise ApiError(400, "the request body holds a number too large to read") from None
+    if not isinstance(body, expected):
+        raise ApiError(400, f"{usage}; got {json_type(body)}")
+    return body
+
+
+def json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string",
+             list: "a list", dict: "an object"}
+    return names.get(type(value), type(value).__name__)

@@ -1,0 +1,301 @@
+"""A public demo that one visitor cannot take down: each case as a hostile visitor would try it,
+against a real waitress server on 127.0.0.1 with real sockets, bounded in count and time."""
+
+import base64
+import http.client
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+import torch
+
+from demo_app import Classifier, create_app, serve
+from demo_app.limits import RateLimiter
+from demo_app.visitors import SHARED, visitor_key
+from helpers import HostileSockets, process_usage
+
+JSON = {"Content-Type": "application/json"}
+INNOCENT = ["이 영화 정말 재밌어요", "시간이 아까웠습니다", "배우들 연기가 좋았어요"]
+
+
+def post(url, body, headers=JSON, timeout=30):
+    return requests.post(url, data=body, headers=headers, timeout=timeout)
+
+
+# -- one bad request never fails its neighbours ---------------------------------------------
+
+
+def test_poison_in_a_batch_fails_only_itself(demo_classifier):
+    """A lone surrogate reaches the tokenizer (validation bypassed on purpose) inside batches
+    full of innocent requests: only the poisoned requests fail."""
+    batcher = demo_classifier.batcher
+    poison = ["\ud800 poison"]
+    with ThreadPoolExecutor(16) as pool:
+        futures = [pool.submit(lambda i=i: batcher.submit(poison if i % 5 == 0 else [INNOCENT[i % 3]]))
+                   for i in range(200)]
+        submitted = [f.result() for f in futures]
+    outcomes = []
+    for i, future in enumerate(submitted):
+        try:
+            outcomes.append(("ok", future.result(timeout=30)[0].label))
+        except Exception as error:  # noqa: BLE001
+            outcomes.append(("failed", type(error).__name__))
+    for i, (kind, _) in enumerate(outcomes):
+        assert kind == ("failed" if i % 5 == 0 else "ok"), (i, outcomes[i])
+
+
+def test_poison_over_http_beside_innocent_visitors(live_server):
+    url = live_server.url
+    bad_bodies = ['{"sentence": "\\ud800"}', '"\\udfff x"', '{"sentences": ["ok", "\\ud83d"]}',
+                  '{"sentence": "x", "n": ' + "9" * 5000 + "}", "[" + "1" * 5000 + "]"]
+
+    def innocent(i):
+        return post(url + "/predict", json.dumps({"sentence": INNOCENT[i % 3]})).status_code
+
+    def hostile(i):
+        path = "/api" if bad_bodies[i % len(bad_bodies)].startswith('"') else "/predict"
+        return post(url + path, bad_bodies[i % len(bad_bodies)])
+
+    with ThreadPoolExecutor(16) as pool:
+        good = pool.map(innocent, range(150))
+        bad = list(pool.map(hostile, range(50)))
+    assert set(good) == {200}
+    for response in bad:
+        assert response.status_code == 400, response.text
+        message = response.json()["error"]
+        assert "Unicode" in message or "too large" in message, message
+
+
+def test_nan_weights_answer_a_clean_json_error(demo_classifier):
+    model = demo_classifier.model.__class__(demo_classifier.model.config).eval()
+    model.load_state_dict(demo_classifier.model.state_dict())
+    with torch.no_grad():
+        model.classifier.weight.fill_(float("nan"))
+    broken = Classifier(model, demo_classifier.tokenizer, labels=demo_classifier.labels)
+    with serve(create_app(broken), port=0, quiet=True) as server:
+        response = post(server.url + "/api", '"재밌어요"')
+        assert response.status_code == 500
+        assert "NaN" in response.json()["error"] and "Traceback" not in response.text
+        assert requests.get(server.url + "/healthz", timeout=10).status_code == 200
+
+
+# -- idle and slow connections ----------------------------------------------------------------
+
+
+def answers_quickly(url):
+    started = time.monotonic()
+    assert requests.get(url + "/healthz", timeout=2).status_code == 200
+    assert post(url + "/api", '"재밌어요"', timeout=2).status_code == 200
+    return time.monotonic() - started
+
+
+def test_500_idle_and_100_slowloris_sockets_do_not_lock_anyone_out(live_server):
+    with HostileSockets(live_server.port, idle=500, slow=100) as hostile:
+        for _ in range(3):
+            hostile.trickle()
+            assert answers_quickly(live_server.url) < 2
+            time.sleep(0.5)
+    assert answers_quickly(live_server.url) < 2
+
+
+# -- visitors as the tunnel sees them ---------------------------------------------------------
+
+
+def test_visitor_key_trusts_only_the_hops_it_is_told_of():
+    assert visitor_key("127.0.0.1", ["6.6.6.6"], 0) == SHARED  # nobody vouches for it
+    assert visitor_key("127.0.0.1", ["6.6.6.6, 198.51.100.7"], 1) == "198.51.100.7"
+    assert visitor_key("127.0.0.1", ["6.6.6.6", "198.51.100.7"], 1) == "198.51.100.7"
+    assert visitor_key("127.0.0.1", ["198.51.100.7, 10.0.0.2"], 2) == "198.51.100.7"
+    assert visitor_key("127.0.0.1", ["10.0.0.2"], 2) == SHARED
+    assert visitor_key("127.0.0.1", [], 1) == SHARED
+    assert visitor_key("127.0.0.1", ["not-an-ip"], 1) == SHARED
+    assert visitor_key("127.0.0.1", ["x" * 250_000], 1) == SHARED
+    assert visitor_key("203.0.113.5", ["1.2.3.4"], 1) == "203.0.113.5"  # a direct peer
+    a = visitor_key("127.0.0.1", ["2001:db8:1:2:aaaa::1"], 1)
+    assert a == visitor_key("127.0.0.1", ["2001:db8:1:2:bbbb::9"], 1) == "2001:db8:1:2::/64"
+    assert visitor_key("127.0.0.1", ["::ffff:198.51.100.7"], 1) == "198.51.100.7"
+
+
+def test_rotating_x_forwarded_for_cannot_multiply_the_limit(demo_classifier):
+    untrusted = create_app(demo_classifier, rate_limit="5/minute")
+    with serve(untrusted, port=0, quiet=True) as server:
+        codes = [post(server.url + "/api", '"좋아"', headers={**JSON, "X-Forwarded-For": f"10.0.0.{i}"})
+                 .status_code for i in range(20)]
+        assert codes.count(200) == 5 and codes.count(429) == 15
+    # Behind ngrok (one trusted hop) each address is a visitor, but the server-wide ceiling holds.
+    trusted = create_app(demo_classifier, rate_limit="5/minute", rate_limit_total="20/minute",
+                         forwarded_hops=1)
+    with serve(trusted, port=0, quiet=True) as server:
+        codes = [post(server.url + "/api", '"좋아"',
+                      headers={**JSON, "X-Forwarded-For": f"6.6.6.6, 198.51.100.{i}"}).status_code
+                 for i in range(40)]
+        assert codes.count(200) == 20 and codes.count(429) == 20
+        assert "for everyone" in post(server.url + "/api", '"좋아"',
+                                      headers={**JSON, "X-Forwarded-For": "198.51.100.99"}).json()["error"]
+
+
+def test_huge_header_values_keep_memory_flat(demo_classifier):
+    app = create_app(demo_classifier, rate_limit="1000/minute", forwarded_hops=1)
+    limiter = app.extensions["demo_app.rate_limiter"]
+    with serve(app, port=0, quiet=True) as server, requests.Session() as session:
+        def send(i):
+            header = f"{i}-" + "x" * 250_000
+            return session.get(server.url + "/predict", params={"sentence": "좋아"},
+                               headers={"X-Forwarded-For": header}, timeout=30).status_code
+        [send(i) for i in range(50)]  # warm-up: buffers, allocator pools
+        before = process_usage()["rss_mb"]
+        codes = [send(i) for i in range(400)]
+        after = process_usage()["rss_mb"]
+    assert set(codes) <= {200, 429}
+    assert limiter.visitors == 1  # every one of them is the one shared visitor
+    assert after - before < 40, f"RSS grew {before:.0f} -> {after:.0f} MB"
+
+
+def test_100k_visitors_keep_per_request_cost_flat():
+    limiter = RateLimiter("5/minute", "1000000/second", max_visitors=10_000)
+
+    def cost(keys):
+        started = time.perf_counter()
+        for key in keys:
+            limiter.check(key)
+        return (time.perf_counter() - started) / len(keys)
+
+    first = cost([f"10.0.{i // 256}.{i % 256}" for i in range(2_000)])
+    cost([f"10.{i // 65536}.{i // 256 % 256}.{i % 256}" for i in range(100_000)])
+    last = cost([f"11.0.{i // 256}.{i % 256}" for i in range(2_000)])
+    assert limiter.visitors == 10_000  # bounded: the least recently seen were forgotten
+    assert last < first * 5, (first, last)  # a ratio in one run, not a wall-clock budget
+
+
+def test_guessing_passwords_is_rate_limited(demo_classifier):
+    app = create_app(demo_classifier, auth="student:s3cret")
+    wrong = {**JSON, "Authorization": "Basic " + base64.b64encode(b"student:guess").decode()}
+    right = {**JSON, "Authorization": "basic " + base64.b64encode(b"student:s3cret").decode()}
+    with serve(app, port=0, quiet=True) as server:
+        assert post(server.url + "/api", '"좋아"', headers=right).status_code == 200  # lowercase scheme
+        codes = [post(server.url + "/api", '"좋아"', headers=wrong).status_code for _ in range(30)]
+        assert codes[:5] == [401] * 5 and set(codes[5:]) == {429}
+        locked = post(server.url + "/api", '"좋아"', headers=right)  # even the right one waits now
+        assert locked.status_code == 429 and int(locked.headers["Retry-After"]) >= 1
+
+
+def test_auth_needs_a_password():
+    from demo_app import WebOptions
+
+    for bad in ("user:", ":pw", "user", ""):
+        with pytest.raises(ValueError, match="user:password"):
+            WebOptions(auth=bad)
+
+
+# -- stop() and re-serve --------------------------------------------------------------------
+
+
+def keep_alive_request(connection):
+    """GET /healthz on a kept-alive http.client connection: the body, or b"" if it was closed."""
+    try:
+        connection.request("GET", "/healthz")
+        return connection.getresponse().read()
+    except (http.client.HTTPException, OSError):
+        return b""
+
+
+def test_serve_and_stop_cycles_leave_nothing_behind(demo_classifier):
+    app = create_app(demo_classifier)
+
+    def cycle(port):
+        server = serve(app, port=port, quiet=True)
+        assert requests.get(server.url + "/healthz", timeout=5).status_code == 200
+        return server
+
+    cycle(0).stop()  # warm-up
+    baseline = process_usage()
+    started = time.monotonic()
+    for _ in range(30):
+        cycle(0).stop()
+    stop_time = (time.monotonic() - started) / 30
+    server = cycle(0)
+    for _ in range(30):  # re-running the notebook cell: same port, replaced in place
+        server = serve(app, port=server.port, quiet=True)
+    server.stop()
+    after = process_usage()
+    assert after["threads"] <= baseline["threads"] + 1, (baseline, after)
+    assert after["fds"] <= baseline["fds"] + 5, (baseline, after)
+    assert after["rss_mb"] - baseline["rss_mb"] < 40, (baseline, after)
+    assert stop_time < 1.0, f"a serve/stop cycle took {stop_time:.2f} s"
+
+
+def test_no_old_app_answers_after_stop_or_reserve(demo_classifier, capfd):
+    old = serve(create_app(demo_classifier), port=0, quiet=True)
+    connection = http.client.HTTPConnection("127.0.0.1", old.port, timeout=5)
+    assert b'"status":"ok"' in keep_alive_request(connection)
+    new = serve(create_app(demo_classifier, auth="student:s3cret"), port=old.port, quiet=True)
+    try:
+        assert keep_alive_request(connection) == b"", "the old app answered on a kept-alive connection"
+        assert requests.post(new.url + "/api", json="좋아", timeout=5).status_code == 401  # the new app
+    finally:
+        connection.close()
+        new.stop()
+    assert "Traceback" not in capfd.readouterr().err
+
+
+# -- bodies and protocol corners ------------------------------------------------------------
+
+
+def test_12_mb_bodies_get_a_readable_413(live_server):
+    body = json.dumps("가" * 4_000_000).encode()  # 12 MB
+    response = post(live_server.url + "/api", body)
+    assert response.status_code == 413 and "max_body_bytes" in response.json()["error"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    request = urllib.request.Request(live_server.url + "/api", data=body, headers=JSON)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 413 and "max_body_bytes" in json.loads(refused.value.read())["error"]
+    assert post(live_server.url + "/api", '"좋아"').status_code == 200
+
+
+def raw_exchange(port, request_bytes):
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+        connection.sendall(request_bytes)
+        chunks = []
+        while True:
+            try:
+                data = connection.recv(65536)
+            except socket.timeout:
+                return b"".join(chunks), False  # still open
+            if not data:
+                return b"".join(chunks), True  # closed by the server
+            chunks.append(data)
+
+
+def test_the_servers_own_error_pages_carry_the_security_headers(live_server):
+    answer, closed = raw_exchange(live_server.port, b"POST /api HTTP/1.1\r\nHost: x\r\n"
+                                                    b"Content-Length: nope\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400") and closed
+    assert b"Content-Security-Policy: default-src 'self'" in answer and b"nosniff" in answer
+
+
+def test_transfer_encoding_with_content_length_closes_the_connection(live_server):
+    answer, closed = raw_exchange(
+        live_server.port,
+        b"POST /api HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 4\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n4\r\n\"ok\"\r\n0\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 200") and closed
+
+
+def test_cors_answers_vary_by_origin(demo_classifier):
+    with serve(create_app(demo_classifier, cors_origins=["https://course.example"]), port=0,
+               quiet=True) as server:
+        for origin in ("https://course.example", "https://evil.example"):
+            response = post(server.url + "/api", '"좋아"', headers={**JSON, "Origin": origin})
+            assert "Origin" in response.headers["Vary"]
+
+
+def test_framing_outside_colab_is_the_app_and_colab_page_only(live_server):
+    csp = requests.get(live_server.url + "/", timeout=5).headers["Content-Security-Policy"]
+    ancestors = csp.split("frame-ancestors", 1)[1].split(";")[0].split()
+    assert ancestors == ["'self'", "https://colab.research.google.com"]
