@@ -15,7 +15,7 @@ import json
 import logging
 import pickle
 from pathlib import Path
-from typing import Dict
+from typing import Dict, Optional
 
 import torch
 
@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 
 StateDict = Dict[str, torch.Tensor]
 
+MAX_CLASSES = 10_000  # far more than any demo's labels; a larger "head" is a broken file
+MAX_TENSOR_ELEMENTS = 2 ** 31  # more than any BERT's largest tensor (a 250k x 4096 embedding)
 HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 HF_INDEX_FILES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
 LIGHTNING_PREFIX = "model."
@@ -50,6 +52,9 @@ def read_state_dict(path: str | Path) -> StateDict:
         raw = _read_hf_dir(path)
     elif not path.is_file():
         raise CheckpointError(f"checkpoint file not found: {path}")
+    elif path.stat().st_size == 0:
+        raise CheckpointError(f"{path} is empty (0 bytes): the copy or download did not finish; "
+                              "copy the checkpoint again")
     elif path.suffix == ".safetensors":
         raw = _read_safetensors(path)
     else:
@@ -110,6 +115,9 @@ def _torch_load_weights_only(path: Path):
     except pickle.UnpicklingError as error:
         raise _refused(path, error) from None
     except RuntimeError as error:
+        if "central directory" in str(error):
+            raise CheckpointError(f"{path} is truncated ({path.stat().st_size:,} bytes; the end of "
+                                  "the archive is missing): copy the checkpoint again") from None
         if "mmap" not in str(error) and "zip" not in str(error).lower():
             raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({error})") from None
     except Exception as error:  # noqa: BLE001 - every other failure means the same to a user
@@ -142,11 +150,49 @@ def _strip_lightning_prefix(state_dict: StateDict) -> StateDict:
     return state_dict
 
 
+def check_tensors(state_dict: StateDict) -> None:
+    """Refuse tensors no training run writes, before anything is allocated for them: a zero
+    stride (one stored value posing as billions), more elements than any model has, NaN or
+    infinity. The last check reads the weights once (a few hundred MB for kcbert-base)."""
+    for key, tensor in state_dict.items():
+        if tensor.numel() > MAX_TENSOR_ELEMENTS:
+            raise CheckpointError(f"the checkpoint's {key} claims {tensor.numel():,} elements "
+                                  f"(shape {list(tensor.shape)}), more than any model has: the file is broken")
+        if any(stride == 0 and size > 1 for stride, size in zip(tensor.stride(), tensor.shape)):
+            raise CheckpointError(f"the checkpoint's {key} (shape {list(tensor.shape)}) repeats one "
+                                  "stored value: no training run writes that; the file is broken or forged")
+    for key, tensor in state_dict.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise CheckpointError(f"the checkpoint's {key} holds NaN or infinite values: training "
+                                  "diverged; use a checkpoint from an earlier epoch or retrain with a "
+                                  "lower learning rate")
+
+
+def head_kind(state_dict: StateDict) -> Optional[str]:
+    """What the checkpoint's head is for, from its keys: ``"question-answering"``
+    (``qa_outputs``), ``"token-classification"`` (a ``classifier`` on every token: no pooler),
+    ``"sequence-classification"``, or None for none of these."""
+    if any(key.startswith("qa_outputs.") for key in state_dict):
+        return "question-answering"
+    if "classifier.out_proj.weight" in state_dict:  # RoBERTa/ELECTRA sequence heads
+        return "sequence-classification"
+    if "classifier.weight" in state_dict:
+        has_pooler = any(".pooler." in key or key.startswith("pooler.") for key in state_dict)
+        return "sequence-classification" if has_pooler else "token-classification"
+    return None
+
+
 def infer_num_labels(state_dict: StateDict) -> int:
     """The number of classes, read from the classification head's bias."""
     for key in ("classifier.out_proj.bias", "classifier.bias"):  # RoBERTa/ELECTRA, BERT
         if key in state_dict:
-            return int(state_dict[key].shape[0])
+            bias = state_dict[key]
+            count = int(bias.shape[0]) if bias.dim() == 1 else -1
+            if not 1 <= count <= MAX_CLASSES:
+                raise CheckpointError(f"the checkpoint's {key} has shape {list(bias.shape)}: a "
+                                      f"classification head has 1 to {MAX_CLASSES:,} classes; the "
+                                      "file is broken")
+            return count
     heads = sorted(k for k in state_dict if k.startswith("classifier"))
     raise CheckpointError(
         "cannot find the classification head in the checkpoint (looked for 'classifier.bias' or "

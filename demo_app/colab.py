@@ -51,6 +51,23 @@ def colab_secret(name: str):
         return None
 
 
+def colab_secret_problem(name: str) -> str:
+    """Why the Colab secret ``name`` gave nothing, as a sentence with its fix."""
+    try:
+        from google.colab import userdata
+
+        userdata.get(name)
+    except Exception as error:  # noqa: BLE001 - told apart by the class Colab raises
+        kind = type(error).__name__
+        if kind == "NotebookAccessError":
+            return (f"the Colab secret {name} exists but this notebook may not read it: turn on "
+                    "'Notebook access' beside it (key icon in the sidebar), then run the cell again")
+        if kind != "SecretNotFoundError":
+            return f"the Colab secret {name} could not be read ({kind}); run the cell again"
+    return (f"there is no Colab secret {name}: add one (key icon in the sidebar) holding your ngrok "
+            "token, with 'Notebook access' on")
+
+
 def show_in_notebook(port: int, height: int = 720) -> None:
     """Show the app running on ``port`` inside the notebook through Colab's port proxy."""
     from google.colab import output

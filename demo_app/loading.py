@@ -1,4 +1,10 @@
-"""From ``DeployArguments`` to a ready ``Predictor``: task, paths, config, tokenizer, model, device."""
+"""From ``DeployArguments`` to a ready ``Predictor``: task, paths, config, tokenizer, model, device.
+
+Nothing is served that has not been checked: the files exist (``model_files``), the tensors are
+sane (``checkpoint.check_tensors``), the head is the task's, the keys and shapes match the
+config, the vocabulary fits (``sanity``), and a test prediction gives finite numbers. No
+transformers call may run code from a model's files (``trust_remote_code=False``, never a prompt).
+"""
 
 from __future__ import annotations
 
@@ -10,15 +16,19 @@ from typing import Optional, Sequence, Tuple
 
 import torch
 
-from .arguments import DEFAULT_PRETRAINED_MODEL_NAME, DeployArguments, find_best_checkpoint
-from .checkpoint import CheckpointError, StateDict, infer_num_labels, is_hf_model_dir, read_state_dict
+from .arguments import DeployArguments
+from .checkpoint import CheckpointError, StateDict, check_tensors, head_kind, infer_num_labels, read_state_dict
+from .model_files import resolve_model_paths
 from .precision import choose_precision, apply_precision
 from .predictor import Predictor
-from .tasks import Task, get_task, recognise_task
+from .sanity import check_vocabulary, smoke_test
+from .tasks import TASKS, Task, get_task, recognise_task
 
 # Buffers that transformers builds itself and that older versions also saved in checkpoints.
 # Their values follow from their shape, so they may be present or absent in a checkpoint.
 _DERIVED_BUFFERS = ("position_ids", "token_type_ids")
+# What a tokenizer is built from: WordPiece, a fast tokenizer, BPE, SentencePiece.
+TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
 
 
 def load_classifier(
@@ -38,9 +48,9 @@ def load_classifier(
     args = args if args is not None else DeployArguments()
     started = time.perf_counter()
     device = resolve_device(args.device)
-    pretrained, weights_path = resolve_model_paths(args)
-    task = get_task(args.task) if args.uses_demo_model else recognise_task(args.task, weights_path)
     say = _say if verbose else (lambda message: None)
+    pretrained, weights_path = resolve_model_paths(args, say)
+    task = get_task(args.task) if args.uses_demo_model else recognise_task(args.task, weights_path)
     if args.uses_demo_model:
         say(f"No checkpoint given: using demo_app's bundled demo model ({task.demo_description}).")
         say(f"Loading weights from the demo model's {weights_path.name}{_size_note(weights_path)} ...")
@@ -49,12 +59,9 @@ def load_classifier(
         if not args.task and task.checkpoint_dir_name in weights_path.parts:
             say(f"Task: {task.name} (recognised from the directory name {task.checkpoint_dir_name}).")
     state_dict = read_state_dict(weights_path)
-
-    # transformers imports tqdm.auto, which warns in Jupyter without ipywidgets (Colab has them).
-    warnings.filterwarnings("ignore", message="IProgress not found")
-    from transformers import AutoConfig  # imported here: transformers takes a second to import
-
-    config = AutoConfig.from_pretrained(pretrained)
+    check_tensors(state_dict)
+    check_head(state_dict, task)
+    config = load_config(pretrained)
     config.num_labels = infer_num_labels(state_dict)
     positions = getattr(config, "max_position_embeddings", None)
     if positions and args.max_seq_length > positions:
@@ -63,6 +70,7 @@ def load_classifier(
     labels = _labels_for(args.labels, config, task)
     model = build_model(config, state_dict, task)
     tokenizer = load_tokenizer(pretrained, config.model_type)
+    check_vocabulary(tokenizer, model, pretrained)
 
     precision = choose_precision(device, args.precision, getattr(config, "hidden_size", 768))
     model = apply_precision(model, precision, device).to(device).eval()
@@ -74,8 +82,11 @@ def load_classifier(
         device=device,
         max_seq_length=args.max_seq_length,
         precision=precision,
+        source=str(weights_path),
+        demo_model=args.uses_demo_model,
         **classifier_options,
     )
+    smoke_test(classifier)
     say(
         f"Loaded {config.model_type} with {config.num_labels} classes on {device} ({precision}) "
         f"in {time.perf_counter() - started:.1f} s."
@@ -83,31 +94,36 @@ def load_classifier(
     return classifier
 
 
-def resolve_model_paths(args: DeployArguments) -> Tuple[str, Path]:
-    """``(pretrained model name or dir, weights path)`` for ``args``, checking that they exist."""
-    if args.uses_demo_model:
-        task = get_task(args.task)
-        return str(task.demo_pretrained_dir), find_best_checkpoint(task.demo_checkpoint_dir)
-    pretrained = args.pretrained_model_name or DEFAULT_PRETRAINED_MODEL_NAME
-    if args.downstream_model_checkpoint_fpath:
-        weights = Path(args.downstream_model_checkpoint_fpath).expanduser()
-        if not weights.exists():
-            raise FileNotFoundError(f"checkpoint file not found: {weights}")
-    elif args.downstream_model_dir:
-        directory = Path(args.downstream_model_dir).expanduser()
-        weights = directory if is_hf_model_dir(directory) else find_best_checkpoint(directory)
-    elif is_hf_model_dir(Path(pretrained).expanduser()):
-        weights = Path(pretrained).expanduser()  # a fine-tuned save_pretrained directory
-    else:
-        raise FileNotFoundError(
-            f"no fine-tuned checkpoint given for {pretrained!r}: set downstream_model_dir (a "
-            "directory of *.ckpt files) or downstream_model_checkpoint_fpath (one file)"
-        )
-    if Path(pretrained).expanduser().is_dir():
-        pretrained = str(Path(pretrained).expanduser())
-    elif pretrained.startswith(("/", ".", "~")):
-        raise FileNotFoundError(f"pretrained model directory not found: {pretrained}")
-    return pretrained, weights
+def check_head(state_dict: StateDict, task: Task) -> None:
+    """The checkpoint's head must be the one the task's model has (named when it is not)."""
+    kind = head_kind(state_dict)
+    if kind is not None and kind != task.head_kind:
+        names = {"token-classification": "a token-classification (NER) model",
+                 "question-answering": "a question-answering model (qa_outputs head)",
+                 "sequence-classification": "a sequence-classification model"}
+        matching = [name for name, other in TASKS.items() if other.head_kind == kind]
+        fix = (f"choose task={matching[0]!r} (--task {matching[0]})" if matching else
+               f"this version of demo_app has no task for it (tasks: {', '.join(TASKS)})")
+        raise CheckpointError(f"this checkpoint is {names[kind]}, not one for the task "
+                              f"{task.name!r}: {fix}")
+
+
+def load_config(pretrained: str):
+    """The pretrained model's config, never running code from its files."""
+    # transformers imports tqdm.auto, which warns in Jupyter without ipywidgets (Colab has them);
+    # transformers 4.36-4.38 warn about a torch API they use internally. Nothing a student can fix.
+    warnings.filterwarnings("ignore", message="IProgress not found")
+    warnings.filterwarnings("ignore", message=".*_register_pytree_node. is deprecated", category=FutureWarning)
+    from transformers import AutoConfig  # imported here: transformers takes a second to import
+
+    try:
+        return AutoConfig.from_pretrained(pretrained, trust_remote_code=False)
+    except ValueError as error:
+        if "trust_remote_code" in str(error) or "custom code" in str(error):
+            raise CheckpointError(f"{pretrained}'s config.json asks to run code shipped with the "
+                                  "model (auto_map); demo_app never runs code from model files: use "
+                                  "a standard architecture such as bert") from None
+        raise CheckpointError(f"{pretrained}'s config.json is not usable: {_first_line(error)}") from None
 
 
 def build_model(config, state_dict: StateDict, task: Optional[Task] = None) -> torch.nn.Module:
@@ -124,13 +140,24 @@ def build_model(config, state_dict: StateDict, task: Optional[Task] = None) -> t
     with torch.device("meta"):
         model = model_class.from_config(config)
     state_dict = {k: v for k, v in state_dict.items() if not k.endswith(_DERIVED_BUFFERS)}
+    expected = model.state_dict()
+    wrong_shapes = [f"{key} {list(tensor.shape)} vs {list(expected[key].shape)}"
+                    for key, tensor in state_dict.items()
+                    if key in expected and tensor.shape != expected[key].shape]
+    if wrong_shapes:
+        raise CheckpointError(
+            f"the checkpoint's tensors do not fit the {config.model_type} config of the pretrained "
+            f"model (is pretrained_model_name the one it was fine-tuned from?): "
+            f"{len(wrong_shapes)} differ, e.g. {_key_list(wrong_shapes, limit=3)} (checkpoint vs config)"
+        )
     result = model.load_state_dict(state_dict, strict=False, assign=True)
     missing = [k for k in result.missing_keys if not k.endswith(_DERIVED_BUFFERS)]
     if missing or result.unexpected_keys:
         raise CheckpointError(
             f"the checkpoint does not match the {config.model_type} model of the pretrained config"
             f" (is pretrained_model_name right?): "
-            f"missing keys: {_key_list(missing)}; unexpected keys: {_key_list(result.unexpected_keys)}"
+            f"missing keys: {_key_list(missing, limit=4)}; "
+            f"unexpected keys: {_key_list(result.unexpected_keys, limit=4)}"
         )
     _materialize_derived_buffers(model)
     return model
@@ -155,9 +182,14 @@ def _materialize_derived_buffers(model: torch.nn.Module) -> None:
 def load_tokenizer(pretrained: str, model_type: str):
     from transformers import AutoTokenizer
 
+    directory = Path(pretrained)
+    if directory.is_dir() and not any((directory / name).is_file() for name in TOKENIZER_FILES):
+        raise CheckpointError(f"{directory} has no tokenizer vocabulary (looked for "
+                              f"{', '.join(TOKENIZER_FILES)}): copy the pretrained model's vocab.txt "
+                              "there, or name the hub model it came from")
     # KcBERT is cased; nlpbook loads it with do_lower_case=False and so do we.
     options = {"do_lower_case": False} if model_type == "bert" else {}
-    return AutoTokenizer.from_pretrained(pretrained, **options)
+    return AutoTokenizer.from_pretrained(pretrained, trust_remote_code=False, **options)
 
 
 def resolve_device(requested: str) -> torch.device:
@@ -186,6 +218,10 @@ def _key_list(keys: Sequence[str], limit: int = 8) -> str:
         return "none"
     shown = ", ".join(keys[:limit])
     return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
 
 
 def _size_note(path: Path) -> str:

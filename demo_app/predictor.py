@@ -7,6 +7,7 @@ between tasks lives in the task module; this file is the same for all of them.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -22,7 +23,8 @@ class PredictionError(RuntimeError):
 class Predictor:
     """Owns a task, a model, its tokenizer, its device and its class labels.
 
-    ``predict`` runs batches padded to their longest input and truncated at ``max_seq_length``
+    ``source`` is the checkpoint it was loaded from and ``demo_model`` whether that is a bundled
+    demo model: the page and ``/healthz`` say which model is served. ``predict`` runs batches padded to their longest input and truncated at ``max_seq_length``
     tokens, under ``torch.inference_mode``. With ``batching=True`` (the default) every call, from
     any thread, goes through one inference thread that batches concurrent callers together.
     """
@@ -41,6 +43,8 @@ class Predictor:
         max_wait_ms: float = 0.0,
         max_queue: int = 256,
         precision: str = "fp32",
+        source: Optional[str] = None,
+        demo_model: bool = False,
     ) -> None:
         if len(labels) != model.config.num_labels:
             raise ValueError(f"{len(labels)} labels for a model with {model.config.num_labels} classes")
@@ -52,6 +56,8 @@ class Predictor:
         self.max_seq_length = max_seq_length
         self.batch_size = batch_size
         self.precision = precision
+        self.source = source  # the checkpoint file or directory served, when known
+        self.demo_model = demo_model  # a bundled demo model, not the student's
         self.batcher: Optional[MicroBatcher] = (
             MicroBatcher(self._predict_now, max_batch_size=batch_size, max_wait_ms=max_wait_ms,
                          max_queue=max_queue)
@@ -69,9 +75,11 @@ class Predictor:
         return self.batcher(items, timeout=timeout)
 
     def describe(self) -> Dict[str, object]:
-        """Facts about the loaded model, for ``/healthz`` and logs."""
+        """Facts about the loaded model, for ``/healthz``, the page and logs."""
         return {
             "task": self.task.name,
+            "checkpoint": Path(self.source).name if self.source else None,
+            "demo_model": self.demo_model,
             "model_type": self.model.config.model_type,
             "labels": list(self.labels),
             "device": str(self.device),

@@ -110,38 +110,50 @@ def serve(
     tunnel: Optional[str] = None,
     threads: int = 32,
     quiet: bool = False,
+    free_port_if_taken: bool = False,
     **tunnel_options,
 ) -> ServerHandle:
     """Start ``app`` with waitress in a background thread and return at once.
 
     ``port=0`` picks a free port. A server this process started earlier on the same port is
     stopped first, so re-running a notebook cell just works; a port held by another program is
-    an error saying what to do. ``tunnel`` (``"ngrok"``, ``"ssh"`` or ``"colab"``) also makes the
-    app public (see :func:`demo_app.open_tunnel`); if that fails the local server keeps running
-    and a one-line reason is printed. A public app made without ``rate_limit`` gets 60 requests
-    a minute per visitor. Prints the URLs unless ``quiet``.
+    an error saying what to do, or with ``free_port_if_taken`` a free port, named in the output.
+    ``tunnel`` (``"ngrok"``, ``"ssh"`` or ``"colab"``) also makes the app public (see
+    :func:`demo_app.open_tunnel`); if that fails the local server keeps running, a one-line
+    reason is printed and, inside Colab, the app is shown in the notebook instead. A public app
+    made without ``rate_limit`` gets 60 requests a minute per visitor. Prints the URLs unless
+    ``quiet``.
     """
+    say = (lambda message: None) if quiet else (lambda message: print(message, flush=True))
     _stop_earlier_server(host, port)
     try:
         handle = ServerHandle(app, host, port, threads)
     except OSError as error:
-        if error.errno in (errno.EADDRINUSE, errno.EACCES):
+        if error.errno not in (errno.EADDRINUSE, errno.EACCES):
+            raise
+        if not free_port_if_taken:
             raise OSError(error.errno, f"port {port} on {host} is in use by another program; stop it "
                                        f"or choose another port, e.g. serve(app, port={port + 1}) "
                                        "or port=0 for any free port") from None
-        raise
+        handle = ServerHandle(app, host, 0, threads)
+        say(f"Port {port} is in use by another program: using port {handle.port} instead.")
     with _running_lock:
         _running[(host, handle.port)] = handle
-    say = (lambda message: None) if quiet else (lambda message: print(message, flush=True))
     say(f"demo_app is serving at {handle.url}")
     if tunnel:
+        from .colab import in_colab
         from .tunnel import TunnelError, open_tunnel
 
         try:
             handle.tunnel = open_tunnel(handle.port, provider=tunnel, **tunnel_options)
         except TunnelError as error:
             print(f"No public URL: {error}", file=sys.stderr, flush=True)
-            say(f"The local server keeps running at {handle.url}")
+            if in_colab() and tunnel != "colab":
+                # 127.0.0.1 is the Colab machine, not the student's browser: show it here instead.
+                say("Showing the app below instead, visible only to you in this notebook.")
+                handle.tunnel = open_tunnel(handle.port, provider="colab")
+            else:
+                say(f"The local server keeps running at {handle.url}")
         else:
             if handle.public_url:
                 from .web import limit_public_traffic

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-from .colab import colab_secret, in_colab, show_in_notebook
+from .colab import colab_secret, colab_secret_problem, in_colab, show_in_notebook
 
 TOKEN_VARIABLE = "NGROK_AUTHTOKEN"
 TIMEOUT_S = 15.0
@@ -78,9 +78,9 @@ def open_tunnel(port: int, provider: str = "ngrok", **options) -> Tunnel:
             # Looked up once: in Colab, reading the secret may ask the user for access.
             options["authtoken"] = _find_token(options.get("authtoken"))
             if not options["authtoken"] and in_colab():
-                print(f"No ngrok token, so the app is shown below, visible only to you in this "
-                      f"notebook. For a public URL add the Colab secret {TOKEN_VARIABLE} or use "
-                      "tunnel='ssh'.")
+                print(f"No ngrok token ({colab_secret_problem(TOKEN_VARIABLE)}), so the app is "
+                      "shown below, visible only to you in this notebook. For a public URL fix "
+                      "that, or use tunnel='ssh'.")
                 provider = "colab"
         tunnel = providers[provider](port, **options)
         _open_tunnels.add(tunnel)

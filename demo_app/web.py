@@ -179,7 +179,7 @@ def create_app(model, **options) -> Flask:
                                {"Retry-After": retry_after_header(wait)})
         return None
 
-    page = _page_for(task, settings)
+    page = _page_for(task, settings, predictor)
 
     @app.get("/")
     def index():
@@ -291,10 +291,18 @@ def _predict_many_for(model, predictor: Optional[Predictor],
     raise TypeError("create_app() takes a Predictor (from load_classifier) or an inference_fn")
 
 
-def _page_for(task: Task, settings: WebOptions) -> Dict[str, object]:
-    """What the page template needs: the task's fields, examples and texts (settings win)."""
+def _page_for(task: Task, settings: WebOptions, predictor: Optional[Predictor]) -> Dict[str, object]:
+    """What the page template needs: the task's fields, examples and texts (settings win), and
+    which model is served, so that nobody mistakes a demo model for the student's own."""
     examples = settings.examples if settings.examples is not None else task.examples
+    if predictor is None:
+        model_note = "모델 (model): inference_fn"
+    else:
+        facts = predictor.describe()
+        model_note = f"모델 (model): {facts['checkpoint']} · {task.name} · {' / '.join(predictor.labels)}"
     return {
+        "demo_model": bool(predictor and predictor.demo_model),
+        "model_note": model_note,
         "task": task.name,
         "renderer": task.renderer,
         "fields": [(field, task.field_labels.get(field, field)) for field in task.fields],

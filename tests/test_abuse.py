@@ -31,10 +31,10 @@ def post(url, body, headers=JSON, timeout=30):
 
 
 def test_poison_in_a_batch_fails_only_itself(demo_classifier):
-    """A lone surrogate reaches the tokenizer (validation bypassed on purpose) inside batches
+    """Input the tokenizer cannot take reaches it (validation bypassed on purpose) inside batches
     full of innocent requests: only the poisoned requests fail."""
     batcher = demo_classifier.batcher
-    poison = ["\ud800 poison"]
+    poison = [12345]  # not text: every tokenizers version raises
     with ThreadPoolExecutor(16) as pool:
         futures = [pool.submit(lambda i=i: batcher.submit(poison if i % 5 == 0 else [INNOCENT[i % 3]]))
                    for i in range(200)]

@@ -255,3 +255,36 @@ def test_tunnel_closes_at_interpreter_exit(ngrok_env):
     assert refused(public_url)
     agents = subprocess.run(["pgrep", "-f", str(FAKE_NGROK)], capture_output=True, text=True).stdout.split()
     assert agents == [], "the ngrok agent outlived the interpreter"
+
+
+def test_a_failed_tunnel_in_colab_falls_back_to_the_notebook_view(ngrok_env, app, monkeypatch, capsys):
+    # Fake google.colab (Colab cannot run here): the in-notebook view records the port it shows.
+    shown = []
+    colab = types.ModuleType("google.colab")
+    colab.userdata = types.SimpleNamespace(get=lambda name: None)
+    colab.output = types.SimpleNamespace(serve_kernel_port_as_iframe=lambda port, height: shown.append(port))
+    google = types.ModuleType("google")
+    google.colab = colab
+    monkeypatch.setitem(sys.modules, "google", google)
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    with serve(app, port=0, tunnel="ngrok", authtoken="bad-token") as server:
+        assert shown == [server.port] and server.public_url is None
+        captured = capsys.readouterr()
+        assert "No public URL" in captured.err and "visible only to you" in captured.out
+        assert "127.0.0.1" not in captured.out.split("Showing the app")[1]  # not a URL the browser cannot open
+        assert healthy(server.url)
+
+
+def test_the_fake_agent_reads_every_config_form(tmp_path):
+    import importlib.machinery
+    import importlib.util
+
+    loader = importlib.machinery.SourceFileLoader("fake_ngrok", str(FAKE_NGROK))
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader("fake_ngrok", loader))
+    loader.exec_module(module)
+    first, second = tmp_path / "a.yml", tmp_path / "b.yml"
+    first.write_text("version: 2\n")
+    second.write_text(f"authtoken: {TOKEN}\n")
+    for argv in (["start", "--config", f"{first},{second}"], ["start", f"--config={first}", f"--config={second}"],
+                 ["start", "--config", str(first), "--config", str(second)]):
+        assert module.read_token(argv) == TOKEN

@@ -46,6 +46,7 @@ class Task:
     field_labels: Dict[str, str] = {}  # the page's label for each field
     renderer: str = ""  # how the page draws a result: "bars", ...
     model_class: str = ""  # the transformers Auto class
+    head_kind: str = ""  # what checkpoint.head_kind() says of this task's checkpoints
     checkpoint_dir_name: str = ""  # nlpbook's directory name, e.g. "checkpoint-doccls"
     demo_pretrained_dir: Path = DEMO_MODEL_DIR
     demo_checkpoint_dir: Path = DEMO_MODEL_DIR

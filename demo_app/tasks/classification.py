@@ -21,6 +21,7 @@ class SequenceClassification(Task):
 
     renderer = "bars"
     model_class = "AutoModelForSequenceClassification"
+    head_kind = "sequence-classification"
 
     def check_inputs(self, inputs) -> List:
         items = checked_list(inputs, self.item_name, self.item_example)
