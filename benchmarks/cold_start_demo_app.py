@@ -13,6 +13,7 @@ from demo_app import DeployArguments, load_classifier  # noqa: E402
 
 classifier = load_classifier(DeployArguments(pretrained_model_name=sys.argv[1], downstream_model_dir=sys.argv[2]),
                              verbose=False)
-classifier.predict(["이 영화 정말 재밌어요"])
+pair = classifier.task.name == "pair-classification"  # recognised from the checkpoint folder's name
+classifier.predict([("나는 밥을 먹었다", "나는 식사를 했다")] if pair else ["이 영화 정말 재밌어요"])
 peak_kb = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
 print(f"cold_start_s={time.perf_counter() - started:.3f} peak_rss_mb={peak_kb / 1024:.0f}")

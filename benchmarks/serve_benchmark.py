@@ -1,6 +1,7 @@
 """demo_app against the nlpbook tutorial's server, on a kcbert-base-sized model, in one run.
 
     python benchmarks/serve_benchmark.py [--duration 10] [--clients 1 4 16]   (or: make benchmark)
+    python benchmarks/serve_benchmark.py --task pair-classification   (nlpbook's NLI chapter)
 
 1. Writes a kcbert-base-sized checkpoint the way Lightning writes it (random weights, seed 0,
    AdamW moments included: about 1.3 GB) and a pretrained dir (config + 30000-token vocab).
@@ -9,6 +10,9 @@
    demo_app's (`python -m demo_app serve`, default settings), drives both with wrk at 1, 4 and 16
    concurrent clients with the same Korean review sentences, and prints req/s, p50, p99 and the
    demo_app / tutorial ratios. Only 127.0.0.1 is contacted.
+With ``--task pair-classification`` the model has 3 classes in a ``checkpoint-paircls`` folder,
+both servers read at most 64 tokens (the book's setting), and the requests are the premise /
+hypothesis pairs of ``data/demo_nli/klue_nli_dev.json``.
 Needs wrk (Debian package `wrk`; `make benchmark` installs it).
 """
 
@@ -34,14 +38,16 @@ sys.path.insert(0, str(ROOT))
 from demo_app.lightning_format import checkpoint_filename, lightning_checkpoint, save_lightning_checkpoint  # noqa: E402
 
 SENTENCES_FILE = ROOT / "data" / "demo_reviews" / "ratings_test.txt"
+PAIRS_FILE = ROOT / "data" / "demo_nli" / "klue_nli_dev.json"
 KCBERT_BASE = dict(vocab_size=30000, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
                    intermediate_size=3072, max_position_embeddings=300, type_vocab_size=2)
 
 
-def make_kcbert_sized_checkpoint(directory: Path) -> tuple[Path, Path]:
+def make_kcbert_sized_checkpoint(directory: Path, num_labels: int = 2,
+                                 folder: str = "checkpoint-doccls") -> tuple[Path, Path]:
     from transformers import BertConfig, BertForSequenceClassification
 
-    pretrained, checkpoints = directory / "pretrained", directory / "checkpoint-doccls"
+    pretrained, checkpoints = directory / "pretrained", directory / folder
     pretrained.mkdir(parents=True, exist_ok=True)
     demo_vocab = (ROOT / "demo_app" / "demo_model" / "pretrained" / "vocab.txt").read_text(encoding="utf-8").split()
     vocab = demo_vocab + [f"[unused{i}]" for i in range(KCBERT_BASE["vocab_size"] - len(demo_vocab))]
@@ -49,13 +55,13 @@ def make_kcbert_sized_checkpoint(directory: Path) -> tuple[Path, Path]:
     (pretrained / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": False, "model_max_length": 300}))
     BertConfig(**KCBERT_BASE).save_pretrained(pretrained)
     torch.manual_seed(0)
-    model = BertForSequenceClassification(BertConfig(**KCBERT_BASE, num_labels=2))
+    model = BertForSequenceClassification(BertConfig(**KCBERT_BASE, num_labels=num_labels))
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5)
     for parameter in model.parameters():
         parameter.grad = torch.randn_like(parameter) * 1e-3
     optimizer.step()  # fills exp_avg / exp_avg_sq: the ~870 MB a real checkpoint carries
     checkpoint = lightning_checkpoint(model, optimizer, None, epoch=2, global_step=3000, val_loss=0.31,
-                                      filename=checkpoint_filename(2, 0.31))
+                                      filename=checkpoint_filename(2, 0.31), dirpath=folder)
     path = save_lightning_checkpoint(checkpoint, checkpoints / checkpoint_filename(2, 0.31))
     return pretrained, path
 
@@ -66,11 +72,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_until_serving(url: str, process: subprocess.Popen, timeout: float = 180) -> None:
+def wait_until_serving(url: str, process: subprocess.Popen, body: bytes, timeout: float = 180) -> None:
     import urllib.request
 
     deadline = time.monotonic() + timeout
-    body = json.dumps("준비").encode()
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited: {process.stdout.read() if process.stdout else ''}")
@@ -125,21 +130,27 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per level")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--cold-start-runs", type=int, default=3)
+    parser.add_argument("--task", choices=["classification", "pair-classification"], default="classification")
     options = parser.parse_args()
+    pair = options.task == "pair-classification"
     if not shutil.which("wrk"):
         print("wrk is not installed: apt-get install wrk (or run `make benchmark`)", file=sys.stderr)
         return 1
 
+    print(f"task: {options.task}")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, "
           f"{platform.processor() or 'cpu'}; python {platform.python_version()}, torch {torch.__version__}")
     work = Path(tempfile.mkdtemp(prefix="demo_app-bench-"))
     try:
         print("writing a kcbert-base-sized Lightning checkpoint ...", flush=True)
-        pretrained, checkpoint = make_kcbert_sized_checkpoint(work)
+        pretrained, checkpoint = (make_kcbert_sized_checkpoint(work, 3, "checkpoint-paircls") if pair
+                                  else make_kcbert_sized_checkpoint(work))
         print(f"  {checkpoint.name}: {checkpoint.stat().st_size / 1e9:.2f} GB", flush=True)
 
         python = sys.executable
-        tutorial_once = [python, "benchmarks/tutorial_server.py", str(pretrained), str(checkpoint), "0", "--once"]
+        tutorial_flags = ["--pair"] if pair else []
+        tutorial_once = [python, "benchmarks/tutorial_server.py", str(pretrained), str(checkpoint), "0", "--once",
+                         *tutorial_flags]
         ours_once = [python, "benchmarks/cold_start_demo_app.py", str(pretrained), str(checkpoint.parent)]
         starts = {"tutorial": [], "demo_app": []}
         for _ in range(options.cold_start_runs):  # alternate, so drift hits both alike
@@ -148,22 +159,28 @@ def main() -> int:
         cold = {name: {key: median([run[key] for run in runs]) for key in ("seconds", "peak_mb")}
                 for name, runs in starts.items()}
 
-        sentences = [line.split("\t")[1] for line in SENTENCES_FILE.read_text(encoding="utf-8").splitlines()[1:]]
+        if pair:  # the book's page posts {"premise", "hypothesis"} to /api
+            bodies = [{"premise": row["premise"], "hypothesis": row["hypothesis"]}
+                      for row in json.loads(PAIRS_FILE.read_text(encoding="utf-8"))]
+        else:
+            bodies = [line.split("\t")[1] for line in SENTENCES_FILE.read_text(encoding="utf-8").splitlines()[1:]]
         script = work / "post.lua"
-        script.write_text(WRK_SCRIPT % ", ".join(json.dumps(json.dumps(s, ensure_ascii=False), ensure_ascii=False)
-                                                  for s in sentences), encoding="utf-8")
+        script.write_text(WRK_SCRIPT % ", ".join(json.dumps(json.dumps(b, ensure_ascii=False), ensure_ascii=False)
+                                                  for b in bodies), encoding="utf-8")
         results = {}
         servers = {
-            "tutorial": lambda port: [python, "benchmarks/tutorial_server.py", str(pretrained), str(checkpoint), str(port)],
+            "tutorial": lambda port: [python, "benchmarks/tutorial_server.py", str(pretrained), str(checkpoint),
+                                      str(port), *tutorial_flags],
             "demo_app": lambda port: [python, "-m", "demo_app", "serve", "--pretrained", str(pretrained),
-                                      "--checkpoint-dir", str(checkpoint.parent), "--port", str(port)],
+                                      "--checkpoint-dir", str(checkpoint.parent), "--port", str(port),
+                                      *(["--max-seq-length", "64"] if pair else [])],
         }
         for name, command in servers.items():
             port = free_port()
             process = subprocess.Popen(command(port), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
                 url = f"http://127.0.0.1:{port}"
-                wait_until_serving(url, process)
+                wait_until_serving(url, process, json.dumps(bodies[0], ensure_ascii=False).encode())
                 run_wrk(url, 1, 2, script)  # warm-up
                 for clients in options.clients:
                     print(f"  {name}: {clients} clients ...", flush=True)
