@@ -22,13 +22,19 @@ from flask import Flask, jsonify, request  # noqa: E402
 from transformers import BertConfig, BertForSequenceClassification, BertTokenizer  # noqa: E402
 
 
-def load(pretrained, checkpoint_path, max_seq_length=128):
+def load_model(pretrained, checkpoint_path):
+    """The deploy notebooks' loading, as written: tokenizer, config, random init, state_dict."""
     tokenizer = BertTokenizer.from_pretrained(pretrained, do_lower_case=False)
     fine_tuned = torch.load(checkpoint_path, map_location=torch.device("cpu"), weights_only=True)
     config = BertConfig.from_pretrained(pretrained, num_labels=fine_tuned["state_dict"]["model.classifier.bias"].shape.numel())
     model = BertForSequenceClassification(config)
     model.load_state_dict({k.replace("model.", ""): v for k, v in fine_tuned["state_dict"].items()})
     model.eval()
+    return tokenizer, model
+
+
+def load(pretrained, checkpoint_path, max_seq_length=128):
+    tokenizer, model = load_model(pretrained, checkpoint_path)
 
     def inference_fn(sentence):
         inputs = tokenizer([sentence], max_length=max_seq_length, padding="max_length", truncation=True)
@@ -51,13 +57,8 @@ def load(pretrained, checkpoint_path, max_seq_length=128):
 
 
 def load_pair(pretrained, checkpoint_path, max_seq_length=64):
-    """The pair-classification deploy notebook's model and inference_fn, as written."""
-    tokenizer = BertTokenizer.from_pretrained(pretrained, do_lower_case=False)
-    fine_tuned = torch.load(checkpoint_path, map_location=torch.device("cpu"), weights_only=True)
-    config = BertConfig.from_pretrained(pretrained, num_labels=fine_tuned["state_dict"]["model.classifier.bias"].shape.numel())
-    model = BertForSequenceClassification(config)
-    model.load_state_dict({k.replace("model.", ""): v for k, v in fine_tuned["state_dict"].items()})
-    model.eval()
+    """The pair-classification deploy notebook's inference_fn, as written."""
+    tokenizer, model = load_model(pretrained, checkpoint_path)
 
     def inference_fn(premise, hypothesis):
         inputs = tokenizer([(premise, hypothesis)], max_length=max_seq_length, padding="max_length", truncation=True)

@@ -59,7 +59,8 @@ def python_313():
     import glob
     import shutil
 
-    candidates = sorted(glob.glob("/root/.pyenv/versions/3.13*/bin/python3.13")) + [shutil.which("python3.13")]
+    pyenv = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    candidates = sorted(glob.glob(f"{pyenv}/versions/3.13*/bin/python3.13")) + [shutil.which("python3.13")]
     for candidate in filter(None, candidates):  # pyenv's shim exists even where it cannot run
         if subprocess.run([candidate, "-c", "pass"], capture_output=True).returncode == 0:
             return candidate
