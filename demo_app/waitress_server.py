@@ -6,7 +6,8 @@ threads, so a slow or idle connection costs a socket, never a thread. What this 
 - room for thousands of connections (poll() instead of select(), whose limit is 1024 sockets),
   closed when idle for ``IDLE_TIMEOUT_S`` or still sending headers after ``HEADER_TIMEOUT_S``;
 - bodies over the app's limit are read and thrown away (up to ``DISCARD_LIMIT_BYTES``) instead
-  of stored, so the app answers its own JSON 413 to a client that is still sending;
+  of stored, chunked ones too, so the app answers its own JSON 413 to a client still sending;
+- one address other than loopback may hold at most ``CONNECTIONS_PER_ADDRESS`` connections;
 - waitress's own error pages (400, 413, 431, ...) carry the app's security headers;
 - a request with both Transfer-Encoding and Content-Length closes its connection (RFC 9112);
 - ``stop_listening()`` and ``close()``, which the event loop's own thread carries out (no socket
@@ -25,7 +26,7 @@ from waitress import wasyncore
 from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
-from waitress.receiver import FixedStreamReceiver
+from waitress.receiver import ChunkedReceiver, FixedStreamReceiver
 from waitress.server import TcpWSGIServer
 from waitress.task import ErrorTask
 
@@ -35,28 +36,38 @@ except ImportError:  # Windows: its own limits apply
     resource = None
 
 CONNECTION_LIMIT = 4000
+CONNECTIONS_PER_ADDRESS = 200  # for peers other than loopback (a tunnel agent is everyone)
+_LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
 IDLE_TIMEOUT_S = 60
 HEADER_TIMEOUT_S = 20
 DISCARD_LIMIT_BYTES = 64 * 1024 * 1024  # over this waitress answers 413 and closes at once
 
 
-class _DiscardedBody:
-    """Stands in for a request body buffer: counts what arrives and keeps none of it."""
+class _LimitedBody:
+    """Stands in for waitress's body buffer: keeps a body of at most ``limit`` bytes (in memory)
+    and of a longer one only its length, which is all the app needs to refuse it (413)."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
         self.length = 0
+        self.kept = io.BytesIO()
 
     def __len__(self) -> int:
         return self.length
 
     def append(self, data: bytes) -> None:
         self.length += len(data)
+        if self.length <= self.limit:
+            self.kept.write(data)
 
     def getfile(self):
-        return io.BytesIO()
+        if self.length > self.limit:
+            return io.BytesIO()
+        self.kept.seek(0)
+        return self.kept
 
     def close(self) -> None:
-        pass
+        self.kept.close()
 
 
 class _Parser(HTTPRequestParser):
@@ -70,9 +81,13 @@ class _Parser(HTTPRequestParser):
         if self.chunked and "CONTENT_LENGTH" in self.headers:
             self.headers["CONNECTION"] = "close"  # waitress closes after answering
         over = self.discard_bodies_over
-        if not self.chunked and over is not None and over < self.content_length <= DISCARD_LIMIT_BYTES:
+        if over is None:
+            return
+        if self.chunked:  # the length is known only at the end: keep up to the limit, count the rest
+            self.body_rcv = ChunkedReceiver(_LimitedBody(over))
+        elif over < self.content_length <= DISCARD_LIMIT_BYTES:
             # The app refuses this body by its Content-Length without reading it.
-            self.body_rcv = FixedStreamReceiver(self.content_length, _DiscardedBody())
+            self.body_rcv = FixedStreamReceiver(self.content_length, _LimitedBody(0))
 
 
 class _ErrorTask(ErrorTask):
@@ -142,6 +157,17 @@ class DemoWSGIServer(TcpWSGIServer):
             self.trigger.pull_trigger()
         except OSError:  # already closed: the loop sees the flags within a poll's timeout
             pass
+
+    def handle_accept(self) -> None:
+        before = set(self.active_channels)
+        super().handle_accept()
+        for fileno in set(self.active_channels) - before:  # the connection just accepted
+            channel = self.active_channels[fileno]
+            peer = channel.addr[0] if isinstance(channel.addr, tuple) else None
+            if peer not in _LOOPBACK and sum(
+                    1 for other in self.active_channels.values()
+                    if isinstance(other.addr, tuple) and other.addr[0] == peer) > CONNECTIONS_PER_ADDRESS:
+                channel.close()  # one address may not hold every connection slot
 
     def maintenance(self, now: float) -> None:
         super().maintenance(now)  # idle connections

@@ -61,7 +61,8 @@ def security_headers(in_colab: bool = False) -> Dict[str, str]:
 class WebOptions:
     """Limits and protections of the web app (all documented in the README).
 
-    max_body_bytes: largest request body; larger -> 413.
+    max_body_bytes: largest request body; larger -> 413. None: the task's (64 KiB; 256 KiB for
+        QA, whose context is a passage).
     max_sentence_chars: longest sentence in characters; longer -> 413. (The model also truncates
         at max_seq_length tokens; this bound keeps tokenizing cheap.)
     max_batch_sentences: most sentences in one ``{"sentences": [...]}`` request; more -> 413.
@@ -81,7 +82,7 @@ class WebOptions:
     title: the page title; None: the task's.
     """
 
-    max_body_bytes: int = 64 * 1024
+    max_body_bytes: Optional[int] = None
     max_sentence_chars: int = 2000
     max_batch_sentences: int = 64
     request_timeout_s: float = 30.0
@@ -116,6 +117,8 @@ def create_app(model, **options) -> Flask:
     task = predictor.task if predictor is not None else get_task(None)
     predict_many = _predict_many_for(model, predictor, settings)
     inputs = InputReader(task, settings.max_sentence_chars, settings.max_batch_sentences)
+    if settings.max_body_bytes is None:
+        settings.max_body_bytes = task.max_body_bytes
 
     templates, static = _resource_dirs()
     app = Flask(__name__, template_folder=str(templates), static_folder=str(static))
@@ -166,7 +169,8 @@ def create_app(model, **options) -> Flask:
                                     f"{retry_after_header(wait)} s",
                                {"Retry-After": retry_after_header(wait)})
             if not _authorized(settings.auth):
-                failures.check(visitor())
+                if "Authorization" in request.headers:  # a guess; a first visit sends none
+                    failures.check(visitor())
                 raise ApiError(401, "this demo needs a user name and password",
                                {"WWW-Authenticate": 'Basic realm="demo_app", charset="UTF-8"'})
         rate_limiter = app.extensions.get(RATE_LIMITER)
@@ -249,7 +253,7 @@ def create_app(model, **options) -> Flask:
             headers["Access-Control-Allow-Methods"] = "GET, POST"
             headers["Access-Control-Allow-Headers"] = "Content-Type, ngrok-skip-browser-warning"
         # Lengths and timings only: visitor text is not logged.
-        logger.info("%s %s %s chars=%s %.1fms", request.method, request.path, response.status_code,
+        logger.info("%s %s %s chars=%s %.1fms", request.method, _loggable(request.path), response.status_code,
                     g.get("sentence_chars", "-"),
                     (time.perf_counter() - g.get("started", time.perf_counter())) * 1000)
         return response
@@ -330,6 +334,11 @@ def _is_api_request() -> bool:
     path = request.path.rstrip("/") or "/"
     under_api = path in API_PATHS or path.startswith(tuple(p + "/" for p in API_PATHS))
     return under_api or request.is_json or request.accept_mimetypes.best == "application/json"
+
+
+def _loggable(path: str) -> str:
+    """``path`` on one log line: control characters (a visitor's %0D%0A) escaped."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in path)
 
 
 def _authorized(expected: str) -> bool:

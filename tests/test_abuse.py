@@ -2,6 +2,7 @@
 against a real waitress server on 127.0.0.1 with real sockets, bounded in count and time."""
 
 import base64
+import select
 import http.client
 import json
 import socket
@@ -299,3 +300,64 @@ def test_framing_outside_colab_is_the_app_and_colab_page_only(live_server):
     csp = requests.get(live_server.url + "/", timeout=5).headers["Content-Security-Policy"]
     ancestors = csp.split("frame-ancestors", 1)[1].split(";")[0].split()
     assert ancestors == ["'self'", "https://colab.research.google.com"]
+
+
+def test_chunked_bodies_over_the_limit_are_counted_not_stored(live_server):
+    """A chunked body has no length up front: it is kept up to the app's limit and past that
+    only counted, so a 20 MB upload leaves no temporary file behind and gets the JSON 413."""
+    import os
+
+    def chunks():
+        for _ in range(20):
+            yield b"a" * 1_000_000
+
+    before = set(os.listdir("/proc/self/fd"))
+    response = requests.post(live_server.url + "/predict", data=chunks(), headers=JSON, timeout=60)
+    assert response.status_code == 413 and "max_body_bytes" in response.json()["error"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    deleted = [os.readlink(f"/proc/self/fd/{fd}") for fd in set(os.listdir("/proc/self/fd")) - before
+               if os.path.exists(f"/proc/self/fd/{fd}")]
+    assert not [path for path in deleted if "(deleted)" in path]
+    small = requests.post(live_server.url + "/predict", data=iter([b'{"sentence": ', b'"\xec\xa2\x8b\xec\x95\x84"}']),
+                          headers=JSON, timeout=30)
+    assert small.status_code == 200 and small.json()["sentence"] == "좋아"
+
+
+def test_a_first_visit_without_credentials_is_not_a_wrong_password(demo_classifier):
+    app = create_app(demo_classifier, auth="student:s3cret")
+    right = {"Authorization": "Basic " + base64.b64encode(b"student:s3cret").decode()}
+    with serve(app, port=0, quiet=True) as server:
+        codes = [requests.get(server.url + "/", timeout=10).status_code for _ in range(10)]
+        assert set(codes) == {401}
+        assert requests.get(server.url + "/", headers=right, timeout=10).status_code == 200
+
+
+def test_a_visitors_path_cannot_forge_log_lines(live_server, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO)
+    requests.get(live_server.url + "/nope%0D%0A2026-01-01%20FAKE%20LOGLINE", timeout=10)
+    assert not any(line.startswith("2026-01-01 FAKE") for line in caplog.text.splitlines())
+    assert "\\r\\n2026-01-01 FAKE LOGLINE" in caplog.text
+
+
+def test_one_address_cannot_hold_every_connection(live_server):
+    """Peers other than loopback's 127.0.0.1 (a tunnel agent speaks for everyone) hold at most
+    CONNECTIONS_PER_ADDRESS connections; 127.0.0.2 stands in for one such visitor."""
+    from demo_app.waitress_server import CONNECTIONS_PER_ADDRESS
+
+    sockets = []
+    try:
+        for _ in range(CONNECTIONS_PER_ADDRESS + 50):
+            connection = socket.socket()
+            connection.bind(("127.0.0.2", 0))
+            connection.connect(("127.0.0.1", live_server.port))
+            sockets.append(connection)
+        time.sleep(1.0)
+        readable, _, _ = select.select(sockets, [], [], 0.5)  # closed by the server: EOF to read
+        closed = [c for c in readable if not c.recv(1, socket.MSG_PEEK)] if readable else []
+        assert len(sockets) - len(closed) == CONNECTIONS_PER_ADDRESS
+        assert answers_quickly(live_server.url) < 2
+    finally:
+        for connection in sockets:
+            connection.close()

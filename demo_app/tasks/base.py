@@ -44,6 +44,8 @@ class Task:
     name: str = ""
     fields: Tuple[str, ...] = ()
     field_labels: Dict[str, str] = {}  # the page's label for each field
+    field_max_chars: Dict[str, int] = {}  # longer limits than WebOptions.max_sentence_chars
+    max_body_bytes: int = 64 * 1024  # the web app's default request body limit for this task
     renderer: str = ""  # how the page draws a result: "bars", ...
     model_class: str = ""  # the transformers Auto class
     head_kind: str = ""  # what checkpoint.head_kind() says of this task's checkpoints
@@ -68,12 +70,19 @@ class Task:
     def default_labels(self, num_labels: int) -> Tuple[str, ...]:
         return tuple(f"class {i}" for i in range(num_labels))
 
+    def labels_from(self, checkpoint: Path, num_labels: int) -> "Tuple[str, ...] | None":
+        """Labels stored beside the checkpoint (NER's label_map.txt), if the task has them."""
+        return None
+
     def preprocess(self, tokenizer, items: List, max_seq_length: int) -> Dict[str, torch.Tensor]:
-        """Tokenize a batch, padded to its longest item and truncated at ``max_seq_length``."""
+        """Tokenize a batch, padded to its longest item and truncated at ``max_seq_length``. The
+        encoding may carry more than the model's inputs (offsets, windows) for ``postprocess``."""
         raise NotImplementedError
 
-    def postprocess(self, items: List, logits: torch.Tensor, labels: Sequence[str]) -> List:
-        """One result per item from the model's outputs."""
+    def postprocess(self, items: List, encoding, outputs: Dict[str, torch.Tensor],
+                    labels: Sequence[str]) -> List:
+        """One result per item from the model's outputs (``logits``, or ``start_logits`` and
+        ``end_logits``; fp32, on the CPU)."""
         raise NotImplementedError
 
     # -- ratsnlp's dict -------------------------------------------------------------------
