@@ -183,8 +183,8 @@ def head_kind(state_dict: StateDict) -> Optional[str]:
 
 
 def infer_num_labels(state_dict: StateDict) -> int:
-    """The number of classes, read from the classification head's bias."""
-    for key in ("classifier.out_proj.bias", "classifier.bias"):  # RoBERTa/ELECTRA, BERT
+    """The number of classes (2 for QA: start and end), read from the head's bias."""
+    for key in ("classifier.out_proj.bias", "classifier.bias", "qa_outputs.bias"):  # RoBERTa/ELECTRA, BERT, QA
         if key in state_dict:
             bias = state_dict[key]
             count = int(bias.shape[0]) if bias.dim() == 1 else -1

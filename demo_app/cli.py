@@ -18,7 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m demo_app",
         description="Serve or query a fine-tuned Korean BERT model (document or sentence-pair "
-        "classification). Without model flags the task's bundled demo model is used.",
+        "classification, NER, QA). Without model flags the task's bundled demo model is used.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="{predict,serve}")
 
@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", parents=[model_flags],
                                   help="classify inputs; prints one JSON object per line")
     predict.add_argument("inputs", nargs="+", metavar="INPUT",
-                         help="sentences; for pair-classification PREMISE HYPOTHESIS pairs")
+                         help="sentences (classification, ner); PREMISE HYPOTHESIS pairs "
+                              "(pair-classification); QUESTION CONTEXT pairs (qa)")
 
     serve = commands.add_parser("serve", parents=[model_flags], help="serve the web demo")
     serve.add_argument("--host", default="127.0.0.1",
@@ -99,19 +100,21 @@ def _predict(options: argparse.Namespace) -> int:
     from .predictor import make_inference_fn
 
     if options.task:  # a wrong number of inputs fails before the model is loaded
-        _group_inputs(options.inputs, len(get_task(options.task).fields))
+        _group_inputs(options.inputs, get_task(options.task).fields)
     predictor = load_classifier(deploy_arguments(options), batching=False)
     inference_fn = make_inference_fn(predictor)
-    for texts in _group_inputs(options.inputs, len(predictor.task.fields)):
+    for texts in _group_inputs(options.inputs, predictor.task.fields):
         print(json.dumps(inference_fn(*texts), ensure_ascii=False), flush=True)
     return 0
 
 
-def _group_inputs(inputs: List[str], size: int) -> List[List[str]]:
+def _group_inputs(inputs: List[str], fields) -> List[List[str]]:
     """The command line's INPUTs as one group per model input (pairs for pair tasks)."""
+    size = len(fields)
     if len(inputs) % size:
+        order = " ".join(field.upper() for field in fields)
         raise ValueError(f"{len(inputs)} inputs were given, but this task takes them in groups of "
-                         f"{size} (PREMISE HYPOTHESIS ...): add or remove one")
+                         f"{size} ({order} ...): add or remove one")
     return [inputs[i:i + size] for i in range(0, len(inputs), size)]
 
 

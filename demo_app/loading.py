@@ -50,16 +50,15 @@ def load_classifier(
     device = resolve_device(args.device)
     say = _say if verbose else (lambda message: None)
     pretrained, weights_path = resolve_model_paths(args, say)
-    task = get_task(args.task) if args.uses_demo_model else recognise_task(args.task, weights_path)
+    task = get_task(args.task) if args.uses_demo_model else None
     if args.uses_demo_model:
         say(f"No checkpoint given: using demo_app's bundled demo model ({task.demo_description}).")
         say(f"Loading weights from the demo model's {weights_path.name}{_size_note(weights_path)} ...")
     else:
         say(f"Loading weights from {weights_path}{_size_note(weights_path)} ...")
-        if not args.task and task.checkpoint_dir_name in weights_path.parts:
-            say(f"Task: {task.name} (recognised from the directory name {task.checkpoint_dir_name}).")
     state_dict = read_state_dict(weights_path)
     check_tensors(state_dict)
+    task = task or recognise_task(args.task, weights_path, head_kind(state_dict))
     check_head(state_dict, task)
     config = load_config(pretrained)
     config.num_labels = infer_num_labels(state_dict)
@@ -67,7 +66,9 @@ def load_classifier(
     if positions and args.max_seq_length > positions:
         raise ValueError(f"max_seq_length {args.max_seq_length} is longer than the model's "
                          f"{positions} positions (max_position_embeddings); use at most {positions}")
-    labels = _labels_for(args.labels, config, task)
+    if not args.uses_demo_model and not args.task and task is not get_task(None):
+        say(f"Task: {task.name} (recognised from {_why_recognised(task, weights_path)}).")
+    labels = _labels_for(args.labels, config, task, weights_path)
     model = build_model(config, state_dict, task)
     tokenizer = load_tokenizer(pretrained, config.model_type)
     check_vocabulary(tokenizer, model, pretrained)
@@ -200,13 +201,22 @@ def resolve_device(requested: str) -> torch.device:
     return torch.device(requested)
 
 
-def _labels_for(requested: Optional[Sequence[str]], config, task: Task) -> Tuple[str, ...]:
+def _why_recognised(task: Task, weights_path: Path) -> str:
+    if task.checkpoint_dir_name in weights_path.parts:
+        return f"the directory name {task.checkpoint_dir_name}"
+    return "the label_map.txt beside the checkpoint" if task.name == "ner" else "the checkpoint's head"
+
+
+def _labels_for(requested: Optional[Sequence[str]], config, task: Task, weights_path: Path) -> Tuple[str, ...]:
     if requested is not None:
         if len(requested) != config.num_labels:
             raise ValueError(
                 f"{len(requested)} labels were given but the checkpoint has {config.num_labels} classes"
             )
         return tuple(requested)
+    stored = task.labels_from(weights_path, config.num_labels)
+    if stored:
+        return stored
     names = tuple(config.id2label[i] for i in range(config.num_labels)) if config.id2label else ()
     if len(names) == config.num_labels and not all(n == f"LABEL_{i}" for i, n in enumerate(names)):
         return names

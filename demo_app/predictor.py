@@ -16,6 +16,9 @@ from .batching import MicroBatcher
 from .tasks import Prediction, Task, get_task
 
 
+MODEL_INPUTS = ("input_ids", "token_type_ids", "attention_mask")
+
+
 class PredictionError(RuntimeError):
     """The model could not give a usable answer; the message is safe to show a visitor."""
 
@@ -95,19 +98,23 @@ class Predictor:
         for start in range(0, len(order), self.batch_size):
             chunk = order[start:start + self.batch_size]
             batch = [items[i] for i in chunk]
-            for i, result in zip(chunk, self.task.postprocess(batch, self._forward(batch), self.labels)):
+            encoding = self.task.preprocess(self.tokenizer, batch, self.max_seq_length)
+            outputs = self._forward(encoding)
+            for i, result in zip(chunk, self.task.postprocess(batch, encoding, outputs, self.labels)):
                 results[i] = result
         return results  # type: ignore[return-value]
 
-    def _forward(self, batch: List) -> torch.Tensor:
-        inputs = self.task.preprocess(self.tokenizer, batch, self.max_seq_length)
-        inputs = {name: tensor.to(self.device) for name, tensor in inputs.items()}
+    def _forward(self, encoding) -> Dict[str, torch.Tensor]:
+        """The model's outputs (``logits``, or ``start_logits`` and ``end_logits``) on the CPU,
+        in fp32. Only the model's own inputs go to it: the encoding may also carry offsets."""
+        inputs = {name: encoding[name].to(self.device) for name in MODEL_INPUTS if name in encoding}
         with torch.inference_mode():
-            logits = self.model(**inputs).logits
-        if not torch.isfinite(logits).all():
+            outputs = self.model(**inputs)
+        tensors = {name: value.float().cpu() for name, value in outputs.items() if name.endswith("logits")}
+        if not all(torch.isfinite(value).all() for value in tensors.values()):
             raise PredictionError("the model's outputs are not numbers (NaN or infinity): its "
                                   "weights are broken; load a checkpoint from a healthy training run")
-        return logits
+        return tensors
 
 
 def make_inference_fn(predictor: Predictor) -> Callable[..., Dict[str, object]]:

@@ -303,7 +303,9 @@ def _page_for(task: Task, settings: WebOptions, predictor: Optional[Predictor]) 
         model_note = "모델 (model): inference_fn"
     else:
         facts = predictor.describe()
-        model_note = f"모델 (model): {facts['checkpoint']} · {task.name} · {' / '.join(predictor.labels)}"
+        labels = predictor.labels
+        shown = " / ".join(labels) if len(labels) <= 6 else f"{len(labels)} tags"
+        model_note = f"모델 (model): {facts['checkpoint']} · {task.name} · {shown}"
     return {
         "demo_model": bool(predictor and predictor.demo_model),
         "model_note": model_note,

@@ -44,7 +44,7 @@ class InputReader:
         if len(self.fields) == 1:
             body = json_body(str, 'POST /api takes a JSON string, e.g. "이 영화 정말 재밌어요" '
                                   "(for objects use POST /predict)")
-            return self.text(body, f"the {self.fields[0]}")
+            return self.text(body, f"the {self.fields[0]}", self.fields[0])
         body = json_body(dict, f"POST /api takes {self.object_usage.split(' or ')[0]}")
         return self.from_object(body)
 
@@ -61,7 +61,7 @@ class InputReader:
         if missing:
             query = "&".join(f"{field}=..." for field in self.fields)
             raise ApiError(400, f"missing query parameter: /predict?{query}")
-        return self.item([self.text(request.args[field], field) for field in self.fields])
+        return self.item([self.text(request.args[field], field, field) for field in self.fields])
 
     def from_object(self, body: dict, where: str = ""):
         for field in self.fields:
@@ -69,7 +69,7 @@ class InputReader:
                 raise ApiError(400, f'missing "{field}"{where and " in " + where}: send '
                                     f"{self.object_usage}")
         prefix = f"{where}." if where else ""
-        return self.item([self.text(body[field], prefix + field) for field in self.fields])
+        return self.item([self.text(body[field], prefix + field, field) for field in self.fields])
 
     def many(self, inputs: object, key: str) -> List:
         if not isinstance(inputs, list) or not inputs:
@@ -84,16 +84,17 @@ class InputReader:
         if isinstance(value, dict):
             return self.from_object(value, where)
         if len(self.fields) == 1:
-            return self.text(value, where)
+            return self.text(value, where, self.fields[0])
         if isinstance(value, list) and len(value) == len(self.fields):
-            return self.item([self.text(v, f"{where}[{i}]") for i, v in enumerate(value)])
+            return self.item([self.text(v, f"{where}[{i}]", field)
+                              for i, (v, field) in enumerate(zip(value, self.fields))])
         raise ApiError(400, f"{where} must be an object like {self.object_usage.split(' or ')[0]}, "
                             f"got {json_type(value)}")
 
     def item(self, texts: List[str]):
         return texts[0] if len(texts) == 1 else tuple(texts)
 
-    def text(self, value: object, where: str) -> str:
+    def text(self, value: object, where: str, field: str) -> str:
         if not isinstance(value, str):
             raise ApiError(400, f"{where} must be a string, got {json_type(value)}")
         if not value.strip():
@@ -101,9 +102,11 @@ class InputReader:
         if not is_valid_unicode(value):
             raise ApiError(400, f"{where} is not valid Unicode text (it holds a lone surrogate "
                                 "such as \\ud800); send UTF-8 text")
-        if len(value) > self.max_chars:
+        limit = self.task.field_max_chars.get(field, self.max_chars)
+        if len(value) > limit:
+            setting = "" if field in self.task.field_max_chars else " (max_sentence_chars)"
             raise ApiError(413, f"{where} is {len(value)} characters long; the limit is "
-                                f"{self.max_chars} characters (max_sentence_chars)")
+                                f"{limit} characters{setting}")
         return value
 
 

@@ -64,20 +64,82 @@
     }
   }
 
-  const RENDERERS = { bars: renderBars };
+  // `text` with the spans [{start, end}] wrapped in elements made by `mark`; everything else stays
+  // text nodes. Offsets come from the server and are checked, never trusted as HTML.
+  function highlighted(text, spans, mark) {
+    const fragment = document.createDocumentFragment();
+    let at = 0;
+    const valid = spans.filter((s) => Number.isInteger(s.start) && Number.isInteger(s.end) &&
+                                      s.start >= 0 && s.end <= text.length && s.start < s.end);
+    for (const span of valid.sort((a, b) => a.start - b.start)) {
+      if (span.start < at) continue;
+      fragment.append(text.slice(at, span.start));
+      const node = mark(span);
+      node.textContent = text.slice(span.start, span.end);
+      fragment.append(node);
+      at = span.end;
+    }
+    fragment.append(text.slice(at));
+    return fragment;
+  }
+
+  function percent(probability) {
+    return (Math.round(Number(probability) * 1000) / 10).toFixed(1) + "%";
+  }
+
+  function renderEntities(data) {
+    const entities = Array.isArray(data.entities) ? data.entities : [];
+    const box = document.getElementById("entities");
+    box.replaceChildren(highlighted(String(data.sentence), entities, (entity) => {
+      const mark = element("mark", "entity entity-" + String(entity.label).replace(/[^A-Z]/g, ""));
+      const caption = entity.name + " " + entity.label + " " + percent(entity.probability);
+      mark.title = caption;  // screen readers get the summary line below instead
+      mark.dataset.type = String(entity.label);
+      return mark;
+    }));
+    document.getElementById("entity-summary").textContent = entities.length
+      ? entities.map((e) => e.text + " → " + e.name + " (" + e.label + ", " + percent(e.probability) + ")").join(" · ")
+      : "찾은 개체명이 없습니다 (no entities found)";
+  }
+
+  function renderAnswer(data) {
+    const answer = data.no_answer ? "확실한 답을 찾지 못했습니다 (no confident answer)" : String(data.answer);
+    document.getElementById("result-answer").textContent = answer;
+    renderBars({ probabilities: [{ label: "확률 (probability)", probability: data.probability,
+                                   width: percent(data.probability) }] });
+    const spans = data.no_answer ? [] : [{ start: data.start, end: data.end }];
+    document.getElementById("answer-context").replaceChildren(
+      highlighted(String(data.context), spans, () => element("mark", "answer")));
+    const list = document.getElementById("candidates");
+    list.replaceChildren();
+    for (const candidate of (data.candidates || []).slice(data.no_answer ? 0 : 1)) {
+      list.append(element("li", "", candidate.text + " (" + percent(candidate.probability) + ")"));
+    }
+  }
+
+  const RENDERERS = { bars: renderBars, entities: renderEntities, answer: renderAnswer };
+
+  function summary(data) {
+    if (Array.isArray(data.entities)) return data.entities.map((e) => e.text + "/" + e.label).join(", ") || "—";
+    if ("answer" in data) return data.no_answer ? "—" : String(data.answer);
+    return String(data.prediction);
+  }
 
   function render(data) {
     for (const input of inputs) {
-      document.getElementById("result-" + input.name).textContent = data[input.name];
+      const echo = document.getElementById("result-" + input.name);
+      if (echo) echo.textContent = data[input.name];
     }
-    document.getElementById("result-label").textContent = data.prediction;
+    const label = document.getElementById("result-label");
+    if (label) label.textContent = data.prediction;
     (RENDERERS[document.body.dataset.renderer] || renderBars)(data);
     result.hidden = false;
 
     const entry = element("li");
-    const asked = inputs.map((input) => data[input.name]).join(" / ");
+    const short = (text) => (String(text).length > 60 ? String(text).slice(0, 60) + "…" : String(text));
+    const asked = inputs.map((input) => short(data[input.name])).join(" / ");
     entry.append(element("span", "history-sentence", asked + " "),
-                 element("span", "history-label", "→ " + data.prediction));
+                 element("span", "history-label", "→ " + summary(data)));
     history.prepend(entry);
     while (history.children.length > HISTORY_SIZE) history.lastElementChild.remove();
   }

@@ -52,8 +52,8 @@ class Student:
                              cell.source, flags=re.MULTILINE)
 
     def run(self, marker):
-        from nbclient.exceptions import CellExecutionError  # noqa: F401 - raised to the test
-
+        """Run the cell containing ``marker``; its text output (a failing cell raises
+        nbclient's CellExecutionError)."""
         index = self.cell(marker)
         cell = self.notebook.cells[index]
         self.client.execute_cell(cell, index)

@@ -11,9 +11,12 @@ from typing import Dict, Optional
 
 from .base import Input, Prediction, Task
 from .classification import DocumentClassification
+from .ner import LABEL_MAP, NamedEntityRecognition
 from .pair_classification import PairClassification
+from .qa import QuestionAnswering
 
-TASKS: Dict[str, Task] = {task.name: task for task in (DocumentClassification(), PairClassification())}
+TASKS: Dict[str, Task] = {task.name: task for task in (
+    DocumentClassification(), PairClassification(), NamedEntityRecognition(), QuestionAnswering())}
 DEFAULT_TASK = "classification"
 
 
@@ -27,9 +30,11 @@ def get_task(name: Optional[str]) -> Task:
     return TASKS[name]
 
 
-def recognise_task(requested: Optional[str], checkpoint_path: Optional[Path]) -> Task:
-    """The task asked for, else the one whose nlpbook directory name (``checkpoint-paircls``)
-    holds the checkpoint, else document classification (any sequence-classification head)."""
+def recognise_task(requested: Optional[str], checkpoint_path: Optional[Path],
+                   head_kind: Optional[str] = None) -> Task:
+    """The task asked for; else the one whose nlpbook directory name (``checkpoint-paircls``)
+    holds the checkpoint; else NER when ``label_map.txt`` lies beside it; else the first task
+    for the checkpoint's head (``checkpoint.head_kind``); else document classification."""
     if requested:
         return get_task(requested)
     if checkpoint_path is not None:
@@ -37,6 +42,12 @@ def recognise_task(requested: Optional[str], checkpoint_path: Optional[Path]) ->
             for task in TASKS.values():
                 if directory.name == task.checkpoint_dir_name:
                     return task
+        directory = checkpoint_path if checkpoint_path.is_dir() else checkpoint_path.parent
+        if (directory / LABEL_MAP).is_file():
+            return TASKS["ner"]
+    for task in TASKS.values():
+        if head_kind is not None and task.head_kind == head_kind:
+            return task
     return TASKS[DEFAULT_TASK]
 
 

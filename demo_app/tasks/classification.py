@@ -36,8 +36,9 @@ class SequenceClassification(Task):
         return tokenizer(*columns, padding="longest", truncation=True, max_length=max_seq_length,
                          return_tensors="pt")
 
-    def postprocess(self, items: List, logits: torch.Tensor, labels: Sequence[str]) -> List[Prediction]:
-        rows = logits.float().softmax(dim=-1).tolist()
+    def postprocess(self, items: List, encoding, outputs: Dict[str, torch.Tensor],
+                    labels: Sequence[str]) -> List[Prediction]:
+        rows = outputs["logits"].softmax(dim=-1).tolist()
         return [Prediction(item, first_of(labels, row), dict(zip(labels, row)))
                 for item, row in zip(items, rows)]
 

@@ -1,0 +1,119 @@
+"""Named entity recognition (nlpbook's NER chapter): a sentence -> a tag per word piece, and the
+entities they spell, with character offsets into the sentence.
+
+The tags come from ``label_map.txt``, which ratsnlp writes beside the training data and the
+checkpoint: one tag per line, ``[CLS] [SEP] [PAD] [MASK] O`` and then ``B-…``/``I-…`` in the order
+the corpus first used them, so the file, not a fixed list, says what each output means.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+from .base import DEMO_MODEL_DIR, Task, check_text, checked_list
+
+LABEL_MAP = "label_map.txt"
+# The book's tag set (KLUE / 국립국어원 style) and the names its page shows.
+ENTITY_NAMES = {
+    "PER": "인명", "LOC": "지명", "ORG": "기관명", "DAT": "날짜", "TIM": "시간", "DUR": "기간",
+    "MNY": "통화", "PNT": "비율", "NOH": "기타 수량표현", "POH": "기타",
+}
+
+
+class NamedEntityRecognition(Task):
+    name = "ner"
+    fields = ("sentence",)
+    field_labels = {"sentence": "문장 (sentence)"}
+    renderer = "entities"
+    model_class = "AutoModelForTokenClassification"
+    head_kind = "token-classification"
+    checkpoint_dir_name = "checkpoint-ner"
+    demo_pretrained_dir = DEMO_MODEL_DIR / "pretrained-ner"
+    demo_checkpoint_dir = DEMO_MODEL_DIR / "checkpoint-ner"
+    demo_description = "a small Korean NER BERT"
+    title = "KcBERT 개체명 인식 데모 (Named entity demo)"
+    lead = "문장을 입력하면 모델이 사람, 장소, 기관, 날짜 같은 개체명을 찾아 표시합니다. "
+    lead_en = "Type a sentence; the model marks people, places, organisations, dates and more."
+    examples = (("이순신은 조선 중기의 무신이다",), ("2019년 5월 서울에서 삼성전자 직원 3명을 만났다",))
+
+    def labels_from(self, checkpoint: Path, num_labels: int) -> Tuple[str, ...]:
+        """The tags in ``label_map.txt`` beside the checkpoint (or in its directory)."""
+        directory = checkpoint if checkpoint.is_dir() else checkpoint.parent
+        path = directory / LABEL_MAP
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"a NER checkpoint needs its {LABEL_MAP} (one tag per line, {num_labels} lines for "
+                f"this checkpoint) in {directory}: ratsnlp wrote it into the training corpus folder "
+                "(downstream_corpus_root_dir/downstream_corpus_name); copy it beside the checkpoint")
+        tags = tuple(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+        if len(tags) != num_labels:
+            raise ValueError(f"{path} has {len(tags)} tags but the checkpoint has {num_labels} "
+                             "classes: it belongs to another training run")
+        return tags
+
+    def check_inputs(self, inputs) -> List[str]:
+        sentences = checked_list(inputs, "sentence", "[sentence]")
+        return [check_text(sentence, f"sentence {index}") for index, sentence in enumerate(sentences)]
+
+    def preprocess(self, tokenizer, items: List[str], max_seq_length: int) -> Dict[str, torch.Tensor]:
+        encoding = tokenizer(items, padding="longest", truncation=True, max_length=max_seq_length,
+                             return_offsets_mapping=True, return_special_tokens_mask=True,
+                             return_tensors="pt")
+        encoding["tokens"] = [tokenizer.convert_ids_to_tokens(ids) for ids in encoding["input_ids"].tolist()]
+        return encoding
+
+    def postprocess(self, items: List[str], encoding, outputs: Dict[str, torch.Tensor],
+                    labels: Sequence[str]) -> List[dict]:
+        top_probs, top_ids = outputs["logits"].softmax(dim=-1).max(dim=-1)
+        results = []
+        for row, sentence in enumerate(items):
+            pieces = []
+            for position, token in enumerate(encoding["tokens"][row]):
+                if encoding["special_tokens_mask"][row, position] or not encoding["attention_mask"][row, position]:
+                    continue
+                start, end = encoding["offset_mapping"][row, position].tolist()
+                pieces.append({"token": token, "tag": labels[top_ids[row, position]],
+                               "probability": top_probs[row, position].item(), "start": start, "end": end})
+            results.append({"sentence": sentence, "pieces": pieces, "entities": entities_of(sentence, pieces)})
+        return results
+
+    def to_dict(self, result: dict) -> Dict[str, object]:
+        """The book's keys, ``sentence`` and ``result`` (``[{token, predicted_tag, top_prob}]``
+        per word piece), plus ``entities``: ``[{text, label, name, start, end, probability}]``."""
+        return {
+            "sentence": result["sentence"],
+            "result": [{"token": piece["token"], "predicted_tag": piece["tag"],
+                        "top_prob": str(round(piece["probability"], 4))} for piece in result["pieces"]],
+            "entities": result["entities"],
+        }
+
+    def inference_fn(self, predictor) -> Callable[[str], Dict[str, object]]:
+        def inference_fn(sentence: str) -> Dict[str, object]:
+            return self.to_dict(predictor.predict([sentence])[0])
+
+        return inference_fn
+
+
+def entities_of(sentence: str, pieces: List[dict]) -> List[Dict[str, object]]:
+    """Merge word pieces into entities: ``B-X`` opens one, ``I-X`` continues an open ``X`` (or
+    opens one, as models do not always begin with ``B-``), anything else closes it. Offsets come
+    from the tokenizer, so ``sentence[start:end] == text`` whatever the pieces look like."""
+    entities: List[Dict[str, object]] = []
+    current: Optional[dict] = None
+    for piece in pieces:
+        prefix, _, kind = piece["tag"].partition("-")
+        if prefix == "I" and current is not None and current["label"] == kind:
+            current["end"] = piece["end"]
+            current["probabilities"].append(piece["probability"])
+            continue
+        current = None
+        if prefix in ("B", "I") and kind:
+            current = {"label": kind, "start": piece["start"], "end": piece["end"],
+                       "probabilities": [piece["probability"]]}
+            entities.append(current)
+    return [{"text": sentence[e["start"]:e["end"]], "label": e["label"],
+             "name": ENTITY_NAMES.get(e["label"], e["label"]), "start": e["start"], "end": e["end"],
+             "probability": round(min(e["probabilities"]), 4)} for e in entities]

@@ -1,0 +1,142 @@
+"""Extractive question answering (nlpbook's QA chapter, KorQuAD 1.0): a question and a context ->
+the span of the context that answers it.
+
+The question is cut at ``MAX_QUERY_LENGTH`` tokens, as the book does. A context longer than one
+window is read in overlapping windows (``DOC_STRIDE`` tokens of overlap) instead of being cut.
+Start and end are scored together: the best span has its end at or after its start and at most
+``MAX_ANSWER_TOKENS`` tokens (the book took each argmax on its own, which can give an end before
+the start). The answer's offsets point into the context, so ``context[start:end] == answer``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, List, Sequence, Tuple
+
+import torch
+
+from .base import DEMO_MODEL_DIR, Task, check_text, checked_list
+
+MAX_QUERY_LENGTH = 32  # the book's max_query_length
+DOC_STRIDE = 64  # tokens the windows of a long context share (ratsnlp's doc_stride); less when
+# max_seq_length leaves less room
+MAX_ANSWER_TOKENS = 30
+CANDIDATES = 3  # the answer and the next best spans
+NO_ANSWER_BELOW = 0.05  # a best span less likely than this is "no confident answer"
+
+
+class QuestionAnswering(Task):
+    name = "qa"
+    fields = ("question", "context")
+    field_labels = {"question": "질문 (question)", "context": "본문 (context)"}
+    field_max_chars = {"context": 20_000}  # a context is a passage, not a sentence
+    max_body_bytes = 256 * 1024  # 20,000 Korean characters are 120 KB as JSON \u escapes
+    renderer = "answer"
+    model_class = "AutoModelForQuestionAnswering"
+    head_kind = "question-answering"
+    checkpoint_dir_name = "checkpoint-qa"
+    demo_pretrained_dir = DEMO_MODEL_DIR / "pretrained-qa"
+    demo_checkpoint_dir = DEMO_MODEL_DIR / "checkpoint-qa"
+    demo_description = "a small Korean question-answering BERT"
+    title = "KcBERT 질의 응답 데모 (Question answering demo)"
+    lead = "질문과 본문을 입력하면 모델이 본문에서 답을 찾아 표시합니다. "
+    lead_en = "Type a question and a passage; the model finds the answer in the passage."
+    examples = (("이순신은 어느 나라의 장군인가?", "이순신은 조선 중기의 무신이다. 임진왜란 때 수군을 이끌었다."),)
+
+    def default_labels(self, num_labels: int) -> Tuple[str, ...]:
+        return ("start", "end") if num_labels == 2 else super().default_labels(num_labels)
+
+    def check_inputs(self, inputs) -> List[Tuple[str, str]]:
+        pairs = checked_list(inputs, "(question, context) pair", "[(question, context)]")
+        checked = []
+        for index, item in enumerate(pairs):
+            if isinstance(item, dict):
+                item = tuple(item.get(field) for field in self.fields)
+            if not isinstance(item, (tuple, list)) or len(item) != 2:
+                raise TypeError(f"pair {index} must be a (question, context) pair, got {type(item).__name__}")
+            checked.append((check_text(item[0], f"the question of pair {index}"),
+                            check_text(item[1], f"the context of pair {index}")))
+        return checked
+
+    def preprocess(self, tokenizer, items: List[Tuple[str, str]], max_seq_length: int) -> Dict[str, torch.Tensor]:
+        questions = [truncate_question(tokenizer, question) for question, _ in items]
+        contexts = [context for _, context in items]
+        # What a window has left for the context, with the longest question and 3 special tokens;
+        # windows must overlap by less than that.
+        longest = max(len(tokenizer(q, add_special_tokens=False)["input_ids"]) for q in questions)
+        room = max_seq_length - longest - 3
+        if room < 2:
+            raise ValueError(f"max_seq_length {max_seq_length} leaves no room for the context after a "
+                             f"{longest}-token question; use at least {longest + 5} (the book uses 128)")
+        return tokenizer(questions, contexts, truncation="only_second", max_length=max_seq_length,
+                         stride=min(DOC_STRIDE, room // 2), return_overflowing_tokens=True,
+                         return_offsets_mapping=True, padding="longest", return_tensors="pt")
+
+    def postprocess(self, items: List[Tuple[str, str]], encoding, outputs: Dict[str, torch.Tensor],
+                    labels: Sequence[str]) -> List[dict]:
+        spans: List[List[dict]] = [[] for _ in items]
+        for window, item_index in enumerate(encoding["overflow_to_sample_mapping"].tolist()):
+            in_context = torch.tensor([sid == 1 for sid in encoding.sequence_ids(window)])
+            spans[item_index] += best_spans(outputs["start_logits"][window], outputs["end_logits"][window],
+                                            in_context, encoding["offset_mapping"][window])
+        results = []
+        for (question, context), candidates in zip(items, spans):
+            unique, seen = [], set()  # overlapping windows find the same span twice
+            for span in sorted(candidates, key=lambda span: span["probability"], reverse=True):
+                if (span["start"], span["end"]) not in seen:
+                    seen.add((span["start"], span["end"]))
+                    unique.append({**span, "text": context[span["start"]:span["end"]]})
+            results.append({"question": question, "context": context, "spans": unique[:CANDIDATES]})
+        return results
+
+    def to_dict(self, result: dict) -> Dict[str, object]:
+        """The book's keys, ``question``, ``context`` and ``answer``, plus ``start``/``end``
+        (character offsets into the context), ``probability`` and ``candidates``. A best span
+        below ``NO_ANSWER_BELOW`` gives ``answer: ""`` and ``no_answer: true``."""
+        spans = result["spans"]
+        best = spans[0] if spans else None
+        confident = best is not None and best["probability"] >= NO_ANSWER_BELOW
+        return {
+            "question": result["question"],
+            "context": result["context"],
+            "answer": best["text"] if confident else "",
+            "start": best["start"] if confident else None,
+            "end": best["end"] if confident else None,
+            "probability": round(best["probability"], 4) if best else 0.0,
+            "no_answer": not confident,
+            "candidates": [{"text": s["text"], "start": s["start"], "end": s["end"],
+                            "probability": round(s["probability"], 4)} for s in spans],
+        }
+
+    def inference_fn(self, predictor) -> Callable[[str, str], Dict[str, object]]:
+        def inference_fn(question: str, context: str) -> Dict[str, object]:
+            return self.to_dict(predictor.predict([(question, context)])[0])
+
+        return inference_fn
+
+
+def truncate_question(tokenizer, question: str) -> str:
+    """The question cut after ``MAX_QUERY_LENGTH`` tokens, as text (the book truncates its ids)."""
+    encoded = tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)
+    offsets = encoded["offset_mapping"]
+    return question if len(offsets) <= MAX_QUERY_LENGTH else question[:offsets[MAX_QUERY_LENGTH - 1][1]]
+
+
+def best_spans(start_logits: torch.Tensor, end_logits: torch.Tensor, in_context: torch.Tensor,
+               offsets: torch.Tensor) -> List[dict]:
+    """The ``CANDIDATES`` best spans of one window, scored jointly: P(start) * P(end) with both
+    softmaxes over the window's context tokens, end >= start, at most MAX_ANSWER_TOKENS long."""
+    if not in_context.any():
+        return []
+    masked = torch.full_like(start_logits, float("-inf"))
+    start_p = torch.where(in_context, start_logits, masked).softmax(-1)
+    end_p = torch.where(in_context, end_logits, masked).softmax(-1)
+    scores = start_p[:, None] * end_p[None, :]
+    length = torch.arange(len(start_p))
+    allowed = (length[None, :] >= length[:, None]) & (length[None, :] - length[:, None] < MAX_ANSWER_TOKENS)
+    scores = torch.where(allowed & in_context[:, None] & in_context[None, :], scores, torch.zeros_like(scores))
+    best = torch.topk(scores.flatten(), k=min(CANDIDATES, int((scores > 0).sum())))
+    spans = []
+    for score, flat in zip(best.values.tolist(), best.indices.tolist()):
+        first, last = divmod(flat, len(start_p))
+        spans.append({"start": int(offsets[first][0]), "end": int(offsets[last][1]), "probability": score})
+    return spans

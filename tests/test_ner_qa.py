@@ -1,0 +1,213 @@
+"""NER and QA on the task layer, with small models written as ratsnlp writes them: recognition,
+label_map.txt, character offsets over arbitrary text, windows over long contexts, HTTP."""
+
+import json
+
+import pytest
+import requests
+import torch
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from demo_app import DeployArguments, create_app, load_classifier, make_inference_fn, serve
+from demo_app.lightning_format import checkpoint_filename, lightning_checkpoint, save_lightning_checkpoint
+from demo_app.tasks.ner import entities_of
+from demo_app.tasks.qa import best_spans
+from helpers import PRETRAINED_DIR
+
+TAGS = ["[CLS]", "[SEP]", "[PAD]", "[MASK]", "O", "B-PER", "B-LOC", "I-PER", "I-LOC"]
+# Korean syllables, jamo, Latin letters, digits, punctuation, spaces and characters the demo
+# vocabulary lacks (they become [UNK]).
+TEXT = st.text(alphabet=st.sampled_from(list("이순신은조선서울에삼성 전자가나다라ㅋㅎabcXYZ019.,!?()'\"-  \t漢字😀é")),
+               min_size=1, max_size=60).filter(str.strip)
+
+
+def write_model(model, directory):
+    checkpoint = lightning_checkpoint(model, torch.optim.AdamW(model.parameters()), epoch=1, global_step=10,
+                                      val_loss=0.5, filename=checkpoint_filename(1, 0.5), dirpath=directory.name)
+    return save_lightning_checkpoint(checkpoint, directory / checkpoint_filename(1, 0.5))
+
+
+@pytest.fixture(scope="module")
+def ner_dir(tmp_path_factory):
+    from transformers import BertConfig, BertForTokenClassification
+
+    torch.manual_seed(1)
+    directory = tmp_path_factory.mktemp("drive") / "checkpoint-ner"
+    model = BertForTokenClassification(BertConfig.from_pretrained(PRETRAINED_DIR, num_labels=len(TAGS)))
+    write_model(model.eval(), directory)
+    (directory / "label_map.txt").write_text("\n".join(TAGS) + "\n", encoding="utf-8")
+    return directory
+
+
+@pytest.fixture(scope="module")
+def ner(ner_dir):
+    return load_classifier(DeployArguments(pretrained_model_name=str(PRETRAINED_DIR), downstream_model_dir=str(ner_dir),
+                                           max_seq_length=64, precision="fp32"), verbose=False)
+
+
+@pytest.fixture(scope="module")
+def qa(tmp_path_factory):
+    from transformers import BertConfig, BertForQuestionAnswering
+
+    torch.manual_seed(2)
+    directory = tmp_path_factory.mktemp("drive") / "my-qa-run"  # recognised by its head alone
+    write_model(BertForQuestionAnswering(BertConfig.from_pretrained(PRETRAINED_DIR)).eval(), directory)
+    return load_classifier(DeployArguments(pretrained_model_name=str(PRETRAINED_DIR), downstream_model_dir=str(directory),
+                                           max_seq_length=64, precision="fp32"), verbose=False)
+
+
+def test_tasks_are_recognised_and_ner_reads_its_label_map(ner, qa):
+    assert ner.task.name == "ner" and ner.labels == tuple(TAGS)
+    assert qa.task.name == "qa"
+
+
+def test_ner_without_label_map_names_the_file_and_the_class_count(ner_dir, tmp_path):
+    import shutil
+
+    bare = tmp_path / "checkpoint-ner"
+    shutil.copytree(ner_dir, bare)
+    (bare / "label_map.txt").unlink()
+    with pytest.raises(FileNotFoundError) as error:
+        load_classifier(DeployArguments(pretrained_model_name=str(PRETRAINED_DIR), downstream_model_dir=str(bare)),
+                        verbose=False)
+    assert "label_map.txt" in str(error.value) and f"{len(TAGS)} lines" in str(error.value)
+
+
+def test_word_pieces_merge_into_entities():
+    pieces = [{"tag": tag, "start": start, "end": end, "probability": p}
+              for tag, start, end, p in [("B-PER", 0, 2, 0.9), ("I-PER", 2, 3, 0.8), ("O", 5, 7, 0.99),
+                                         ("I-LOC", 8, 10, 0.7), ("B-LOC", 10, 11, 0.6), ("I-PER", 11, 12, 0.5)]]
+    sentence = "이순신은 조선 서울시내"
+    entities = entities_of(sentence, pieces)
+    assert [(e["text"], e["label"]) for e in entities] == [("이순신", "PER"), ("서울", "LOC"), ("시", "LOC"),
+                                                          ("내", "PER")]
+    assert entities[0]["probability"] == 0.8 and entities[0]["name"] == "인명"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sentence=TEXT)
+def test_entity_offsets_point_into_the_sentence(ner, sentence):
+    result = make_inference_fn(ner)(sentence)
+    assert result["sentence"] == sentence
+    assert {"token", "predicted_tag", "top_prob"} <= result["result"][0].keys()
+    for entity in result["entities"]:
+        assert sentence[entity["start"]:entity["end"]] == entity["text"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(question=TEXT, context=st.lists(TEXT, min_size=1, max_size=12).map(" ".join))
+def test_answer_offsets_point_into_the_context(qa, question, context):
+    result = make_inference_fn(qa)(question, context)
+    assert {"question", "context", "answer", "start", "end", "probability", "candidates"} <= result.keys()
+    for candidate in result["candidates"]:
+        assert context[candidate["start"]:candidate["end"]] == candidate["text"]
+    if not result["no_answer"]:
+        assert context[result["start"]:result["end"]] == result["answer"]
+
+
+def test_an_answer_beyond_the_first_window_is_found(qa):
+    """A context three windows long, and logits that point at a span in the last window: the
+    windows, their offsets and the joint scoring find it."""
+    task, tokenizer = qa.task, qa.tokenizer
+    context = " ".join(["조선 시대에 서울에서 많은 일이 있었다."] * 20) + " 정답은 이순신 장군이다."
+    item = ("누구인가?", context)
+    encoding = task.preprocess(tokenizer, [item], 64)
+    windows = encoding["input_ids"].shape[0]
+    assert windows >= 3
+    last = windows - 1
+    offsets = encoding["offset_mapping"][last].tolist()
+    target_start = context.index("이순신")
+    first = next(i for i, (s, e) in enumerate(offsets) if s == target_start and encoding.sequence_ids(last)[i] == 1)
+    start_logits = torch.zeros(encoding["input_ids"].shape)
+    end_logits = torch.zeros(encoding["input_ids"].shape)
+    start_logits[last, first] = end_logits[last, first] = 12.0
+    [result] = task.postprocess([item], encoding, {"start_logits": start_logits, "end_logits": end_logits},
+                                qa.labels)
+    answer = task.to_dict(result)
+    assert answer["answer"] == context[answer["start"]:answer["end"]] and answer["answer"].startswith("이")
+    assert answer["start"] == target_start
+
+
+def test_spans_end_after_they_start():
+    start = torch.tensor([0.0, 0.0, 0.0, 9.0])
+    end = torch.tensor([0.0, 9.0, 0.0, 0.0])  # the book's independent argmax: end before start
+    spans = best_spans(start, end, torch.tensor([False, True, True, True]),
+                       torch.tensor([[0, 0], [0, 2], [3, 5], [6, 8]]))
+    assert all(span["end"] > span["start"] for span in spans)
+    assert spans[0]["start"] == 6
+
+
+def test_http_takes_the_books_bodies(ner, qa):
+    with serve(create_app(ner), port=0, quiet=True) as server:
+        body = requests.post(server.url + "/api", data=json.dumps("이순신은 조선의 무신이다"),
+                             headers={"Content-Type": "application/json"}, timeout=30).json()
+        assert body["sentence"] == "이순신은 조선의 무신이다" and "entities" in body and body["result"]
+        page = requests.get(server.url + "/", timeout=10).text
+        assert 'id="entities"' in page and 'data-renderer="entities"' in page
+    with serve(create_app(qa), port=0, quiet=True) as server:
+        pair = {"question": "누구?", "context": "이순신은 조선의 무신이다. " * 300}  # ~4,500 characters
+        body = requests.post(server.url + "/api", json=pair, timeout=30).json()
+        assert {"question", "context", "answer"} <= body.keys()
+        too_long = requests.post(server.url + "/predict", json={"question": "누구?", "context": "가" * 20_001},
+                                 timeout=30)
+        assert too_long.status_code == 413 and "20000" in too_long.json()["error"]
+        missing = requests.post(server.url + "/api", json={"question": "누구?"}, timeout=30)
+        assert missing.status_code == 400 and 'missing "context"' in missing.json()["error"]
+
+
+# -- the pages in a real browser ------------------------------------------------------------
+
+XSS = "<img src=x onerror=\"window.__xss='img'\"> 이순신 <script>window.__xss='s'</script>"
+
+
+@pytest.fixture
+def page_for(browser):
+    servers, contexts = [], []
+
+    def open_page(predictor):
+        server = serve(create_app(predictor), port=0, quiet=True)
+        context = browser.new_context(viewport={"width": 390, "height": 844}, locale="ko-KR")
+        servers.append(server)
+        contexts.append(context)
+        page = context.new_page()
+        page.goto(server.url + "/")
+        return page, server
+
+    yield open_page
+    for context in contexts:
+        context.close()
+    for server in servers:
+        server.stop()
+
+
+@pytest.mark.browser
+def test_ner_page_highlights_entities_from_offsets(page_for, ner, artifacts_dir):
+    page, server = page_for(ner)
+    sentence = "이순신은 조선 중기의 무신이다 " + XSS
+    page.fill("#sentence", sentence)
+    page.click("#submit")
+    page.wait_for_function("s => document.getElementById('result-sentence').textContent === s", arg=sentence)
+    assert page.text_content("#entities") == sentence  # every character, as text
+    expected = requests.post(server.url + "/api", json=sentence, timeout=30).json()["entities"]
+    marks = page.eval_on_selector_all("#entities mark", "marks => marks.map(m => [m.textContent, m.dataset.type])")
+    assert marks == [[e["text"], e["label"]] for e in expected]
+    assert page.evaluate("() => window.__xss") is None
+    assert page.eval_on_selector_all("#result img, #result script, #history img", "n => n.length") == 0
+    page.screenshot(path=str(artifacts_dir / "page-ner-phone.png"), full_page=True)
+
+
+@pytest.mark.browser
+def test_qa_page_highlights_the_answer_in_the_context(page_for, qa, artifacts_dir):
+    page, server = page_for(qa)
+    question, context = "누구인가? " + XSS, "조선의 장군 이순신은 임진왜란 때 수군을 이끌었다. " + XSS
+    page.fill("#question", question)
+    page.fill("#context", context)
+    page.click("#submit")
+    page.wait_for_function("q => document.getElementById('result-question').textContent === q", arg=question)
+    assert page.text_content("#answer-context") == context
+    answer = requests.post(server.url + "/api", json={"question": question, "context": context}, timeout=30).json()
+    marks = page.eval_on_selector_all("#answer-context mark", "marks => marks.map(m => m.textContent)")
+    assert marks == ([] if answer["no_answer"] else [answer["answer"]])
+    assert page.evaluate("() => window.__xss") is None
+    assert page.eval_on_selector_all("#result img, #result script, #history img", "n => n.length") == 0
+    page.screenshot(path=str(artifacts_dir / "page-qa-phone.png"), full_page=True)
