@@ -1,6 +1,6 @@
 # The two commands of the README:
 #   make demo   set everything up, then serve the bundled demo model on http://127.0.0.1:5000
-#   make test   set everything up (Python packages, Debian chromium, sshd), then run every test
+#   make test   set everything up (Python packages, Debian chromium, sshd, wrk), then run every test
 # CI also runs `make test-oldest`: the same tests on the oldest versions requirements.txt claims.
 # Everything is installed into .venv; torch is pinned to the CPU build by constraints.txt.
 

@@ -113,8 +113,9 @@ def _group_inputs(inputs: List[str], fields) -> List[List[str]]:
     size = len(fields)
     if len(inputs) % size:
         order = " ".join(field.upper() for field in fields)
-        raise ValueError(f"{len(inputs)} inputs were given, but this task takes them in groups of "
-                         f"{size} ({order} ...): add or remove one")
+        given = "1 input was" if len(inputs) == 1 else f"{len(inputs)} inputs were"
+        raise ValueError(f"{given} given, but this task takes them in groups of {size} "
+                         f"({order} ...): add or remove one")
     return [inputs[i:i + size] for i in range(0, len(inputs), size)]
 
 

@@ -65,6 +65,11 @@ def existing_path(given: str, what: str, say: Callable[[str], None]) -> Path:
     if other is not None and other.exists():
         say(f"{path} does not exist; using {other} (the other spelling of Google Drive's root).")
         return other
+    index = _drive_index(path)
+    if index is not None and not Path(*path.parts[:index]).is_dir():
+        mount = Path(*path.parts[:index])
+        raise FileNotFoundError(f"{what} not found: {path}. Google Drive is not mounted at {mount}: "
+                                "run the notebook's mount cell (mount_drive()) first")
     # List the place that exists deepest, under either spelling of Drive's root.
     closest = max((p for p in (path, other) if p is not None), key=lambda p: len(_existing_parent(p).parts))
     raise FileNotFoundError(f"{what} not found: {path}. {nearby(closest)}")

@@ -139,7 +139,8 @@ def serve(
         say(f"Port {port} is in use by another program: using port {handle.port} instead.")
     with _running_lock:
         _running[(host, handle.port)] = handle
-    say(f"demo_app is serving at {handle.url}")
+    everywhere = " (listening on every network interface)" if host in ("0.0.0.0", "", "::") else ""
+    say(f"demo_app is serving at {handle.url}{everywhere}")
     if tunnel:
         from .colab import in_colab
         from .tunnel import TunnelError, open_tunnel
