@@ -2,6 +2,7 @@
 label_map.txt, character offsets over arbitrary text, windows over long contexts, HTTP."""
 
 import json
+from pathlib import Path
 
 import pytest
 import requests
@@ -211,3 +212,42 @@ def test_qa_page_highlights_the_answer_in_the_context(page_for, qa, artifacts_di
     assert page.evaluate("() => window.__xss") is None
     assert page.eval_on_selector_all("#result img, #result script, #history img", "n => n.length") == 0
     page.screenshot(path=str(artifacts_dir / "page-qa-phone.png"), full_page=True)
+
+
+# -- a NER checkpoint written by ratsnlp 1.0.53 itself ------------------------------------------
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "ratsnlp-1.0.53"
+NER_BOOK = [json.loads(line) for line in (FIXTURE / "tutorial_outputs_ner.jsonl").read_text(encoding="utf-8").splitlines()]
+NER_EXACT = [json.loads(line) for line in (FIXTURE / "tutorial_logits_ner.jsonl").read_text(encoding="utf-8").splitlines()]
+NER_PRETRAINED = Path(__file__).resolve().parent.parent / "demo_app" / "demo_model" / "pretrained-ner"
+
+
+@pytest.fixture(scope="module")
+def book_ner(tmp_path_factory):
+    import shutil
+
+    directory = tmp_path_factory.mktemp("tmp_drive") / "nlpbook" / "checkpoint-ner"
+    shutil.copytree(FIXTURE / "checkpoint-ner", directory)  # the .ckpt and ratsnlp's label_map.txt
+    return load_classifier(DeployArguments(pretrained_model_name=str(NER_PRETRAINED), downstream_model_dir=str(directory),
+                                           max_seq_length=64, precision="fp32"), verbose=False)
+
+
+def test_a_ratsnlp_ner_checkpoint_reproduces_the_books_tags(book_ner):
+    assert book_ner.task.name == "ner"
+    assert book_ner.labels == tuple(NER_EXACT[0]["labels"])  # label_map.txt's order, not a fixed list
+    inference_fn = make_inference_fn(book_ner)
+    for book in NER_BOOK:
+        ours = inference_fn(book["sentence"])
+        assert [(p["token"], p["predicted_tag"]) for p in ours["result"]] == \
+               [(p["token"], p["predicted_tag"]) for p in book["result"]]
+        for mine, theirs in zip(ours["result"], book["result"]):
+            assert float(mine["top_prob"]) == pytest.approx(float(theirs["top_prob"]), abs=1.1e-4)
+        for entity in ours["entities"]:
+            assert book["sentence"][entity["start"]:entity["end"]] == entity["text"]
+
+
+def test_dynamic_padding_in_a_batch_equals_the_books_pad_to_64(book_ner):
+    results = book_ner.predict([row["sentence"] for row in NER_EXACT])
+    for result, row in zip(results, NER_EXACT, strict=True):
+        kept = [p for t, p in zip(row["tokens"], row["top_probs"]) if t not in ("[CLS]", "[SEP]", "[PAD]")]
+        assert [piece["probability"] for piece in result["pieces"]] == pytest.approx(kept, abs=1e-5)

@@ -82,11 +82,13 @@ class NamedEntityRecognition(Task):
 
     def to_dict(self, result: dict) -> Dict[str, object]:
         """The book's keys, ``sentence`` and ``result`` (``[{token, predicted_tag, top_prob}]``
-        per word piece), plus ``entities``: ``[{text, label, name, start, end, probability}]``."""
+        per word piece, ``predicted_tag`` the book's Korean type name; ``tag`` adds the B-/I- tag),
+        plus ``entities``: ``[{text, label, name, start, end, probability}]``."""
         return {
             "sentence": result["sentence"],
-            "result": [{"token": piece["token"], "predicted_tag": piece["tag"],
-                        "top_prob": str(round(piece["probability"], 4))} for piece in result["pieces"]],
+            "result": [{"token": piece["token"], "predicted_tag": book_tag(piece["tag"]),
+                        "top_prob": str(round(piece["probability"], 4)), "tag": piece["tag"]}
+                       for piece in result["pieces"]],
             "entities": result["entities"],
         }
 
@@ -117,3 +119,9 @@ def entities_of(sentence: str, pieces: List[dict]) -> List[Dict[str, object]]:
     return [{"text": sentence[e["start"]:e["end"]], "label": e["label"],
              "name": ENTITY_NAMES.get(e["label"], e["label"]), "start": e["start"], "end": e["end"],
              "probability": round(min(e["probabilities"]), 4)} for e in entities]
+
+
+def book_tag(tag: str) -> str:
+    """The book's ``id_to_label``: ``B-PER``/``I-PER`` -> ``인명`` ..., others (``O``) unchanged."""
+    kind = tag.partition("-")[2]
+    return ENTITY_NAMES.get(kind, tag) if tag[:2] in ("B-", "I-") else tag
