@@ -251,3 +251,48 @@ def test_dynamic_padding_in_a_batch_equals_the_books_pad_to_64(book_ner):
     for result, row in zip(results, NER_EXACT, strict=True):
         kept = [p for t, p in zip(row["tokens"], row["top_probs"]) if t not in ("[CLS]", "[SEP]", "[PAD]")]
         assert [piece["probability"] for piece in result["pieces"]] == pytest.approx(kept, abs=1e-5)
+
+
+# -- a QA checkpoint written by ratsnlp 1.0.53 itself --------------------------------------------
+
+QA_BOOK = [json.loads(line) for line in (FIXTURE / "tutorial_outputs_qa.jsonl").read_text(encoding="utf-8").splitlines()]
+QA_EXACT = [json.loads(line) for line in (FIXTURE / "tutorial_logits_qa.jsonl").read_text(encoding="utf-8").splitlines()]
+QA_PRETRAINED = Path(__file__).resolve().parent.parent / "demo_app" / "demo_model" / "pretrained-qa"
+
+
+@pytest.fixture(scope="module")
+def book_qa(tmp_path_factory):
+    import shutil
+
+    directory = tmp_path_factory.mktemp("tmp_drive") / "nlpbook" / "checkpoint-qa"
+    shutil.copytree(FIXTURE / "checkpoint-qa", directory)
+    return load_classifier(DeployArguments(pretrained_model_name=str(QA_PRETRAINED), downstream_model_dir=str(directory),
+                                           max_seq_length=128, precision="fp32"), verbose=False)
+
+
+def test_a_ratsnlp_qa_checkpoint_gives_the_same_logits_as_the_book(book_qa):
+    assert book_qa.task.name == "qa"
+    for row in QA_EXACT:
+        encoding = book_qa.task.preprocess(book_qa.tokenizer, [(row["question"], row["context"])], 128)
+        length = sum(row["attention_mask"])
+        assert encoding["input_ids"][0, :length].tolist() == row["input_ids"][:length]  # the first window
+        outputs = book_qa._forward(encoding)
+        assert outputs["start_logits"][0, :length].tolist() == pytest.approx(row["start_logits"][:length], abs=1e-4)
+        assert outputs["end_logits"][0, :length].tolist() == pytest.approx(row["end_logits"][:length], abs=1e-4)
+
+
+def test_where_the_books_argmax_is_a_valid_span_the_answer_is_the_same(book_qa):
+    inference_fn = make_inference_fn(book_qa)
+    compared = 0
+    for book, row in zip(QA_BOOK, QA_EXACT, strict=True):
+        ours = inference_fn(book["question"], book["context"])
+        context_positions = [i for i, t in enumerate(row["token_type_ids"]) if t == 1 and row["attention_mask"][i]]
+        valid = (row["start_pred"] <= row["end_pred"] and row["start_pred"] in context_positions
+                 and row["end_pred"] in context_positions[:-1])  # the last context token is [SEP]
+        if valid:
+            compared += 1
+            best = ours["candidates"][0]
+            assert best["text"].replace(" ", "") == book["answer"].replace(" ", "").replace("##", "")
+        if ours["answer"]:
+            assert book["context"][ours["start"]:ours["end"]] == ours["answer"]
+    assert compared >= 2
