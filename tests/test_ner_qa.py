@@ -296,3 +296,14 @@ def test_where_the_books_argmax_is_a_valid_span_the_answer_is_the_same(book_qa):
         if ours["answer"]:
             assert book["context"][ours["start"]:ours["end"]] == ours["answer"]
     assert compared >= 2
+
+
+def test_the_bundled_demo_models_answer_obvious_inputs():
+    ner_demo = make_inference_fn(load_classifier(DeployArguments(task="ner"), verbose=False))
+    entities = ner_demo("2019년 5월 서울에서 삼성전자 직원 3명을 만났다")["entities"]
+    assert [(e["text"], e["label"]) for e in entities] == [("2019년 5월", "DAT"), ("서울", "LOC"),
+                                                          ("삼성전자", "ORG"), ("3명", "NOH")]
+    qa_demo = load_classifier(DeployArguments(task="qa"), verbose=False)
+    question, context = qa_demo.task.examples[0]
+    answer = make_inference_fn(qa_demo)(question, context)
+    assert answer["answer"] == "목포" and context[answer["start"]:answer["end"]] == "목포"

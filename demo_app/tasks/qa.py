@@ -40,7 +40,8 @@ class QuestionAnswering(Task):
     title = "KcBERT 질의 응답 데모 (Question answering demo)"
     lead = "질문과 본문을 입력하면 모델이 본문에서 답을 찾아 표시합니다. "
     lead_en = "Type a question and a passage; the model finds the answer in the passage."
-    examples = (("이순신은 어느 나라의 장군인가?", "이순신은 조선 중기의 무신이다. 임진왜란 때 수군을 이끌었다."),)
+    examples = (("누리식품 본사가 있는 도시는?", '누리식품은 1977년에 장보고가 세운 회사다. 본사는 목포에 있으며 직원은 약 8000명이다. 이 회사의 주력 상품은 스마트폰이다. 누리식품은 호주에도 공장 7곳을 두고 있다. 현재 대표는 김구로 회사를 이끌고 있다. 이 이야기는 지금도 여러 곳에서 소개되고 있다.'),
+                ("서울 유나이티드와 울산 고래의 경기는 언제 열렸나?", '지난 2008년 4월 18일에 열린 경기에서 서울 유나이티드가 울산 고래를 4대 2로 이겼다. 경기는 중앙 경기장에서 열렸다. 첫 골은 경기 시작 44분 만에 터졌다. 이와 관련된 자료는 박물관에 보관되어 있다. 서울 유나이티드의 감독은 홍길동이다. 전문가들은 앞으로의 변화를 지켜보고 있다. 최우수 선수로는 2골을 넣은 하정민이 뽑혔다. 이날 경기장에는 관중 26,000명이 모였다. 그래도 대부분의 사람들은 이를 반겼다.'))
 
     def default_labels(self, num_labels: int) -> Tuple[str, ...]:
         return ("start", "end") if num_labels == 2 else super().default_labels(num_labels)
