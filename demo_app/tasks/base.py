@@ -120,6 +120,16 @@ def is_valid_unicode(text: str) -> bool:
     return True
 
 
+def check_text_pair(item, index: int, fields: Tuple[str, str]) -> Tuple[str, str]:
+    """``item`` (a pair, or a dict of ``fields``) as two usable texts, or an error naming them."""
+    if isinstance(item, dict):
+        item = tuple(item.get(field) for field in fields)
+    if not isinstance(item, (tuple, list)) or len(item) != 2:
+        raise TypeError(f"pair {index} must be a ({', '.join(fields)}) pair, got {type(item).__name__}")
+    return (check_text(item[0], f"the {fields[0]} of pair {index}"),
+            check_text(item[1], f"the {fields[1]} of pair {index}"))
+
+
 def checked_list(inputs, what: str, example: str) -> list:
     """``inputs`` as a non-empty list, or a TypeError/ValueError; ``what`` names an item."""
     if isinstance(inputs, str):

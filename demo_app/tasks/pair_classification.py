@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Callable, Dict, Tuple
 
-from .base import DEMO_MODEL_DIR, Prediction, check_text
+from .base import DEMO_MODEL_DIR, Prediction, check_text_pair
 from .classification import SequenceClassification, short_label
 
 DEFAULT_LABELS = ("참 (entailment)", "거짓 (contradiction)", "중립 (neutral)")
@@ -36,14 +36,7 @@ class PairClassification(SequenceClassification):
         return DEFAULT_LABELS if num_labels == 3 else super().default_labels(num_labels)
 
     def check_item(self, item, index: int) -> Tuple[str, str]:
-        if isinstance(item, dict):
-            item = tuple(item.get(field) for field in self.fields)
-        if not isinstance(item, (tuple, list)) or len(item) != 2:
-            raise TypeError(f"pair {index} must be a (premise, hypothesis) pair, got "
-                            f"{type(item).__name__}")
-        premise, hypothesis = item
-        return (check_text(premise, f"the premise of pair {index}"),
-                check_text(hypothesis, f"the hypothesis of pair {index}"))
+        return check_text_pair(item, index, self.fields)
 
     def to_dict(self, prediction: Prediction) -> Dict[str, object]:
         """ratsnlp's keys: ``premise``, ``hypothesis``, ``prediction`` and, for three classes,

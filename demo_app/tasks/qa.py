@@ -14,7 +14,7 @@ from typing import Callable, Dict, List, Sequence, Tuple
 
 import torch
 
-from .base import DEMO_MODEL_DIR, Task, check_text, checked_list
+from .base import DEMO_MODEL_DIR, Task, check_text_pair, checked_list
 
 MAX_QUERY_LENGTH = 32  # the book's max_query_length
 DOC_STRIDE = 64  # tokens the windows of a long context share (ratsnlp's doc_stride); less when
@@ -48,15 +48,7 @@ class QuestionAnswering(Task):
 
     def check_inputs(self, inputs) -> List[Tuple[str, str]]:
         pairs = checked_list(inputs, "(question, context) pair", "[(question, context)]")
-        checked = []
-        for index, item in enumerate(pairs):
-            if isinstance(item, dict):
-                item = tuple(item.get(field) for field in self.fields)
-            if not isinstance(item, (tuple, list)) or len(item) != 2:
-                raise TypeError(f"pair {index} must be a (question, context) pair, got {type(item).__name__}")
-            checked.append((check_text(item[0], f"the question of pair {index}"),
-                            check_text(item[1], f"the context of pair {index}")))
-        return checked
+        return [check_text_pair(item, index, self.fields) for index, item in enumerate(pairs)]
 
     def preprocess(self, tokenizer, items: List[Tuple[str, str]], max_seq_length: int) -> Dict[str, torch.Tensor]:
         questions = [truncate_question(tokenizer, question) for question, _ in items]
