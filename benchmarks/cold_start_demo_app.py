@@ -13,7 +13,10 @@ from demo_app import DeployArguments, load_classifier  # noqa: E402
 
 classifier = load_classifier(DeployArguments(pretrained_model_name=sys.argv[1], downstream_model_dir=sys.argv[2]),
                              verbose=False)
-pair = classifier.task.name == "pair-classification"  # recognised from the checkpoint folder's name
-classifier.predict([("나는 밥을 먹었다", "나는 식사를 했다")] if pair else ["이 영화 정말 재밌어요"])
+first_input = {  # the task is recognised from the checkpoint (its folder's name, label map or head)
+    "pair-classification": ("나는 밥을 먹었다", "나는 식사를 했다"),
+    "qa": ("세종대왕은 언제 태어났나?", "세종대왕은 1397년에 태어났다."),
+}.get(classifier.task.name, "이 영화 정말 재밌어요")
+classifier.predict([first_input])
 peak_kb = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
 print(f"cold_start_s={time.perf_counter() - started:.3f} peak_rss_mb={peak_kb / 1024:.0f}")

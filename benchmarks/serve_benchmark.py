@@ -2,6 +2,7 @@
 
     python benchmarks/serve_benchmark.py [--duration 10] [--clients 1 4 16]   (or: make benchmark)
     python benchmarks/serve_benchmark.py --task pair-classification   (nlpbook's NLI chapter)
+    python benchmarks/serve_benchmark.py --task ner    (named entities; --task qa: question answering)
 
 1. Writes a kcbert-base-sized checkpoint the way Lightning writes it (random weights, seed 0,
    AdamW moments included: about 1.3 GB) and a pretrained dir (config + 30000-token vocab).
@@ -12,7 +13,11 @@
    demo_app / tutorial ratios. Only 127.0.0.1 is contacted.
 With ``--task pair-classification`` the model has 3 classes in a ``checkpoint-paircls`` folder,
 both servers read at most 64 tokens (the book's setting), and the requests are the premise /
-hypothesis pairs of ``data/demo_nli/klue_nli_dev.json``.
+hypothesis pairs of ``data/demo_nli/klue_nli_dev.json``. With ``--task ner``: a token-classification
+head over ratsnlp's ``label_map.txt`` of the fixture checkpoint, 64 tokens, the sentences of
+``data/demo_ner/val.txt``. With ``--task qa``: a ``qa_outputs`` head, 128 tokens, the questions
+and contexts of ``data/demo_qa/KorQuAD_v1.0_dev.json`` (the book cuts contexts at 128 tokens,
+demo_app reads all of each context in overlapping windows, so it does more work per request).
 Needs wrk (Debian package `wrk`; `make benchmark` installs it).
 """
 
@@ -39,13 +44,41 @@ from demo_app.lightning_format import checkpoint_filename, lightning_checkpoint,
 
 SENTENCES_FILE = ROOT / "data" / "demo_reviews" / "ratings_test.txt"
 PAIRS_FILE = ROOT / "data" / "demo_nli" / "klue_nli_dev.json"
+NER_FILE = ROOT / "data" / "demo_ner" / "val.txt"
+NER_LABEL_MAP = ROOT / "tests" / "fixtures" / "ratsnlp-1.0.53" / "checkpoint-ner" / "label_map.txt"
+QA_FILE = ROOT / "data" / "demo_qa" / "KorQuAD_v1.0_dev.json"
+
+
+def benchmark_bodies(task: str) -> list:
+    """What each chapter's page posts to ``POST /api``, one body per request."""
+    if task == "pair-classification":
+        return [{"premise": row["premise"], "hypothesis": row["hypothesis"]}
+                for row in json.loads(PAIRS_FILE.read_text(encoding="utf-8"))]
+    if task == "ner":
+        return [line.split("\u241e")[0] for line in NER_FILE.read_text(encoding="utf-8").splitlines() if line]
+    if task == "qa":
+        articles = json.loads(QA_FILE.read_text(encoding="utf-8"))["data"]
+        return [{"question": qa["question"], "context": paragraph["context"]}
+                for article in articles for paragraph in article["paragraphs"] for qa in paragraph["qas"]]
+    return [line.split("\t")[1] for line in SENTENCES_FILE.read_text(encoding="utf-8").splitlines()[1:]]
+
+
+# Per task: the checkpoint folder ratsnlp writes, the book's max_seq_length, the tutorial's flag.
+TASK_SETUP = {
+    "classification": ("checkpoint-doccls", 128, []),
+    "pair-classification": ("checkpoint-paircls", 64, ["--pair"]),
+    "ner": ("checkpoint-ner", 64, ["--ner"]),
+    "qa": ("checkpoint-qa", 128, ["--qa"]),
+}
 KCBERT_BASE = dict(vocab_size=30000, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
                    intermediate_size=3072, max_position_embeddings=300, type_vocab_size=2)
 
 
-def make_kcbert_sized_checkpoint(directory: Path, num_labels: int = 2,
-                                 folder: str = "checkpoint-doccls") -> tuple[Path, Path]:
-    from transformers import BertConfig, BertForSequenceClassification
+def make_kcbert_sized_checkpoint(directory: Path, task: str = "classification") -> tuple[Path, Path]:
+    from transformers import (BertConfig, BertForQuestionAnswering, BertForSequenceClassification,
+                              BertForTokenClassification)
+
+    folder = TASK_SETUP[task][0]
 
     pretrained, checkpoints = directory / "pretrained", directory / folder
     pretrained.mkdir(parents=True, exist_ok=True)
@@ -55,7 +88,16 @@ def make_kcbert_sized_checkpoint(directory: Path, num_labels: int = 2,
     (pretrained / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": False, "model_max_length": 300}))
     BertConfig(**KCBERT_BASE).save_pretrained(pretrained)
     torch.manual_seed(0)
-    model = BertForSequenceClassification(BertConfig(**KCBERT_BASE, num_labels=num_labels))
+    if task == "ner":  # ratsnlp writes label_map.txt beside the checkpoint; reuse the fixture's
+        checkpoints.mkdir(parents=True, exist_ok=True)
+        shutil.copy(NER_LABEL_MAP, checkpoints / "label_map.txt")
+        labels = NER_LABEL_MAP.read_text(encoding="utf-8").split()
+        model = BertForTokenClassification(BertConfig(**KCBERT_BASE, num_labels=len(labels)))
+    elif task == "qa":
+        model = BertForQuestionAnswering(BertConfig(**KCBERT_BASE))
+    else:
+        num_labels = 3 if task == "pair-classification" else 2
+        model = BertForSequenceClassification(BertConfig(**KCBERT_BASE, num_labels=num_labels))
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5)
     for parameter in model.parameters():
         parameter.grad = torch.randn_like(parameter) * 1e-3
@@ -130,9 +172,9 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per level")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--cold-start-runs", type=int, default=3)
-    parser.add_argument("--task", choices=["classification", "pair-classification"], default="classification")
+    parser.add_argument("--task", choices=list(TASK_SETUP), default="classification")
     options = parser.parse_args()
-    pair = options.task == "pair-classification"
+    _, max_seq_length, tutorial_flags = TASK_SETUP[options.task]
     if not shutil.which("wrk"):
         print("wrk is not installed: apt-get install wrk (or run `make benchmark`)", file=sys.stderr)
         return 1
@@ -143,12 +185,10 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="demo_app-bench-"))
     try:
         print("writing a kcbert-base-sized Lightning checkpoint ...", flush=True)
-        pretrained, checkpoint = (make_kcbert_sized_checkpoint(work, 3, "checkpoint-paircls") if pair
-                                  else make_kcbert_sized_checkpoint(work))
+        pretrained, checkpoint = make_kcbert_sized_checkpoint(work, options.task)
         print(f"  {checkpoint.name}: {checkpoint.stat().st_size / 1e9:.2f} GB", flush=True)
 
         python = sys.executable
-        tutorial_flags = ["--pair"] if pair else []
         tutorial_once = [python, "benchmarks/tutorial_server.py", str(pretrained), str(checkpoint), "0", "--once",
                          *tutorial_flags]
         ours_once = [python, "benchmarks/cold_start_demo_app.py", str(pretrained), str(checkpoint.parent)]
@@ -159,11 +199,7 @@ def main() -> int:
         cold = {name: {key: median([run[key] for run in runs]) for key in ("seconds", "peak_mb")}
                 for name, runs in starts.items()}
 
-        if pair:  # the book's page posts {"premise", "hypothesis"} to /api
-            bodies = [{"premise": row["premise"], "hypothesis": row["hypothesis"]}
-                      for row in json.loads(PAIRS_FILE.read_text(encoding="utf-8"))]
-        else:
-            bodies = [line.split("\t")[1] for line in SENTENCES_FILE.read_text(encoding="utf-8").splitlines()[1:]]
+        bodies = benchmark_bodies(options.task)
         script = work / "post.lua"
         script.write_text(WRK_SCRIPT % ", ".join(json.dumps(json.dumps(b, ensure_ascii=False), ensure_ascii=False)
                                                   for b in bodies), encoding="utf-8")
@@ -173,7 +209,7 @@ def main() -> int:
                                       str(port), *tutorial_flags],
             "demo_app": lambda port: [python, "-m", "demo_app", "serve", "--pretrained", str(pretrained),
                                       "--checkpoint-dir", str(checkpoint.parent), "--port", str(port),
-                                      *(["--max-seq-length", "64"] if pair else [])],
+                                      "--max-seq-length", str(max_seq_length)],
         }
         for name, command in servers.items():
             port = free_port()
