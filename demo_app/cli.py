@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve or query a fine-tuned Korean BERT model (document or sentence-pair "
         "classification, NER, QA). Without model flags the task's bundled demo model is used.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{predict,serve}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{predict,serve,history}")
 
     model_flags = argparse.ArgumentParser(add_help=False)
     model = model_flags.add_argument_group("model (ratsnlp's deploy arguments)")
@@ -44,9 +44,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", parents=[model_flags],
                                   help="classify inputs; prints one JSON object per line")
-    predict.add_argument("inputs", nargs="+", metavar="INPUT",
+    predict.add_argument("inputs", nargs="*", metavar="INPUT",
                          help="sentences (classification, ner); PREMISE HYPOTHESIS pairs "
                               "(pair-classification); QUESTION CONTEXT pairs (qa)")
+    data_file = predict.add_argument_group("a whole data file instead of INPUTs (see README: file formats)")
+    data_file.add_argument("--input", metavar="FILE",
+                           help="a .csv, .tsv (NSMC's ratings_test.txt), .jsonl or .json file with "
+                                "the task's columns (sentence or document; premise, hypothesis; "
+                                "question, context) and optionally a gold label column")
+    data_file.add_argument("--output", metavar="FILE",
+                           help="where the rows go with their predictions (default: standard output)")
+    data_file.add_argument("--format", dest="input_format", choices=["csv", "tsv", "jsonl", "json"],
+                           help="the input's format (default: from its extension)")
+    data_file.add_argument("--on-bad-row", choices=["skip", "fail"], default="skip",
+                           help="skip: write a bad row with its error and go on (default); fail: stop "
+                                "at the first bad row")
+    data_file.add_argument("--resume", action="store_true",
+                           help="continue the --output file a stopped run left")
+    data_file.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     serve = commands.add_parser("serve", parents=[model_flags], help="serve the web demo")
     serve.add_argument("--host", default="127.0.0.1",
@@ -64,6 +79,19 @@ def build_parser() -> argparse.ArgumentParser:
                             "is open, none without)")
     serve.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                        help="allow this origin to call the API (repeatable); none by default")
+    serve.add_argument("--history", metavar="PATH", default=None,
+                       help="keep every prediction and visitors' corrections in this SQLite file "
+                            "(the page tells visitors); off by default")
+
+    history = commands.add_parser("history", help="export a demo's history (serve --history)")
+    history.add_argument("path", metavar="PATH", help="the history file")
+    history.add_argument("--flagged", action="store_true", help="only results visitors marked wrong")
+    history.add_argument("--format", default="csv",
+                         choices=["csv", "tsv", "jsonl", "nsmc", "klue-nli", "ner", "korquad"],
+                         help="csv/tsv/jsonl: every column; nsmc (document classification), klue-nli "
+                              "(pairs), ner, korquad (QA): flagged corrections as training data in "
+                              "the book's corpus format")
+    history.add_argument("--output", metavar="FILE", help="write here instead of standard output")
     return parser
 
 
@@ -87,9 +115,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         if options.command == "predict":
             return _predict(options)
+        if options.command == "history":
+            return _export_history(options)
         return _serve(options)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `... | head` stopped reading: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as error:  # noqa: BLE001 - one line that says what to fix, no traceback
         print(f"error: {_one_line(error)}", file=sys.stderr)
         return 1
@@ -99,12 +132,41 @@ def _predict(options: argparse.Namespace) -> int:
     from .loading import load_classifier
     from .predictor import make_inference_fn
 
+    if bool(options.inputs) == bool(options.input):
+        raise ValueError("give INPUTs on the command line or --input FILE (one of the two)")
+    if options.input is None and (options.output or options.resume):
+        raise ValueError("--output and --resume go with --input FILE")
+    if options.input is not None:
+        return _predict_file(options)
     if options.task:  # a wrong number of inputs fails before the model is loaded
         _group_inputs(options.inputs, get_task(options.task).fields)
     predictor = load_classifier(deploy_arguments(options), batching=False)
     inference_fn = make_inference_fn(predictor)
     for texts in _group_inputs(options.inputs, predictor.task.fields):
         print(json.dumps(inference_fn(*texts), ensure_ascii=False), flush=True)
+    return 0
+
+
+def _predict_file(options: argparse.Namespace) -> int:
+    from .file_predictions import BadRowError, predict_file
+    from .loading import load_classifier
+
+    if not os.path.isfile(options.input):
+        raise FileNotFoundError(f"no such input file: {options.input}")
+    predictor = load_classifier(deploy_arguments(options), batching=False)
+    try:
+        report = predict_file(predictor, options.input, options.output, on_bad_row=options.on_bad_row,
+                              resume=options.resume, input_format=options.input_format,
+                              progress=not options.no_progress)
+    except BadRowError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    resumed = f", {report.resumed} of them from the earlier run" if report.resumed else ""
+    print(f"{report.rows} rows{resumed}: {report.predicted} predicted, {report.skipped} skipped"
+          + (f" (written with their error; see above)" if report.skipped else "")
+          + (f"; written to {options.output}" if options.output else ""), file=sys.stderr)
+    if report.summary is not None and report.summary.total:
+        print(report.summary.format(), file=sys.stderr)
     return 0
 
 
@@ -131,12 +193,31 @@ def _serve(options: argparse.Namespace) -> int:
     auth = _visitor_auth(options.auth)
     classifier = load_classifier(deploy_arguments(options))
     app = create_app(classifier, auth=auth, rate_limit=options.rate_limit,
-                     cors_origins=options.cors_origin)
+                     cors_origins=options.cors_origin, history=options.history)
+    if options.history:
+        print(f"History on: every prediction is kept in {options.history} (the page says so).", flush=True)
     tunnel_options = {"ssh_host": options.ssh_host} if tunnel == "ssh" and options.ssh_host else {}
     handle = serve(app, host=options.host, port=options.port, tunnel=tunnel, **tunnel_options)
     print("Press Ctrl-C to stop.", flush=True)
     handle.wait()
     print("Stopped.", flush=True)
+    return 0
+
+
+def _export_history(options: argparse.Namespace) -> int:
+    from .history import History, export
+
+    if not os.path.isfile(options.path):
+        raise FileNotFoundError(f"no such history file: {options.path}")
+    history = History(options.path)
+    output = open(options.output, "w", encoding="utf-8", newline="") if options.output else sys.stdout
+    try:
+        written = export(history, output, options.format, flagged_only=options.flagged)
+    finally:
+        if output is not sys.stdout:
+            output.close()
+    what = "corrections" if options.format in ("nsmc", "klue-nli", "ner", "korquad") else "rows"
+    print(f"{written} {what} written" + (f" to {options.output}" if options.output else ""), file=sys.stderr)
     return 0
 
 

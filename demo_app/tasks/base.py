@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -57,6 +57,9 @@ class Task:
     lead: str = ""  # the page's one-line explanation, in Korean ...
     lead_en: str = ""  # ... and in English
     examples: Sequence[Input] = ()
+    column_aliases: Dict[str, str] = {}  # other names data files give a field (NSMC's "document")
+    output_columns: Tuple[str, ...] = ()  # what result_columns() adds to a data file's row
+    has_gold_labels = False  # whether a data file's label column can be scored (class labels)
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -94,6 +97,22 @@ class Task:
     def inference_fn(self, predictor) -> Callable[..., Dict[str, object]]:
         """ratsnlp's ``inference_fn`` for this task, with its signature."""
         raise NotImplementedError
+
+    # -- data files (data_files.py) ------------------------------------------------------
+
+    def result_columns(self, result: Dict[str, object]) -> Dict[str, object]:
+        """The columns a data file's output row adds to its input row, from ``to_dict``'s dict."""
+        raise NotImplementedError
+
+    def gold_label(self, value: str, labels: Sequence[str]) -> Optional[str]:
+        """The label a data file's gold ``label`` column names, for the accuracy summary; None
+        for tasks without class labels to compare (NER, QA). A ValueError if it names none."""
+        return None
+
+    def training_row(self, inputs: Input, label: str, labels: Sequence[str]) -> Optional[Dict[str, object]]:
+        """A corrected example in the book's training-corpus format (history export), or None
+        when the task has no such format."""
+        return None
 
     def describe(self) -> Dict[str, object]:
         return {"task": self.name, "fields": list(self.fields), "renderer": self.renderer}

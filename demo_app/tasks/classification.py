@@ -7,7 +7,7 @@ with widths that add up to exactly 100%.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -22,6 +22,8 @@ class SequenceClassification(Task):
     renderer = "bars"
     model_class = "AutoModelForSequenceClassification"
     head_kind = "sequence-classification"
+    output_columns = ("prediction", "probability")
+    has_gold_labels = True
 
     def check_inputs(self, inputs) -> List:
         items = checked_list(inputs, self.item_name, self.item_example)
@@ -41,6 +43,23 @@ class SequenceClassification(Task):
         rows = outputs["logits"].softmax(dim=-1).tolist()
         return [Prediction(item, first_of(labels, row), dict(zip(labels, row)))
                 for item, row in zip(items, rows)]
+
+    def result_columns(self, result: Dict[str, object]) -> Dict[str, object]:
+        best = max(result["probabilities"], key=lambda bar: bar["probability"])
+        return {"prediction": result["prediction"], "probability": best["probability"]}
+
+    def gold_label(self, value: str, labels: Sequence[str]) -> Optional[str]:
+        """A class index (NSMC's 0 / 1) or a label's name: full ('긍정 (positive)'), Korean
+        ('긍정') or English ('positive', KLUE-NLI's 'entailment')."""
+        text = value.strip()
+        if text.isdigit() and int(text) < len(labels):
+            return labels[int(text)]
+        for label in labels:
+            names = {label, short_label(label), english_label(label)}
+            if text.casefold() in {name.casefold() for name in names}:
+                return label
+        raise ValueError(f"label {value!r} is none of this model's classes: 0-{len(labels) - 1} "
+                         f"or {', '.join(repr(label) for label in labels)}")
 
     def fields_of(self, item) -> Input:
         return (item,) if isinstance(item, str) else tuple(item)
@@ -69,6 +88,7 @@ class DocumentClassification(SequenceClassification):
     lead_en = "Type a sentence and the model classifies it."
     examples = (("이 영화 정말 재밌어요",), ("배우들 연기가 정말 좋았어요",), ("시간이 아까웠습니다",),
                 ("스토리가 너무 지루했어요",))
+    column_aliases = {"document": "sentence", "text": "sentence"}  # NSMC's column; a common one
 
     def default_labels(self, num_labels: int) -> Tuple[str, ...]:
         return DEFAULT_LABELS if num_labels == 2 else super().default_labels(num_labels)
@@ -101,6 +121,10 @@ class DocumentClassification(SequenceClassification):
 
         return inference_fn
 
+    def training_row(self, inputs: Input, label: str, labels: Sequence[str]) -> Dict[str, object]:
+        """NSMC's ``ratings_train.txt`` row: ``document`` and ``label`` (the class index)."""
+        return {"document": inputs[0], "label": labels.index(label)}
+
 
 def basis_points(probabilities: List[float]) -> List[int]:
     """Probabilities in hundredths of a percent that add up to exactly 10000 (largest remainder)."""
@@ -121,3 +145,8 @@ def format_percent(basis_points: int) -> str:
 def short_label(label: str) -> str:
     """'긍정 (positive)' -> '긍정', as the tutorial's '긍정 0.8599'."""
     return label.split(" (")[0]
+
+
+def english_label(label: str) -> str:
+    """'긍정 (positive)' -> 'positive'; a label without a part in parentheses stays as it is."""
+    return label.rsplit(" (", 1)[1].rstrip(")") if label.endswith(")") and " (" in label else label

@@ -8,6 +8,7 @@ the corpus first used them, so the file, not a fixed list, says what each output
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -30,6 +31,7 @@ class NamedEntityRecognition(Task):
     renderer = "entities"
     model_class = "AutoModelForTokenClassification"
     head_kind = "token-classification"
+    output_columns = ("tagged", "entities")
     checkpoint_dir_name = "checkpoint-ner"
     demo_pretrained_dir = DEMO_MODEL_DIR / "pretrained-ner"
     demo_checkpoint_dir = DEMO_MODEL_DIR / "checkpoint-ner"
@@ -97,6 +99,31 @@ class NamedEntityRecognition(Task):
             return self.to_dict(predictor.predict([sentence])[0])
 
         return inference_fn
+
+    def result_columns(self, result: Dict[str, object]) -> Dict[str, object]:
+        """``tagged``: the sentence in the book's corpus format (``<이순신:PER>은 ...``), and
+        ``entities`` as JSON."""
+        entities = [{key: entity[key] for key in ("text", "label", "start", "end", "probability")}
+                    for entity in result["entities"]]
+        return {"tagged": tagged_sentence(result["sentence"], entities),
+                "entities": json.dumps(entities, ensure_ascii=False)}
+
+    def training_row(self, inputs, label: str, labels) -> Optional[Dict[str, object]]:
+        """The book's ``text␞labelled_text`` line; ``label`` is the corrected labelled text."""
+        if not label.strip():
+            return None
+        return {"text": inputs[0], "labelled_text": label.strip()}
+
+
+def tagged_sentence(sentence: str, entities: List[dict]) -> str:
+    """``sentence`` with each entity written as ``<text:LABEL>``, the book's corpus format."""
+    parts, position = [], 0
+    for entity in sorted(entities, key=lambda entity: entity["start"]):
+        parts.append(sentence[position:entity["start"]])
+        parts.append(f"<{sentence[entity['start']:entity['end']]}:{entity['label']}>")
+        position = entity["end"]
+    parts.append(sentence[position:])
+    return "".join(parts)
 
 
 def entities_of(sentence: str, pieces: List[dict]) -> List[Dict[str, object]]:

@@ -8,10 +8,10 @@ longer of the two (``longest_first``) so both sentences stay.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Tuple
+from typing import Callable, Dict, Sequence, Tuple
 
-from .base import DEMO_MODEL_DIR, Prediction, check_text_pair
-from .classification import SequenceClassification, short_label
+from .base import DEMO_MODEL_DIR, Input, Prediction, check_text_pair
+from .classification import SequenceClassification, english_label, short_label
 
 DEFAULT_LABELS = ("참 (entailment)", "거짓 (contradiction)", "중립 (neutral)")
 RATSNLP_KEYS = ("entailment", "contradiction", "neutral")  # ratsnlp's label order
@@ -31,6 +31,7 @@ class PairClassification(SequenceClassification):
     lead_en = "Type a premise and a hypothesis; the model says whether one follows from the other."
     examples = (("나는 밥을 먹었다", "나는 식사를 했다"), ("나는 밥을 먹었다", "나는 밥을 먹지 않았다"),
                 ("나는 밥을 먹었다", "나는 배가 고프다"))
+    column_aliases = {"sentence1": "premise", "sentence2": "hypothesis"}
 
     def default_labels(self, num_labels: int) -> Tuple[str, ...]:
         return DEFAULT_LABELS if num_labels == 3 else super().default_labels(num_labels)
@@ -59,3 +60,7 @@ class PairClassification(SequenceClassification):
             return self.to_dict(predictor.predict([(premise, hypothesis)])[0])
 
         return inference_fn
+
+    def training_row(self, inputs: Input, label: str, labels: Sequence[str]) -> Dict[str, object]:
+        """A KLUE-NLI row, as ratsnlp's corpus reads it: ``premise``, ``hypothesis``, ``gold_label``."""
+        return {"premise": inputs[0], "hypothesis": inputs[1], "gold_label": english_label(label)}

@@ -10,7 +10,7 @@ the start). The answer's offsets point into the context, so ``context[start:end]
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -33,6 +33,7 @@ class QuestionAnswering(Task):
     renderer = "answer"
     model_class = "AutoModelForQuestionAnswering"
     head_kind = "question-answering"
+    output_columns = ("answer", "start", "end", "probability")
     checkpoint_dir_name = "checkpoint-qa"
     demo_pretrained_dir = DEMO_MODEL_DIR / "pretrained-qa"
     demo_checkpoint_dir = DEMO_MODEL_DIR / "checkpoint-qa"
@@ -105,6 +106,18 @@ class QuestionAnswering(Task):
             return self.to_dict(predictor.predict([(question, context)])[0])
 
         return inference_fn
+
+    def result_columns(self, result: Dict[str, object]) -> Dict[str, object]:
+        return {key: result[key] for key in self.output_columns}
+
+    def training_row(self, inputs, label: str, labels) -> Optional[Dict[str, object]]:
+        """A KorQuAD 1.0 question with its corrected answer, when the answer is in the context."""
+        question, context = inputs
+        start = context.find(label.strip()) if label.strip() else -1
+        if start < 0:
+            return None
+        return {"question": question, "context": context,
+                "answers": [{"text": label.strip(), "answer_start": start}]}
 
 
 def truncate_question(tokenizer, question: str) -> str:

@@ -1,0 +1,64 @@
+"""How well the predictions of a labelled file match its gold labels: accuracy, precision and
+recall per class, and the confusion matrix."""
+
+from __future__ import annotations
+
+from typing import Dict, List, Sequence
+
+
+class Summary:
+    """Counts gold-vs-predicted pairs over ``labels``; ``add`` one pair per labelled row."""
+
+    def __init__(self, labels: Sequence[str]) -> None:
+        self.labels = list(labels)
+        self._index = {label: i for i, label in enumerate(self.labels)}
+        # confusion[gold][predicted]
+        self.confusion: List[List[int]] = [[0] * len(self.labels) for _ in self.labels]
+
+    def add(self, gold: str, predicted: str) -> None:
+        self.confusion[self._index[gold]][self._index[predicted]] += 1
+
+    @property
+    def total(self) -> int:
+        return sum(map(sum, self.confusion))
+
+    @property
+    def correct(self) -> int:
+        return sum(self.confusion[i][i] for i in range(len(self.labels)))
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.total if self.total else 0.0
+
+    def per_class(self) -> List[Dict[str, object]]:
+        """``[{label, precision, recall, f1, support}]``; 0.0 where a ratio has no denominator."""
+        rows = []
+        for i, label in enumerate(self.labels):
+            true_positive = self.confusion[i][i]
+            predicted = sum(row[i] for row in self.confusion)
+            support = sum(self.confusion[i])
+            precision = true_positive / predicted if predicted else 0.0
+            recall = true_positive / support if support else 0.0
+            f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+            rows.append({"label": label, "precision": round(precision, 4), "recall": round(recall, 4),
+                         "f1": round(f1, 4), "support": support})
+        return rows
+
+    def to_dict(self) -> Dict[str, object]:
+        return {"rows": self.total, "correct": self.correct, "accuracy": round(self.accuracy, 4),
+                "per_class": self.per_class(), "labels": self.labels,
+                "confusion_matrix": [list(row) for row in self.confusion]}
+
+    def format(self) -> str:
+        """A plain-text report, for the terminal."""
+        lines = [f"accuracy: {self.accuracy:.4f} ({self.correct} of {self.total} labelled rows)", "",
+                 f"{'class':<24} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}"]
+        for row in self.per_class():
+            lines.append(f"{row['label']:<24} {row['precision']:>9.4f} {row['recall']:>7.4f} "
+                         f"{row['f1']:>7.4f} {row['support']:>8}")
+        width = max(8, *(len(label) for label in self.labels))
+        lines += ["", "confusion matrix (rows: gold, columns: predicted)",
+                  " " * width + " " + " ".join(f"{label:>{width}}" for label in self.labels)]
+        for label, row in zip(self.labels, self.confusion):
+            lines.append(f"{label:>{width}} " + " ".join(f"{count:>{width}}" for count in row))
+        return "\n".join(lines)
