@@ -34,6 +34,7 @@ class ServerHandle:
         self._server = DemoWSGIServer(
             app, host=host, port=port, threads=threads,
             discard_bodies_over=flask_config.get("MAX_CONTENT_LENGTH"),
+            larger_bodies=flask_config.get("DEMO_APP_BODY_LIMITS"),
             extra_headers=security_headers(),
         )
         self.host = host

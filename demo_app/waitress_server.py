@@ -71,16 +71,18 @@ class _LimitedBody:
 
 
 class _Parser(HTTPRequestParser):
-    def __init__(self, adj, discard_bodies_over: Optional[int]) -> None:
+    def __init__(self, adj, discard_bodies_over: Optional[int],
+                 larger_bodies: Optional[Dict[str, int]] = None) -> None:
         super().__init__(adj)
         self.started = time.monotonic()
         self.discard_bodies_over = discard_bodies_over
+        self.larger_bodies = larger_bodies or {}
 
     def parse_header(self, header_plus: bytes) -> None:
         super().parse_header(header_plus)
         if self.chunked and "CONTENT_LENGTH" in self.headers:
             self.headers["CONNECTION"] = "close"  # waitress closes after answering
-        over = self.discard_bodies_over
+        over = self.larger_bodies.get(self.path, self.discard_bodies_over)
         if over is None:
             return
         if self.chunked:  # the length is known only at the end: keep up to the limit, count the rest
@@ -100,7 +102,7 @@ class _Channel(HTTPChannel):
     error_task_class = _ErrorTask
 
     def parser_class(self, adj):  # called by HTTPChannel as self.parser_class(self.adj)
-        return _Parser(adj, self.server.discard_bodies_over)
+        return _Parser(adj, self.server.discard_bodies_over, self.server.larger_bodies)
 
 
 class DemoWSGIServer(TcpWSGIServer):
@@ -110,8 +112,10 @@ class DemoWSGIServer(TcpWSGIServer):
 
     def __init__(self, app, *, host: str, port: int, threads: int,
                  discard_bodies_over: Optional[int] = None,
+                 larger_bodies: Optional[Dict[str, int]] = None,
                  extra_headers: Optional[Dict[str, str]] = None) -> None:
         self.discard_bodies_over = discard_bodies_over
+        self.larger_bodies = dict(larger_bodies or {})  # path -> its own body limit
         self.extra_headers = dict(extra_headers or {})
         self._listening = True
         self._closing = threading.Event()

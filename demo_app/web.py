@@ -3,7 +3,8 @@
 Routes (see README), generic over the predictor's task: ``GET /`` the task's page, ``POST /api``
 (ratsnlp's body for the task), ``POST /predict`` (the task's fields as an object, or
 ``{"inputs": [...]}``), ``GET /predict?FIELD=...``, ``GET /healthz``. Reading those bodies is
-``web_inputs.py``'s job. API errors are always JSON ``{"error": "..."}`` with a 4xx status (503
+``web_inputs.py``'s job; whole files (``POST /predict/file``, ``/jobs/...``) are
+``web_files.py``'s; the history (``POST /flag``, ``GET /history``) ``web_history.py``'s. API errors are always JSON ``{"error": "..."}`` with a 4xx status (503
 when the server is overloaded, 500 when the model itself fails), never a traceback or an HTML
 page.
 """
@@ -20,20 +21,24 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
-from flask import Flask, g, jsonify, render_template, request
+from flask import Flask, Request, current_app, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from .batching import Overloaded
+from .jobs import Jobs
 from .colab import in_colab
 from .limits import RateLimiter, retry_after_header
 from .predictor import PredictionError, Predictor
 from .tasks import Task, get_task
 from .visitors import visitor_key
+from .web_files import FILE_PATH, add_file_routes
+from .web_history import add_history_routes, open_history, record_results
 from .web_inputs import ApiError, InputReader
 
 logger = logging.getLogger(__name__)
 
-API_PATHS = ("/api", "/predict", "/healthz")
+API_PATHS = ("/api", "/predict", "/healthz", "/jobs", "/flag")
+LIMITED_PATHS = ("/api", "/predict", FILE_PATH, "/flag")  # what the rate limit counts
 RATE_LIMITER = "demo_app.rate_limiter"
 AUTH_FAILURES = "demo_app.auth_failures"
 PUBLIC_RATE_LIMIT = "60/minute"  # per visitor, applied by serve() when a tunnel opens
@@ -80,6 +85,13 @@ class WebOptions:
     examples: inputs shown on the page as clickable examples (sentences, or tuples of the task's
         fields); None: the task's own.
     title: the page title; None: the task's.
+    history: a SQLite file (or a ``History``) that keeps every prediction and visitors'
+        corrections (``history.py``); None (the default) keeps nothing. The page says when it is on.
+    max_file_bytes: the largest file ``POST /predict/file`` takes; larger -> 413.
+    max_file_rows: the most rows in one file; more -> 413.
+    sync_file_rows: a file of at most this many rows is answered in the same request (when done
+        within ``request_timeout_s``); a larger one gets 202 and a job to poll.
+    max_file_jobs: files predicted at the same time (one per visitor); more -> 429.
     """
 
     max_body_bytes: Optional[int] = None
@@ -93,6 +105,11 @@ class WebOptions:
     forwarded_hops: int = 0
     examples: Optional[Sequence] = None
     title: Optional[str] = None
+    history: object = None
+    max_file_bytes: int = 16 * 1024 * 1024
+    max_file_rows: int = 100_000
+    sync_file_rows: int = 1000
+    max_file_jobs: int = 2
 
     def __post_init__(self) -> None:
         if self.auth is not None:
@@ -120,9 +137,13 @@ def create_app(model, **options) -> Flask:
     if settings.max_body_bytes is None:
         settings.max_body_bytes = task.max_body_bytes
 
+    history = open_history(settings.history, predictor)
+
     templates, static = _resource_dirs()
     app = Flask(__name__, template_folder=str(templates), static_folder=str(static))
+    app.request_class = _LimitedRequest
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["DEMO_APP_BODY_LIMITS"] = {FILE_PATH: settings.max_file_bytes}  # larger than the rest
     app.config["JSON_AS_ASCII"] = False
     app.json.ensure_ascii = False
     app.json.sort_keys = False
@@ -135,8 +156,14 @@ def create_app(model, **options) -> Flask:
 
     def run(items: List) -> List[dict]:
         g.sentence_chars = sum(len(text) for item in items for text in _texts(item))
+        started = time.perf_counter()
         try:
-            return predict_many(items)
+            results = predict_many(items)
+            if history is not None:
+                source = "page" if request.headers.get("X-Demo-Source") == "page" else "api"
+                record_results(history, task, items, results, source=source, visitor=visitor(),
+                               latency_ms=(time.perf_counter() - started) * 1000)
+            return results
         except Overloaded as error:
             raise ApiError(503, str(error), {"Retry-After": "1"}) from None
         except FutureTimeout:
@@ -174,7 +201,7 @@ def create_app(model, **options) -> Flask:
                 raise ApiError(401, "this demo needs a user name and password",
                                {"WWW-Authenticate": 'Basic realm="demo_app", charset="UTF-8"'})
         rate_limiter = app.extensions.get(RATE_LIMITER)
-        if rate_limiter and request.path in ("/api", "/predict"):
+        if rate_limiter and request.path in LIMITED_PATHS:
             wait = rate_limiter.check(visitor())
             if wait:
                 raise ApiError(429, f"too many requests (limit {rate_limiter.rate} per visitor, "
@@ -185,9 +212,26 @@ def create_app(model, **options) -> Flask:
 
     page = _page_for(task, settings, predictor)
 
+    if predictor is not None:  # files need the batching predictor, not a bare inference_fn
+        def record_file_rows(items, results, visitor_key):
+            record_results(history, task, items, results, source="file", visitor=visitor_key,
+                           latency_ms=0.0)
+
+        jobs = Jobs(predictor, max_running=settings.max_file_jobs, max_chars=settings.max_sentence_chars,
+                    record=record_file_rows if history is not None else None,
+                    timeout=settings.request_timeout_s)
+        app.extensions["demo_app.jobs"] = jobs
+        add_file_routes(app, jobs, settings, visitor)
+    if history is not None:
+        app.extensions["demo_app.history"] = history
+        add_history_routes(app, history, task, predictor.labels if predictor else (), settings,
+                           settings.max_sentence_chars)
+
     @app.get("/")
     def index():
-        return render_template("index.html", **page,
+        return render_template("index.html", **page, history_on=history is not None,
+                               files_on=predictor is not None,
+                               history_view=history is not None and bool(settings.auth),
                                max_sentence_chars=settings.max_sentence_chars,
                                page_timeout_ms=int((settings.request_timeout_s + 2) * 1000))
 
@@ -219,10 +263,13 @@ def create_app(model, **options) -> Flask:
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
+        body_limit = request.max_content_length
+        setting = "max_file_bytes" if request.path == FILE_PATH else "max_body_bytes"
         messages = {
-            404: f"no such page: {request.path} (the API is POST /api, POST or GET /predict, GET /healthz)",
+            404: f"no such page: {request.path} (the API is POST /api, POST or GET /predict, "
+                 "POST /predict/file, GET /healthz)",
             405: f"{request.method} is not allowed on {request.path}",
-            413: f"request body over {settings.max_body_bytes} bytes (max_body_bytes)",
+            413: f"request body over {body_limit} bytes ({setting})",
         }
         message = messages.get(error.code, error.description or error.name)
         if not _is_api_request() and error.code != 413:
@@ -259,6 +306,15 @@ def create_app(model, **options) -> Flask:
         return response
 
     return app
+
+
+class _LimitedRequest(Request):
+    """A request whose body limit depends on its path: files may be larger than JSON bodies."""
+
+    @property
+    def max_content_length(self) -> Optional[int]:
+        limits = current_app.config.get("DEMO_APP_BODY_LIMITS", {})
+        return limits.get(self.path, current_app.config["MAX_CONTENT_LENGTH"])
 
 
 def limit_public_traffic(app: Flask, forwarded_hops: int = 0) -> Optional[str]:

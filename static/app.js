@@ -142,6 +142,73 @@
                  element("span", "history-label", "→ " + summary(data)));
     history.prepend(entry);
     while (history.children.length > HISTORY_SIZE) history.lastElementChild.remove();
+    offerFlag(data);
+  }
+
+  // "틀렸어요 (wrong?)": with the history on, a visitor can mark the last result wrong and give
+  // the right answer. The answer's "history" handle says which stored row it is.
+  const flagBox = document.getElementById("flag");
+  let flagged = null;
+
+  function offerFlag(data) {
+    if (!flagBox) return;
+    flagged = data.history || null;
+    flagBox.hidden = !flagged;
+    document.getElementById("flag-form").hidden = true;
+    document.getElementById("flag-open").hidden = false;
+    document.getElementById("flag-status").textContent = "";
+    const correction = document.getElementById("flag-correction");
+    if (correction.tagName === "SELECT") {
+      correction.replaceChildren();
+      for (const bar of probabilitiesOf(data)) {
+        const option = element("option", "", String(bar.label));
+        option.value = String(bar.label);
+        option.selected = bar.label !== data.prediction && correction.children.length === 0;
+        correction.append(option);
+      }
+    } else if (Array.isArray(data.entities)) {
+      correction.value = tagged(String(data.sentence), data.entities);
+    } else {
+      correction.value = data.no_answer ? "" : String(data.answer || "");
+    }
+  }
+
+  // The sentence in the book's corpus format, "<이순신:PER>은 ...", for a NER correction.
+  function tagged(sentence, entities) {
+    let out = "", at = 0;
+    for (const e of entities.slice().sort((a, b) => a.start - b.start)) {
+      if (!Number.isInteger(e.start) || e.start < at || e.end > sentence.length) continue;
+      out += sentence.slice(at, e.start) + "<" + sentence.slice(e.start, e.end) + ":" + e.label + ">";
+      at = e.end;
+    }
+    return out + sentence.slice(at);
+  }
+
+  if (flagBox) {
+    document.getElementById("flag-open").addEventListener("click", () => {
+      document.getElementById("flag-form").hidden = false;
+      document.getElementById("flag-open").hidden = true;
+      document.getElementById("flag-correction").focus();
+    });
+    document.getElementById("flag-form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const status = document.getElementById("flag-status");
+      if (!flagged) return;
+      try {
+        const response = await fetch("flag", {
+          method: "POST",
+          headers: { "Content-Type": "application/json", "ngrok-skip-browser-warning": "1" },
+          body: JSON.stringify({ id: flagged.id, flag_token: flagged.flag_token,
+                                 correction: document.getElementById("flag-correction").value }),
+        });
+        const data = await response.json().catch(() => ({}));
+        if (!response.ok) throw new Error(data.error || "HTTP " + response.status);
+        status.textContent = "고맙습니다: 기록했습니다 (thank you: recorded)";
+        document.getElementById("flag-form").hidden = true;
+      } catch (error) {
+        status.textContent = "보내지 못했습니다 (not sent): " + error.message;
+      }
+    });
   }
 
   async function classify(fields) {
@@ -154,6 +221,7 @@
           "Content-Type": "application/json",
           // Lets the page work behind ngrok's free-tier browser warning.
           "ngrok-skip-browser-warning": "1",
+          "X-Demo-Source": "page",  // the history (when on) notes where a prediction came from
         },
         body: JSON.stringify(fields),
         signal: controller.signal,
