@@ -1,7 +1,8 @@
 """demo_app: turn a fine-tuned Korean BERT model into a live web demo.
 
-Tasks: ``classification`` (nlpbook's sentiment chapter) and ``pair-classification`` (its NLI
-chapter); see ``demo_app.tasks``.
+Tasks: ``classification`` (nlpbook's sentiment chapter), ``pair-classification`` (its NLI
+chapter), ``ner`` and ``qa``; see ``demo_app.tasks``. Whole data files: ``predict_file``. A
+record of a demo: ``create_app(..., history="demo.sqlite")`` and ``History``.
 
     from demo_app import DeployArguments, load_classifier, make_inference_fn, create_app, serve
 
@@ -17,6 +18,9 @@ from .arguments import DeployArguments, find_best_checkpoint
 from .batching import Overloaded
 from .checkpoint import CheckpointError, read_state_dict
 from .colab import in_colab, mount_drive
+from .data_files import DataFileError
+from .file_predictions import FileReport, predict_file
+from .history import History
 from .classifier import Classifier
 from .loading import load_classifier
 from .predictor import PredictionError, Predictor, make_inference_fn
@@ -29,6 +33,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CheckpointError",
+    "DataFileError",
+    "FileReport",
+    "History",
+    "predict_file",
     "Classifier",
     "DeployArguments",
     "Overloaded",

@@ -19,9 +19,13 @@ bundled demo model is served:
     DEMO_APP_RATE_LIMIT                     e.g. 60/minute per client
     DEMO_APP_CORS_ORIGINS                   comma-separated origins allowed to call the API
     DEMO_APP_FORWARDED_HOPS                 trusted proxies that append to X-Forwarded-For
+    DEMO_APP_HISTORY                        a SQLite file keeping every prediction (off by default;
+                                            several workers may share one file)
     DEMO_APP_HOST / PORT                    where python -m demo_app.wsgi listens
 
-Every worker process loads its own copy of the model; one process batches best.
+Every worker process loads its own copy of the model; one process batches best. A file uploaded
+to ``POST /predict/file`` is predicted by the worker that took it, so run one worker (or sticky
+sessions) when visitors upload large files and poll ``/jobs/<id>``.
 """
 
 import os
@@ -48,7 +52,8 @@ def app_from_environment():
     )
     origins = [o.strip() for o in _env("CORS_ORIGINS", "").split(",") if o.strip()]
     return create_app(load_classifier(args), auth=_env("AUTH"), rate_limit=_env("RATE_LIMIT"),
-                      cors_origins=origins, forwarded_hops=int(_env("FORWARDED_HOPS", "0")))
+                      cors_origins=origins, forwarded_hops=int(_env("FORWARDED_HOPS", "0")),
+                      history=_env("HISTORY"))
 
 
 app = app_from_environment()

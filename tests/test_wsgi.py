@@ -14,11 +14,11 @@ from helpers import PRETRAINED_DIR, HostileSockets, free_port, tiny_model, wait_
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def start_gunicorn(env_extra):
+def start_gunicorn(env_extra, workers=1):
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT), **env_extra)
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "demo_app.wsgi:app", "--workers", "1", "--threads", "4",
+        [sys.executable, "-m", "gunicorn", "demo_app.wsgi:app", "--workers", str(workers), "--threads", "4",
          "--bind", f"127.0.0.1:{port}"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"

@@ -1,0 +1,217 @@
+"""The opt-in history: every prediction recorded once, visitors' corrections, exports in the
+book's formats, several writers, a killed server, and nothing at all when it is off."""
+
+import base64
+import csv
+import io
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import requests
+
+from demo_app import History, create_app, serve
+from demo_app.history import export
+from helpers import XSS_PAYLOADS, free_port, wait_until_serving
+from test_wsgi import start_gunicorn, stop
+
+ROOT = Path(__file__).resolve().parent.parent
+SENTENCES = ["이 영화 정말 재밌어요", "시간이 아까웠습니다", "배우들 연기가 정말 좋았어요", "스토리가 너무 지루했어요"]
+
+
+@pytest.fixture
+def history_server(demo_classifier, tmp_path):
+    path = tmp_path / "drive" / "demo.sqlite"
+    handle = serve(create_app(demo_classifier, history=str(path)), port=0, quiet=True)
+    yield handle, path
+    handle.stop()
+
+
+def stored(path):
+    with sqlite3.connect(path) as connection:
+        connection.row_factory = sqlite3.Row
+        return [dict(row) for row in connection.execute("SELECT * FROM predictions ORDER BY id")]
+
+
+def test_concurrent_requests_are_each_recorded_exactly_once(history_server):
+    handle, path = history_server
+    answers = []
+
+    def visitor(n):
+        with requests.Session() as session:
+            for i in range(10):
+                sentence = f"{SENTENCES[(n + i) % 4]} {n}-{i}"
+                answer = session.post(handle.url + "/predict", json={"sentence": sentence}, timeout=30).json()
+                answers.append((sentence, answer))
+
+    threads = [threading.Thread(target=visitor, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    rows = stored(path)
+    assert len(rows) == 80 and len(answers) == 80
+    by_id = {row["id"]: row for row in rows}
+    for sentence, answer in answers:  # each answer's handle points at its own row
+        row = by_id[answer["history"]["id"]]
+        assert json.loads(row["inputs"]) == {"sentence": sentence}
+        assert row["prediction"] == answer["prediction"] and row["source"] == "api"
+        assert json.loads(row["outputs"])["probabilities"] == answer["probabilities"]
+    row = rows[0]
+    assert row["task"] == "classification" and row["model"].endswith(".ckpt") and len(row["model_hash"]) == 64
+    assert row["visitor"] and "127.0.0.1" not in row["visitor"] and row["latency_ms"] > 0
+
+
+def test_two_gunicorn_workers_share_one_history_file(tmp_path):
+    path = tmp_path / "shared.sqlite"
+    process, url = start_gunicorn({"DEMO_APP_HISTORY": str(path)}, workers=2)
+    try:
+        errors = []
+
+        def post(n):
+            try:
+                for i in range(10):
+                    response = requests.post(url + "/api", json=f"{SENTENCES[i % 4]} {n}/{i}", timeout=60)
+                    response.raise_for_status()
+            except Exception as error:  # noqa: BLE001
+                errors.append(error)
+
+        threads = [threading.Thread(target=post, args=(n,)) for n in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors
+        rows = stored(path)
+        assert len(rows) == 60
+        assert sorted(json.loads(r["inputs"])["sentence"] for r in rows) == \
+            sorted(f"{SENTENCES[i % 4]} {n}/{i}" for n in range(6) for i in range(10))
+        with sqlite3.connect(path) as connection:
+            assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        stop(process)
+
+
+def test_flags_are_stored_with_the_right_label(history_server):
+    handle, path = history_server
+    answer = requests.post(handle.url + "/predict", json={"sentence": "이 영화 정말 재밌어요"},
+                           headers={"X-Demo-Source": "page"}, timeout=30).json()
+    handle_ = answer["history"]
+    flag = {"id": handle_["id"], "flag_token": handle_["flag_token"], "correction": "부정 (negative)"}
+    bad_label = requests.post(handle.url + "/flag", json={**flag, "correction": "maybe"}, timeout=10)
+    assert bad_label.status_code == 400 and "one of the labels" in bad_label.json()["error"]
+    forged = requests.post(handle.url + "/flag", json={**flag, "id": handle_["id"] + 1}, timeout=10)
+    assert forged.status_code == 404  # another visitor's row: the token does not match
+    assert requests.post(handle.url + "/flag", json=flag, timeout=10).json()["flagged"] is True
+    [row] = stored(path)
+    assert row["flagged"] == 1 and row["correction"] == "부정 (negative)" and row["source"] == "page"
+
+
+def test_exports_round_trip_and_corrections_become_nsmc_training_data(demo_classifier, tmp_path):
+    history = History(tmp_path / "h.sqlite", model="m.ckpt", model_hash="0" * 64)
+    task = demo_classifier.task
+    results = [task.to_dict(p) for p in demo_classifier.predict(SENTENCES)]
+    handles = history.record(task, SENTENCES, results, source="api", visitor="203.0.113.9", latency_ms=8)
+    assert history.flag(*handles[0], "부정 (negative)") and history.flag(*handles[3], "긍정 (positive)")
+    rows = list(history.rows())
+    for format, delimiter in (("csv", ","), ("tsv", "\t")):
+        out = io.StringIO()
+        assert export(history, out, format) == 4
+        parsed = list(csv.DictReader(io.StringIO(out.getvalue()), delimiter=delimiter))
+        assert [json.loads(p["inputs"]) for p in parsed] == [r["inputs"] for r in rows]
+        assert [json.loads(p["outputs"]) for p in parsed] == [r["outputs"] for r in rows]
+        assert [p["correction"] for p in parsed] == ["부정 (negative)", "", "", "긍정 (positive)"]
+    out = io.StringIO()
+    export(history, out, "jsonl", flagged_only=True)
+    assert [json.loads(line)["id"] for line in out.getvalue().splitlines()] == [handles[0][0], handles[3][0]]
+    # NSMC's ratings_train.txt, read the way ratsnlp's NsmcCorpus reads it
+    out = io.StringIO()
+    assert export(history, out, "nsmc") == 2
+    lines = list(csv.reader(io.StringIO(out.getvalue()), delimiter="\t", quotechar='"'))
+    assert lines[0] == ["id", "document", "label"]
+    assert [(line[1], line[2]) for line in lines[1:]] == [(SENTENCES[0], "0"), (SENTENCES[3], "1")]
+
+
+def test_pair_ner_and_qa_corrections_in_the_books_formats(tmp_path):
+    from demo_app.tasks import TASKS
+
+    history = History(tmp_path / "h.sqlite")
+    pair = TASKS["pair-classification"]
+    [(pair_id, pair_token)] = history.record(pair, [("나는 밥을 먹었다", "나는 굶었다")], [{"prediction": "참 (entailment)",
+        "probabilities": [{"label": "참 (entailment)", "probability": 1.0, "width": "100.00%"}]}], source="page")
+    history.flag(pair_id, pair_token, "거짓 (contradiction)")
+    ner = TASKS["ner"]
+    [(ner_id, ner_token)] = history.record(ner, ["이순신은 무신이다"], [{"sentence": "이순신은 무신이다", "entities": []}],
+                                           source="page")
+    history.flag(ner_id, ner_token, "<이순신:PER>은 무신이다")
+    qa = TASKS["qa"]
+    [(qa_id, qa_token)] = history.record(qa, [("본사는?", "본사는 목포에 있다")], [{"answer": "", "start": None,
+        "end": None, "probability": 0.01}], source="page")
+    history.flag(qa_id, qa_token, "목포")
+    out = io.StringIO()
+    export(history, out, "klue-nli")
+    assert json.loads(out.getvalue())[0] | {} == {"guid": f"demo-history-{pair_id}", "genre": "demo",
+        "premise": "나는 밥을 먹었다", "hypothesis": "나는 굶었다", "gold_label": "contradiction"}
+    out = io.StringIO()
+    export(history, out, "ner")
+    assert out.getvalue() == "이순신은 무신이다\u241e<이순신:PER>은 무신이다\n"
+    out = io.StringIO()
+    export(history, out, "korquad")
+    qas = json.loads(out.getvalue())["data"][0]["paragraphs"][0]["qas"][0]
+    assert qas["answers"] == [{"text": "목포", "answer_start": 4}]
+
+
+def test_a_killed_server_keeps_every_answered_request(tmp_path):
+    path = tmp_path / "demo.sqlite"
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "demo_app", "serve", "--port", str(port),
+                                "--history", str(path)], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(url, process)
+        for i in range(30):
+            assert requests.post(url + "/api", json=f"재밌어요 {i}", timeout=30).status_code == 200
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert len(stored(path)) == 30
+
+
+def test_history_off_writes_nothing_anywhere(demo_classifier, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    before = set(Path("/tmp").iterdir())
+    handle = serve(create_app(demo_classifier), port=0, quiet=True)
+    try:
+        page = requests.get(handle.url + "/", timeout=10).text
+        assert "history-note" not in page and 'data-history="off"' in page
+        answer = requests.post(handle.url + "/predict", json={"sentence": "재밌어요"}, timeout=10).json()
+        assert "history" not in answer
+        assert requests.post(handle.url + "/flag", json={}, timeout=10).status_code == 404
+        assert requests.get(handle.url + "/history", timeout=10).status_code == 404
+    finally:
+        handle.stop()
+    assert list(tmp_path.iterdir()) == []
+    new = [p for p in set(Path("/tmp").iterdir()) - before if p.suffix in (".sqlite", ".db")]
+    assert new == []
+
+
+def test_the_page_says_when_history_is_on_and_the_owner_view_needs_a_password(demo_classifier, tmp_path):
+    path = tmp_path / "h.sqlite"
+    open_app = create_app(demo_classifier, history=str(path)).test_client()
+    assert "입력한 글과 결과를 기록합니다" in open_app.get("/").get_data(as_text=True)
+    assert open_app.get("/history").status_code == 404  # no password: no view
+    app = create_app(demo_classifier, history=str(path), auth="teacher:s3cret").test_client()
+    auth = {"Authorization": "Basic " + base64.b64encode(b"teacher:s3cret").decode()}
+    for payload in XSS_PAYLOADS:
+        app.post("/predict", json={"sentence": payload}, headers=auth)
+    assert app.get("/history").status_code == 401
+    view = app.get("/history", headers=auth).get_data(as_text=True)
+    assert "<script>window" not in view and "<img src=x" not in view and "&lt;" in view  # as text
+    assert view.count("<tr") == len(XSS_PAYLOADS) + 1
