@@ -75,6 +75,24 @@ def existing_path(given: str, what: str, say: Callable[[str], None]) -> Path:
     raise FileNotFoundError(f"{what} not found: {path}. {nearby(closest)}")
 
 
+def drive_file_path(given) -> Path:
+    """Where to write a file the user named (the history): ``given``, with Google Drive's root
+    spelled the way this Drive has it; a FileNotFoundError when it is on a Drive that is not
+    mounted (it would be lost with the runtime)."""
+    path = Path(given).expanduser()
+    index = _drive_index(path)
+    if index is None:
+        return path
+    mount = Path(*path.parts[:index])
+    if not mount.is_dir():
+        raise FileNotFoundError(f"{path} is on Google Drive, which is not mounted at {mount}: run "
+                                "the notebook's mount cell (mount_drive()) first, or give another path")
+    other = other_drive_spelling(path)
+    if not Path(*path.parts[:index + 1]).is_dir() and Path(*other.parts[:index + 1]).is_dir():
+        return other
+    return path
+
+
 def other_drive_spelling(path: Path) -> Optional[Path]:
     index = _drive_index(path)
     if index is None:

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from flask import Flask, jsonify, render_template, request
 
 from .history import History, model_identity
+from .model_files import drive_file_path
 from .web_inputs import ApiError, json_body, json_type
 
 logger = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ def open_history(history, predictor) -> Optional[History]:
     if isinstance(history, History):
         return history
     model, model_hash = model_identity(predictor.source if predictor is not None else None)
-    return History(Path(history), model=model or "inference_fn", model_hash=model_hash)
+    return History(drive_file_path(history), model=model or "inference_fn", model_hash=model_hash)
 
 
 def record_results(history: History, task, items: Sequence, results: List[Dict[str, object]],

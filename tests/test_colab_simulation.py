@@ -77,6 +77,7 @@ def student(colab):
         person = Student(client, notebook)
         person.set_field("pretrained_model_name", f"{mount}/My Drive/kcbert-tiny")
         person.set_field("downstream_model_dir", f"{mount}/My Drive/nlpbook/checkpoint-doccls")
+        person.set_field("history_path", f"{mount}/My Drive/nlpbook/demo_history.sqlite")
         person.mount = mount
         yield person
 
@@ -150,3 +151,24 @@ def test_an_empty_checkpoint_field_is_the_demo_model_and_the_page_says_so(studen
     assert 'id="demo-note"' in page and "demo model" in page
     assert requests.get(url + "/healthz", timeout=10).json()["model"]["demo_model"] is True
     student.run("server.stop()")
+
+
+def test_the_history_is_kept_on_drive_and_outlives_a_server_restart(student, colab):
+    import sqlite3
+
+    outputs = "".join(student.run_all())
+    kept = colab / "drive" / "nlpbook" / "demo_history.sqlite"  # Drive's MyDrive, as Colab spells it
+    assert f"History on: predictions and corrections are kept in {student.mount}/My Drive" in outputs
+    assert kept.is_file()
+    with sqlite3.connect(kept) as connection:
+        assert connection.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 2  # the API cell
+    url = served_url(student.run("serve(app"))
+    assert "입력한 글과 결과를 기록합니다" in requests.get(url + "/", timeout=10).text
+    answer = requests.post(url + "/predict", json={"sentence": "재밌어요"}, timeout=10).json()
+    flag = {"id": answer["history"]["id"], "flag_token": answer["history"]["flag_token"],
+            "correction": "부정 (negative)"}
+    assert requests.post(url + "/flag", json=flag, timeout=10).status_code == 200
+    student.run("server.stop()")
+    with sqlite3.connect(kept) as connection:
+        rows = connection.execute("SELECT flagged, correction FROM predictions ORDER BY id").fetchall()
+    assert rows == [(0, None), (0, None), (1, "부정 (negative)")]
