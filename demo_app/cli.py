@@ -216,8 +216,8 @@ def _export_history(options: argparse.Namespace) -> int:
     finally:
         if output is not sys.stdout:
             output.close()
-    what = "corrections" if options.format in ("nsmc", "klue-nli", "ner", "korquad") else "rows"
-    print(f"{written} {what} written" + (f" to {options.output}" if options.output else ""), file=sys.stderr)
+    what = "correction" if options.format in ("nsmc", "klue-nli", "ner", "korquad") else "row"
+    print(f"{written} {what}{'' if written == 1 else 's'} written" + (f" to {options.output}" if options.output else ""), file=sys.stderr)
     return 0
 
 

@@ -3,6 +3,7 @@ recall per class, and the confusion matrix."""
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Dict, List, Sequence
 
 
@@ -51,14 +52,25 @@ class Summary:
 
     def format(self) -> str:
         """A plain-text report, for the terminal."""
+        name_width = max(5, *(_width(label) for label in self.labels))
         lines = [f"accuracy: {self.accuracy:.4f} ({self.correct} of {self.total} labelled rows)", "",
-                 f"{'class':<24} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}"]
+                 f"{_pad('class', name_width)} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}"]
         for row in self.per_class():
-            lines.append(f"{row['label']:<24} {row['precision']:>9.4f} {row['recall']:>7.4f} "
+            lines.append(f"{_pad(row['label'], name_width)} {row['precision']:>9.4f} {row['recall']:>7.4f} "
                          f"{row['f1']:>7.4f} {row['support']:>8}")
-        width = max(8, *(len(label) for label in self.labels))
+        width = max(8, name_width)
         lines += ["", "confusion matrix (rows: gold, columns: predicted)",
-                  " " * width + " " + " ".join(f"{label:>{width}}" for label in self.labels)]
+                  " " * width + " " + " ".join(_pad(label, width, right=True) for label in self.labels)]
         for label, row in zip(self.labels, self.confusion):
-            lines.append(f"{label:>{width}} " + " ".join(f"{count:>{width}}" for count in row))
+            lines.append(_pad(label, width) + " " + " ".join(f"{count:>{width}}" for count in row))
         return "\n".join(lines)
+
+
+def _width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: Korean (wide) characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _pad(text: str, width: int, right: bool = False) -> str:
+    space = " " * max(width - _width(text), 0)
+    return space + text if right else text + space
