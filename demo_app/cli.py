@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+from pathlib import Path
 from typing import List, Optional
 
 from .arguments import DeployArguments
@@ -18,7 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m demo_app",
         description="Serve or query a fine-tuned Korean BERT model (document or sentence-pair "
-        "classification, NER, QA). Without model flags the task's bundled demo model is used.",
+        "classification, NER, QA) or an image classifier. Without model flags the task's bundled "
+        "demo model is used.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="{predict,serve,history}")
 
@@ -26,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     model = model_flags.add_argument_group("model (ratsnlp's deploy arguments)")
     model.add_argument("--pretrained", metavar="NAME_OR_DIR",
                        help="pretrained_model_name: hub name or local dir (default beomi/kcbert-base "
-                            "when a checkpoint is given)")
+                            "when a checkpoint is given); for image-classification the "
+                            "save_pretrained folder or hub name of the image model")
     where = model.add_mutually_exclusive_group()
     where.add_argument("--checkpoint-dir", metavar="DIR",
                        help="downstream_model_dir: the *.ckpt with the lowest val_loss is used")
@@ -46,12 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
                                   help="classify inputs; prints one JSON object per line")
     predict.add_argument("inputs", nargs="*", metavar="INPUT",
                          help="sentences (classification, ner); PREMISE HYPOTHESIS pairs "
-                              "(pair-classification); QUESTION CONTEXT pairs (qa)")
+                              "(pair-classification); QUESTION CONTEXT pairs (qa); image files "
+                              "(image-classification)")
     data_file = predict.add_argument_group("a whole data file instead of INPUTs (see README: file formats)")
     data_file.add_argument("--input", metavar="FILE",
                            help="a .csv, .tsv (NSMC's ratings_test.txt), .jsonl or .json file with "
                                 "the task's columns (sentence or document; premise, hypothesis; "
-                                "question, context) and optionally a gold label column")
+                                "question, context; image paths) and optionally a gold label column; "
+                                "for image-classification also a folder of images")
     data_file.add_argument("--output", metavar="FILE",
                            help="where the rows go with their predictions (default: standard output)")
     data_file.add_argument("--format", dest="input_format", choices=["csv", "tsv", "jsonl", "json"],
@@ -142,6 +147,10 @@ def _predict(options: argparse.Namespace) -> int:
         _group_inputs(options.inputs, get_task(options.task).fields)
     predictor = load_classifier(deploy_arguments(options), batching=False)
     inference_fn = make_inference_fn(predictor)
+    if predictor.task.input_kind == "image":  # INPUTs are image files
+        for name in options.inputs:
+            print(json.dumps({"image": name, **inference_fn(Path(name))}, ensure_ascii=False), flush=True)
+        return 0
     for texts in _group_inputs(options.inputs, predictor.task.fields):
         print(json.dumps(inference_fn(*texts), ensure_ascii=False), flush=True)
     return 0
@@ -151,7 +160,7 @@ def _predict_file(options: argparse.Namespace) -> int:
     from .file_predictions import BadRowError, predict_file
     from .loading import load_classifier
 
-    if not os.path.isfile(options.input):
+    if not os.path.exists(options.input):
         raise FileNotFoundError(f"no such input file: {options.input}")
     predictor = load_classifier(deploy_arguments(options), batching=False)
     try:

@@ -282,6 +282,43 @@ class RowReader:
         self.last_row_complete = self._line_ended
 
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp")
+
+
+class FolderReader:
+    """The images in a folder (and its subfolders), in name order, as rows with an ``image``
+    column (the path inside the folder). A subfolder named after a class is the gold ``label``,
+    as in torchvision's ImageFolder layout (``cat/1.jpg``, ``dog/2.jpg``)."""
+
+    format = "csv"
+
+    def __init__(self, directory: Path, task: Task, labels: Sequence[str] = ()) -> None:
+        self.directory = Path(directory)
+        self.task = task
+        self.labels = tuple(labels)
+        self.max_chars = 0
+        self.files = sorted(p for p in self.directory.rglob("*")
+                            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not self.files:
+            raise DataFileError(f"{self.directory} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+        self.nested = any(p.parent != self.directory for p in self.files)
+        self.columns = ["image", "label"] if self.nested else ["image"]
+        self.field_columns = {task.fields[0]: "image"}
+
+    def start(self) -> Iterator[Row]:
+        for number, path in enumerate(self.files, start=1):
+            name = path.relative_to(self.directory).as_posix()
+            row = Row(number, {"image": name}, item=name)
+            if self.nested:
+                folder = path.parent.name if path.parent != self.directory else ""
+                row.values["label"] = folder
+                try:
+                    row.gold = self.task.gold_label(folder, self.labels) if folder else None
+                except ValueError:
+                    pass  # a folder that is not named after a class: no gold label
+            yield row
+
+
 class RowWriter:
     """Writes output rows: the input's columns, then ``result_columns``, then ``error``."""
 
@@ -325,6 +362,6 @@ def buffered(stream: IO[bytes]) -> io.BufferedReader:
     return stream if hasattr(stream, "peek") else io.BufferedReader(stream)  # type: ignore[arg-type]
 
 
-__all__ = ["DataFileError", "Row", "RowReader", "RowWriter", "file_format", "count_lines", "buffered",
+__all__ = ["DataFileError", "FolderReader", "Row", "RowReader", "RowWriter", "file_format", "count_lines", "buffered",
            "ERROR_COLUMN", "MAX_LINE_BYTES"]
 

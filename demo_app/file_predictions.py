@@ -13,12 +13,13 @@ the run (``on_bad_row="fail"``) after the rows before it are written.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
-from .data_files import DataFileError, Row, RowReader, RowWriter, buffered, count_lines
+from .data_files import DataFileError, FolderReader, Row, RowReader, RowWriter, buffered, count_lines
 from .evaluation import Summary
 
 CHUNK_ROWS = 256  # rows predicted together: big enough to keep the batches full
@@ -55,8 +56,9 @@ class FileReport:
             self.note_problem(row.problem or f"line {row.line}: no prediction")
             return
         self.predicted += 1
-        if self.summary is not None and row.gold is not None and "prediction" in columns:
-            self.summary.add(row.gold, str(columns["prediction"]))
+        predicted = columns.get("prediction", columns.get("class_name"))
+        if self.summary is not None and row.gold is not None and predicted is not None:
+            self.summary.add(row.gold, str(predicted))
 
     def to_dict(self) -> Dict[str, object]:
         return {"rows": self.rows, "predicted": self.predicted, "skipped": self.skipped,
@@ -120,14 +122,20 @@ def predict_file(predictor, input_path, output_path=None, *, on_bad_row: str = "
     from tqdm.auto import tqdm
 
     input_path = Path(input_path)
-    if not input_path.is_file():
+    if not input_path.exists():
         raise FileNotFoundError(f"no such input file: {input_path}")
     if resume and output_path is None:
         raise ValueError("resume needs an output file to continue (--output)")
     task, labels = predictor.task, predictor.labels
     report = FileReport(summary=Summary(labels) if task.has_gold_labels else None)
-    with open(input_path, "rb") as raw_input:
-        reader = RowReader(buffered(raw_input), input_path.name, task, labels, max_chars, input_format)
+    with contextlib.ExitStack() as stack:
+        if input_path.is_dir():  # a folder of images (an image task)
+            reader = FolderReader(input_path, task, labels)
+            total = len(reader.files)
+        else:
+            raw_input = stack.enter_context(open(input_path, "rb"))
+            reader = RowReader(buffered(raw_input), input_path.name, task, labels, max_chars, input_format)
+            total = count_lines(input_path) - (1 if reader.format in ("csv", "tsv") else 0)  # the header
         rows = reader.start()
         result_columns = list(task.output_columns)
         output_format = reader.format
@@ -136,12 +144,13 @@ def predict_file(predictor, input_path, output_path=None, *, on_bad_row: str = "
         done, last_values = (_resume(Path(output_path), reader, output_format, result_columns, report)
                              if resume else (0, None))
         rows = _skip_rows(rows, done, last_values, input_path)
-        output = (open(output_path, "a" if done else "w", encoding="utf-8", newline="")
+        if task.input_kind != "text":  # a column that names files: read them beside the data file
+            rows = _read_items(rows, task, input_path if input_path.is_dir() else input_path.parent)
+        output = (stack.enter_context(open(output_path, "a" if done else "w", encoding="utf-8", newline=""))
                   if output_path is not None else sys.stdout)
-        total = count_lines(input_path) - (1 if reader.format in ("csv", "tsv") else 0)  # the header
-        bar = tqdm(total=max(total, report.rows) if reader.format != "json" else None,
-                   initial=report.rows, unit=" rows", disable=not progress, file=sys.stderr,
-                   dynamic_ncols=True, mininterval=0.5)
+        bar = stack.enter_context(tqdm(total=max(total, report.rows) if reader.format != "json" else None,
+                                       initial=report.rows, unit=" rows", disable=not progress,
+                                       file=sys.stderr, dynamic_ncols=True, mininterval=0.5))
         say = report_problem or (lambda message: bar.write(message, file=sys.stderr))
         try:
             writer = RowWriter(output, output_format, reader.columns, result_columns,
@@ -156,11 +165,19 @@ def predict_file(predictor, input_path, output_path=None, *, on_bad_row: str = "
                 if report.rows % CHUNK_ROWS == 0:
                     output.flush()  # a stopped run keeps what it finished
         finally:
-            bar.close()
             output.flush()
-            if output is not sys.stdout:
-                output.close()
     return report
+
+
+def _read_items(rows: Iterator[Row], task, directory: Path) -> Iterator[Row]:
+    """Rows whose input names a file (an image), with the file's contents as the input."""
+    for row in rows:
+        if row.problem is None:
+            try:
+                row.item = task.read_file_item(row.item, directory)
+            except (OSError, ValueError) as error:
+                row.problem = f"line {row.line}: {error}"
+        yield row
 
 
 def _output_format(path: Path, input_format: str) -> str:

@@ -84,11 +84,10 @@ class History:
         share = latency_ms / len(items) if latency_ms is not None and items else latency_ms
         rows = []
         for item, result in zip(items, results, strict=True):
-            texts = (item,) if isinstance(item, str) else tuple(item)
             columns = task.result_columns(result) if task.output_columns else {}
             prediction = columns.get(task.output_columns[0]) if task.output_columns else result.get("prediction")
             rows.append((now, task.name, self.model, self.model_hash,
-                         json.dumps(dict(zip(task.fields, texts)), ensure_ascii=False),
+                         json.dumps(task.input_record(item), ensure_ascii=False),
                          json.dumps(result, ensure_ascii=False),
                          None if prediction is None else str(prediction), share, source, visitor_hash))
         with self._writing() as connection:  # one transaction: all of them or none

@@ -49,6 +49,10 @@ def load_classifier(
     started = time.perf_counter()
     device = resolve_device(args.device)
     say = _say if verbose else (lambda message: None)
+    if _names_an_image_model(args):
+        from .image_model import load_image_classifier
+
+        return load_image_classifier(args, device, say, **classifier_options)
     pretrained, weights_path = resolve_model_paths(args, say)
     task = get_task(args.task) if args.uses_demo_model else None
     if args.uses_demo_model:
@@ -93,6 +97,16 @@ def load_classifier(
         f"in {time.perf_counter() - started:.1f} s."
     )
     return classifier
+
+
+def _names_an_image_model(args: DeployArguments) -> bool:
+    """An image classifier: asked for, or a ``save_pretrained`` folder of one given alone."""
+    from .image_model import is_image_model_dir
+
+    if args.task is not None:
+        return args.task == "image-classification"
+    alone = not (args.downstream_model_dir or args.downstream_model_checkpoint_fpath)
+    return alone and is_image_model_dir(args.pretrained_model_name)
 
 
 def check_head(state_dict: StateDict, task: Task) -> None:

@@ -16,7 +16,7 @@ from .batching import MicroBatcher
 from .tasks import Prediction, Task, get_task
 
 
-MODEL_INPUTS = ("input_ids", "token_type_ids", "attention_mask")
+MODEL_INPUTS = ("input_ids", "token_type_ids", "attention_mask", "pixel_values")
 
 
 class PredictionError(RuntimeError):
@@ -108,6 +108,8 @@ class Predictor:
         """The model's outputs (``logits``, or ``start_logits`` and ``end_logits``) on the CPU,
         in fp32. Only the model's own inputs go to it: the encoding may also carry offsets."""
         inputs = {name: encoding[name].to(self.device) for name in MODEL_INPUTS if name in encoding}
+        if "pixel_values" in inputs:  # in the model's own precision (bf16 / fp16 when so loaded)
+            inputs["pixel_values"] = inputs["pixel_values"].to(next(self.model.parameters()).dtype)
         with torch.inference_mode():
             outputs = self.model(**inputs)
         tensors = {name: value.float().cpu() for name, value in outputs.items() if name.endswith("logits")}
@@ -128,4 +130,7 @@ def make_inference_fn(predictor: Predictor) -> Callable[..., Dict[str, object]]:
 
 
 def _length(item) -> int:
-    return len(item) if isinstance(item, str) else sum(len(text) for text in item)
+    """Characters of a text input (for sorting a batch by length); 0 for an image."""
+    if isinstance(item, str):
+        return len(item)
+    return sum(len(text) for text in item) if isinstance(item, tuple) else 0

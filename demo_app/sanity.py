@@ -29,8 +29,7 @@ def check_vocabulary(tokenizer, model, pretrained: str) -> None:
 
 def smoke_test(predictor: Predictor) -> None:
     """One prediction on the task's first example; its outputs must be finite numbers."""
-    example = predictor.task.examples[0]
     try:
-        predictor.predict([example[0] if len(example) == 1 else example])
+        predictor.predict([predictor.task.smoke_input()])
     except PredictionError as error:
         raise CheckpointError(f"a test prediction failed: {error}") from None

@@ -30,10 +30,11 @@ from .colab import in_colab
 from .limits import RateLimiter, retry_after_header
 from .predictor import PredictionError, Predictor
 from .tasks import Task, get_task
+from .tasks.image_classification import MAX_IMAGES
 from .visitors import visitor_key
 from .web_files import FILE_PATH, add_file_routes
 from .web_history import add_history_routes, open_history, record_results
-from .web_inputs import ApiError, InputReader
+from .web_inputs import ApiError, ImageInputReader, InputReader
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ AUTH_FAILURE_LIMIT = "5/minute"  # wrong passwords per visitor; beyond it -> 429
 # Only the app's own files. Framing: the app itself and Colab's notebook page; inside a Colab
 # runtime also Colab's output frames, which live on per-session googleusercontent.com hosts.
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'self' https://colab.research.google.com"
 )
@@ -133,7 +134,8 @@ def create_app(model, **options) -> Flask:
     predictor = _predictor_of(model)
     task = predictor.task if predictor is not None else get_task(None)
     predict_many = _predict_many_for(model, predictor, settings)
-    inputs = InputReader(task, settings.max_sentence_chars, settings.max_batch_sentences)
+    inputs = (ImageInputReader(task, MAX_IMAGES) if task.input_kind == "image" else
+              InputReader(task, settings.max_sentence_chars, settings.max_batch_sentences))
     if settings.max_body_bytes is None:
         settings.max_body_bytes = task.max_body_bytes
 
@@ -155,7 +157,7 @@ def create_app(model, **options) -> Flask:
     headers_for_every_response = security_headers(in_colab())
 
     def run(items: List) -> List[dict]:
-        g.sentence_chars = sum(len(text) for item in items for text in _texts(item))
+        g.sentence_chars = sum(len(text) for item in items for text in _texts(item) if isinstance(text, str))
         started = time.perf_counter()
         try:
             results = predict_many(items)
@@ -212,7 +214,8 @@ def create_app(model, **options) -> Flask:
 
     page = _page_for(task, settings, predictor)
 
-    if predictor is not None:  # files need the batching predictor, not a bare inference_fn
+    files_on = predictor is not None and task.input_kind == "text"
+    if files_on:  # data files need the batching predictor, not a bare inference_fn; text tasks
         def record_file_rows(items, results, visitor_key):
             record_results(history, task, items, results, source="file", visitor=visitor_key,
                            latency_ms=0.0)
@@ -230,7 +233,7 @@ def create_app(model, **options) -> Flask:
     @app.get("/")
     def index():
         return render_template("index.html", **page, history_on=history is not None,
-                               files_on=predictor is not None,
+                               files_on=files_on,
                                history_view=history is not None and bool(settings.auth),
                                max_sentence_chars=settings.max_sentence_chars,
                                page_timeout_ms=int((settings.request_timeout_s + 2) * 1000))
@@ -376,7 +379,8 @@ def _page_for(task: Task, settings: WebOptions, predictor: Optional[Predictor]) 
 
 
 def _texts(item) -> tuple:
-    return (item,) if isinstance(item, str) else tuple(item)
+    """An input as a tuple of its fields: a sentence or an image is one field."""
+    return tuple(item) if isinstance(item, (tuple, list)) else (item,)
 
 
 def _resource_dirs():

@@ -8,11 +8,14 @@ shapes DESIGN.md lists: ratsnlp's ``POST /api`` body, a JSON object, ``{"inputs"
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from typing import Dict, List, Optional
 
 from flask import request
 
+from .images import MAX_IMAGE_BYTES, ImageError, decode_image
 from .tasks import Task
 from .tasks.base import is_valid_unicode
 
@@ -108,6 +111,70 @@ class InputReader:
             raise ApiError(413, f"{where} is {len(value)} characters long; the limit is "
                                 f"{limit} characters{setting}")
         return value
+
+
+class ImageInputReader:
+    """Turns requests into images for an image task: multipart files (field ``file``, as the
+    PyTorch Flask recipe sends them; repeat it for several), or JSON with base64 images
+    (``{"image": "..."}`` or ``{"inputs": ["...", ...]}``). Images are decoded and checked here,
+    so a bad one is a 4xx for its own request only."""
+
+    def __init__(self, task: Task, max_images: int) -> None:
+        self.task = task
+        self.max_images = max_images
+
+    def from_api_body(self):
+        items, many = self.from_predict_body()
+        if many:
+            raise ApiError(400, f"POST /api takes one image; send {len(items)} to POST /predict")
+        return items[0]
+
+    def from_predict_body(self) -> "tuple[List, bool]":
+        if request.mimetype == "multipart/form-data":
+            uploads = [upload for upload in request.files.getlist("file") if upload.filename or upload.content_length]
+            if not uploads:
+                raise ApiError(400, 'no image: send it as a multipart file field named "file", e.g. '
+                                    "curl -F file=@cat.jpg URL/predict")
+            self.check_count(len(uploads))
+            images = [self.image(upload.read(MAX_IMAGE_BYTES + 1), upload.filename or f"file {i}")
+                      for i, upload in enumerate(uploads)]
+            return images, len(images) > 1
+        body = json_body(dict, 'POST /predict takes a multipart file field "file", or JSON '
+                               '{"image": "<base64>"} or {"inputs": ["<base64>", ...]}')
+        if "image" in body:
+            return [self.image(self.base64(body["image"], "image"), "image")], False
+        inputs = body.get("inputs")
+        if not isinstance(inputs, list) or not inputs:
+            raise ApiError(400, 'send {"image": "<base64>"} or {"inputs": ["<base64>", ...]}')
+        self.check_count(len(inputs))
+        return [self.image(self.base64(value, f"inputs[{i}]"), f"inputs[{i}]")
+                for i, value in enumerate(inputs)], True
+
+    def from_query(self):
+        raise ApiError(400, "an image cannot be sent in a query: POST it to /predict as a multipart "
+                            'file field named "file"')
+
+    def check_count(self, count: int) -> None:
+        if count > self.max_images:
+            raise ApiError(413, f"{count} images in one request; the limit is {self.max_images}")
+
+    def base64(self, value: object, where: str) -> bytes:
+        if isinstance(value, dict) and "image" in value:
+            value = value["image"]
+        if not isinstance(value, str):
+            raise ApiError(400, f"{where} must be a base64 string, got {json_type(value)}")
+        if value.startswith("data:") and "," in value:  # a data: URL, as a browser makes them
+            value = value.split(",", 1)[1]
+        try:
+            return base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise ApiError(400, f"{where} is not valid base64") from None
+
+    def image(self, data: bytes, name: str):
+        try:
+            return decode_image(data, name)
+        except ImageError as error:
+            raise ApiError(error.status, str(error)) from None
 
 
 def json_body(expected: type, usage: str):

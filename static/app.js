@@ -117,7 +117,7 @@
     }
   }
 
-  const RENDERERS = { bars: renderBars, entities: renderEntities, answer: renderAnswer };
+  const RENDERERS = { bars: renderBars, entities: renderEntities, answer: renderAnswer, image: renderBars };
 
   function summary(data) {
     if (Array.isArray(data.entities)) return data.entities.map((e) => e.text + "/" + e.label).join(", ") || "—";
@@ -132,12 +132,16 @@
     }
     const label = document.getElementById("result-label");
     if (label) label.textContent = data.prediction;
+    const image = document.getElementById("result-image");
+    if (image) image.textContent = data.image;
+    const classId = document.getElementById("result-class-id");
+    if (classId) classId.textContent = data.class_id ? "(" + data.class_id + ")" : "";
     (RENDERERS[document.body.dataset.renderer] || renderBars)(data);
     result.hidden = false;
 
     const entry = element("li");
     const short = (text) => (String(text).length > 60 ? String(text).slice(0, 60) + "…" : String(text));
-    const asked = inputs.map((input) => short(data[input.name])).join(" / ");
+    const asked = picker ? short(data.image) : inputs.map((input) => short(data[input.name])).join(" / ");
     entry.append(element("span", "history-sentence", asked + " "),
                  element("span", "history-label", "→ " + summary(data)));
     history.prepend(entry);
@@ -211,19 +215,22 @@
     });
   }
 
+  // POST to /predict: the task's fields as JSON, or an image as a multipart "file".
   async function classify(fields) {
+    const isForm = fields instanceof FormData;
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS);
     try {
+      const headers = {
+        // Lets the page work behind ngrok's free-tier browser warning.
+        "ngrok-skip-browser-warning": "1",
+        "X-Demo-Source": "page",  // the history (when on) notes where a prediction came from
+      };
+      if (!isForm) headers["Content-Type"] = "application/json";
       const response = await fetch("predict", {
         method: "POST",
-        headers: {
-          "Content-Type": "application/json",
-          // Lets the page work behind ngrok's free-tier browser warning.
-          "ngrok-skip-browser-warning": "1",
-          "X-Demo-Source": "page",  // the history (when on) notes where a prediction came from
-        },
-        body: JSON.stringify(fields),
+        headers,
+        body: isForm ? fields : JSON.stringify(fields),
         signal: controller.signal,
       });
       let data = null;
@@ -247,22 +254,66 @@
     }
   }
 
-  async function run() {
-    errorBox.hidden = true;
+  // The image page: a file chosen, taken with the camera or dropped, shown before it is sent.
+  const picker = document.getElementById("image");
+  const camera = document.getElementById("camera");
+  const preview = document.getElementById("preview");
+  let chosen = null;
+
+  function choose(file) {
+    chosen = file || null;
+    if (preview.src) URL.revokeObjectURL(preview.src);
+    preview.hidden = !chosen;
+    if (chosen) preview.src = URL.createObjectURL(chosen);
+  }
+
+  if (picker) {
+    picker.addEventListener("change", () => choose(picker.files[0]));
+    camera.addEventListener("change", () => choose(camera.files[0]));
+    const zone = document.getElementById("drop-zone");
+    zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("dragging"); });
+    zone.addEventListener("dragleave", () => zone.classList.remove("dragging"));
+    zone.addEventListener("drop", (event) => {
+      event.preventDefault();
+      zone.classList.remove("dragging");
+      if (event.dataTransfer.files.length) choose(event.dataTransfer.files[0]);
+    });
+  }
+
+  function readForm() {
+    if (picker) {
+      if (!chosen) {
+        showError("사진을 골라 주세요 (please choose a photo)");
+        return null;
+      }
+      const body = new FormData();
+      body.append("file", chosen, chosen.name || "photo.jpg");
+      return body;
+    }
     const fields = {};
     for (const input of inputs) {
       if (!input.value.trim()) {
         showError(input.dataset.label + " 입력해 주세요 (please type the " + input.name + ")");
         input.focus();
-        return;
+        return null;
       }
       fields[input.name] = input.value;
     }
+    return fields;
+  }
+
+  async function run() {
+    errorBox.hidden = true;
+    const fields = readForm();
+    if (!fields) return;
+    const fileName = chosen ? String(chosen.name || "photo") : null;
     submit.disabled = true;
     form.setAttribute("aria-busy", "true");
     statusLine.textContent = "분석 중… (analyzing…)";
     try {
-      render(await classify(fields));
+      const data = await classify(fields);
+      if (fileName !== null) data.image = fileName;  // shown as the input, as text
+      render(data);
       statusLine.textContent = "";
     } catch (error) {
       statusLine.textContent = "";

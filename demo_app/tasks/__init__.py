@@ -11,12 +11,14 @@ from typing import Dict, Optional
 
 from .base import Input, Prediction, Task
 from .classification import DocumentClassification
+from .image_classification import ImageClassification
 from .ner import LABEL_MAP, NamedEntityRecognition
 from .pair_classification import PairClassification
 from .qa import QuestionAnswering
 
 TASKS: Dict[str, Task] = {task.name: task for task in (
-    DocumentClassification(), PairClassification(), NamedEntityRecognition(), QuestionAnswering())}
+    DocumentClassification(), PairClassification(), NamedEntityRecognition(), QuestionAnswering(),
+    ImageClassification())}
 DEFAULT_TASK = "classification"
 
 
@@ -46,7 +48,7 @@ def recognise_task(requested: Optional[str], checkpoint_path: Optional[Path],
         if (directory / LABEL_MAP).is_file():
             return TASKS["ner"]
     for task in TASKS.values():
-        if head_kind is not None and task.head_kind == head_kind:
+        if head_kind is not None and task.head_kind == head_kind and task.input_kind == "text":
             return task
     return TASKS[DEFAULT_TASK]
 

@@ -59,6 +59,7 @@ class Task:
     examples: Sequence[Input] = ()
     column_aliases: Dict[str, str] = {}  # other names data files give a field (NSMC's "document")
     output_columns: Tuple[str, ...] = ()  # what result_columns() adds to a data file's row
+    input_kind = "text"  # "text" fields, or an "image" file
     has_gold_labels = False  # whether a data file's label column can be scored (class labels)
 
     # -- inputs ---------------------------------------------------------------------------
@@ -67,6 +68,16 @@ class Task:
         """``inputs`` as a list of items the model can take, or a TypeError/ValueError saying
         what is wrong (which item, which field)."""
         raise NotImplementedError
+
+    def smoke_input(self):
+        """One input for the test prediction made before a model is served."""
+        example = self.examples[0]
+        return example[0] if len(example) == 1 else tuple(example)
+
+    def input_record(self, item) -> Dict[str, object]:
+        """What the history keeps of one input: its fields."""
+        texts = (item,) if isinstance(item, str) else tuple(item)
+        return dict(zip(self.fields, texts))
 
     # -- model ----------------------------------------------------------------------------
 
@@ -108,6 +119,11 @@ class Task:
         """The label a data file's gold ``label`` column names, for the accuracy summary; None
         for tasks without class labels to compare (NER, QA). A ValueError if it names none."""
         return None
+
+    def read_file_item(self, value: str, directory: Path):
+        """A data file's field as the model's input (``directory`` holds the data file): the
+        text itself; an image task reads the file the column names."""
+        return value
 
     def training_row(self, inputs: Input, label: str, labels: Sequence[str]) -> Optional[Dict[str, object]]:
         """A corrected example in the book's training-corpus format (history export), or None

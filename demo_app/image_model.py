@@ -1,0 +1,107 @@
+"""Loading an image classifier: a ``save_pretrained`` folder (or hub name) -> a ready Predictor.
+
+The folder holds ``config.json`` (an ``...ForImageClassification`` architecture),
+``model.safetensors`` and ``preprocessor_config.json``; optionally an
+``imagenet_class_index.json`` / ``index_to_name.json`` with each class's id and name. Only
+safetensors weights are read (a pickled ``pytorch_model.bin`` can run code) and no code from the
+model's files is run (``trust_remote_code=False``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import torch
+
+from .arguments import DeployArguments
+from .checkpoint import CheckpointError
+from .loading import load_config, _size_note
+from .model_files import check_hub_name_reachable, existing_path, looks_like_a_path
+from .precision import apply_precision
+from .predictor import Predictor
+from .sanity import smoke_test
+from .tasks import TASKS
+from .tasks.image_classification import labels_for
+
+WEIGHTS_FILES = ("model.safetensors", "model.safetensors.index.json")
+
+
+def is_image_model_dir(name: Optional[str]) -> bool:
+    """Whether ``name`` is a local folder holding an image-classification model."""
+    if not name or not looks_like_a_path(name):
+        return False
+    config = Path(name).expanduser() / "config.json"
+    try:
+        text = config.read_text(encoding="utf-8") if config.is_file() else ""
+    except OSError:
+        return False
+    return "ForImageClassification" in text
+
+
+def load_image_classifier(args: DeployArguments, device: torch.device, say: Callable[[str], None],
+                          **predictor_options) -> Predictor:
+    """The image classifier named by ``args.pretrained_model_name`` (or ``downstream_model_dir``),
+    or the bundled demo model when neither is given."""
+    from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+    started = time.perf_counter()
+    task = TASKS["image-classification"]
+    if args.uses_demo_model:
+        say(f"No model given: using demo_app's bundled demo model ({task.demo_description}).")
+        source, model_dir = str(task.demo_pretrained_dir), task.demo_pretrained_dir
+    else:
+        name = args.pretrained_model_name or args.downstream_model_dir or args.downstream_model_checkpoint_fpath
+        if looks_like_a_path(name):
+            model_dir = existing_path(name, "image model folder", say)
+            model_dir = model_dir.parent if model_dir.is_file() else model_dir
+            source = str(model_dir)
+        else:  # a hub name such as microsoft/resnet-50
+            check_hub_name_reachable(name)
+            source, model_dir = name, None
+    config = load_config(source)
+    architectures = getattr(config, "architectures", None) or []
+    if not any(a.endswith("ForImageClassification") for a in architectures):
+        raise CheckpointError(f"{source} is not an image-classification model (its config names "
+                              f"{', '.join(architectures) or 'no architecture'}); save one with "
+                              "AutoModelForImageClassification's save_pretrained")
+    if model_dir is not None:
+        if not any((model_dir / name).is_file() for name in WEIGHTS_FILES):
+            raise CheckpointError(f"{model_dir} has no model.safetensors: demo_app reads only "
+                                  "safetensors weights (pickled .bin files can run code); save the "
+                                  "model with save_pretrained(..., safe_serialization=True)")
+        weights = model_dir / WEIGHTS_FILES[0]
+        say(f"Loading weights from {weights}{_size_note(weights) if weights.is_file() else ''} ...")
+    with _quiet_transformers():
+        model = AutoModelForImageClassification.from_pretrained(source, trust_remote_code=False,
+                                                                use_safetensors=True)
+        processor = AutoImageProcessor.from_pretrained(source, trust_remote_code=False)
+    labels = labels_for(model.config, model_dir)
+    # Convolutions gain little from bf16 on a CPU: full precision unless asked otherwise.
+    precision = "fp32" if args.precision == "auto" else args.precision
+    model = apply_precision(model, precision, device).to(device).eval()
+    predictor = Predictor(model, processor, labels=labels, task=task, device=device,
+                          precision=precision, source=str(model_dir / WEIGHTS_FILES[0]) if model_dir else source,
+                          demo_model=args.uses_demo_model, **predictor_options)
+    smoke_test(predictor)
+    say(f"Loaded {model.config.model_type} with {len(labels)} classes on {device} ({precision}) "
+        f"in {time.perf_counter() - started:.1f} s.")
+    return predictor
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    """No progress bar or backend advice from transformers while loading (transformers 5 says
+    torchvision is missing, which this project cannot install; its Pillow backend is used)."""
+    from transformers.utils import logging
+
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(verbosity)
+        logging.enable_progress_bar()

@@ -1,0 +1,77 @@
+"""Reading an uploaded image safely: bytes in, an upright RGB picture out, or an error that says why.
+
+Accepted: JPEG, PNG, WebP, GIF (its first frame) and BMP. The EXIF orientation a phone camera
+writes is applied, so a portrait photo is classified upright. Grey, palette, RGBA (over white),
+CMYK and 16-bit pictures become RGB. The pixel count is checked from the file's header, before
+any pixel is decoded, so a "decompression bomb" (a small file that claims a huge picture) is
+refused without using memory.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "MPO")  # MPO: a JPEG from some phone cameras
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
+MAX_IMAGE_PIXELS = 40_000_000  # 40 megapixels: any phone photo; a 20000x20000 bomb is refused
+
+
+class ImageError(ValueError):
+    """The bytes are not an image this demo reads; ``status`` is the HTTP status to answer."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def decode_image(data: bytes, name: str = "the file", max_pixels: int = MAX_IMAGE_PIXELS,
+                 max_bytes: int = MAX_IMAGE_BYTES):
+    """``data`` as an upright RGB ``PIL.Image``; an :class:`ImageError` (400, or 413 for a file
+    or picture over the limits) naming ``name`` otherwise."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    if not data:
+        raise ImageError(f"{name} is empty (0 bytes)")
+    if len(data) > max_bytes:
+        raise ImageError(f"{name} is {len(data)} bytes; the limit is {max_bytes} bytes", 413)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            picture = Image.open(io.BytesIO(data))  # reads the header only
+            if picture.format not in FORMATS:
+                raise ImageError(f"{name} is a {picture.format} image; send JPEG, PNG, WebP, GIF or BMP")
+            width, height = picture.size
+            if width * height > max_pixels:
+                raise ImageError(f"{name} is {width}x{height} pixels; the limit is {max_pixels} "
+                                 "pixels (about 40 megapixels)", 413)
+            picture.seek(0)  # a GIF's (or an animated WebP's) first frame
+            picture.load()
+            picture = ImageOps.exif_transpose(picture)
+            return to_rgb(picture)
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError(f"{name} is not an image (send JPEG, PNG, WebP, GIF or BMP)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"{name} claims too many pixels to decode safely", 413) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        raise ImageError(f"{name} could not be read as an image; it may be truncated or damaged "
+                         f"({' '.join(str(error).split())[:120]})") from None
+
+
+def to_rgb(picture):
+    """``picture`` in RGB: transparency over white, CMYK and grey and 16-bit converted."""
+    from PIL import Image
+
+    if picture.mode == "RGB":
+        return picture
+    if picture.mode == "P":
+        picture = picture.convert("RGBA")
+    if picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info:
+        rgba = picture.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if picture.mode in ("I;16", "I;16B", "I;16L", "I"):
+        picture = picture.point(lambda value: value * (1 / 256)).convert("L")
+    return picture.convert("RGB")
