@@ -18,7 +18,7 @@ import torch
 
 from .arguments import DeployArguments
 from .checkpoint import CheckpointError
-from .loading import load_config, _size_note
+from .loading import _size_note, load_config, quiet_library_warnings
 from .model_files import check_hub_name_reachable, existing_path, looks_like_a_path
 from .precision import apply_precision
 from .predictor import Predictor
@@ -45,6 +45,7 @@ def load_image_classifier(args: DeployArguments, device: torch.device, say: Call
                           **predictor_options) -> Predictor:
     """The image classifier named by ``args.pretrained_model_name`` (or ``downstream_model_dir``),
     or the bundled demo model when neither is given."""
+    quiet_library_warnings()
     from transformers import AutoImageProcessor, AutoModelForImageClassification
 
     started = time.perf_counter()
@@ -73,7 +74,8 @@ def load_image_classifier(args: DeployArguments, device: torch.device, say: Call
                                   "safetensors weights (pickled .bin files can run code); save the "
                                   "model with save_pretrained(..., safe_serialization=True)")
         weights = model_dir / WEIGHTS_FILES[0]
-        say(f"Loading weights from {weights}{_size_note(weights) if weights.is_file() else ''} ...")
+        where = f"the demo model's {weights.name}" if args.uses_demo_model else str(weights)
+        say(f"Loading weights from {where}{_size_note(weights) if weights.is_file() else ''} ...")
     with _quiet_transformers():
         model = AutoModelForImageClassification.from_pretrained(source, trust_remote_code=False,
                                                                 use_safetensors=True)

@@ -54,7 +54,8 @@ def decode_image(data: bytes, name: str = "the file", max_pixels: int = MAX_IMAG
     except UnidentifiedImageError:
         raise ImageError(f"{name} is not an image (send JPEG, PNG, WebP, GIF or BMP)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{name} claims too many pixels to decode safely", 413) from None
+        raise ImageError(f"{name} claims far more pixels than the limit of {max_pixels} pixels "
+                         "(about 40 megapixels); it is not decoded", 413) from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise ImageError(f"{name} could not be read as an image; it may be truncated or damaged "
                          f"({' '.join(str(error).split())[:120]})") from None

@@ -123,12 +123,17 @@ def check_head(state_dict: StateDict, task: Task) -> None:
                               f"{task.name!r}: {fix}")
 
 
-def load_config(pretrained: str):
-    """The pretrained model's config, never running code from its files."""
-    # transformers imports tqdm.auto, which warns in Jupyter without ipywidgets (Colab has them);
-    # transformers 4.36-4.38 warn about a torch API they use internally. Nothing a student can fix.
+def quiet_library_warnings() -> None:
+    """Before importing transformers: it imports tqdm.auto, which warns in Jupyter without
+    ipywidgets (Colab has them); transformers 4.36-4.38 warn about a torch API they use
+    internally. Nothing a student can fix."""
     warnings.filterwarnings("ignore", message="IProgress not found")
     warnings.filterwarnings("ignore", message=".*_register_pytree_node. is deprecated", category=FutureWarning)
+
+
+def load_config(pretrained: str):
+    """The pretrained model's config, never running code from its files."""
+    quiet_library_warnings()
     from transformers import AutoConfig  # imported here: transformers takes a second to import
 
     try:

@@ -69,8 +69,8 @@ def draw_shape(kind: str, rng: random.Random):
             ends = [(cx - dx * radius, cy - dy * radius), (cx + dx * radius, cy + dy * radius)]
             draw.polygon([(ends[0][0] + px, ends[0][1] + py), (ends[1][0] + px, ends[1][1] + py),
                           (ends[1][0] - px, ends[1][1] - py), (ends[0][0] - px, ends[0][1] - py)], fill=colour)
-    noise = Image.effect_noise((SIZE, SIZE), rng.uniform(5, 25)).convert("RGB")
-    picture = Image.blend(picture, noise, 0.12)
+    noise = Image.frombytes("L", (SIZE, SIZE), rng.randbytes(SIZE * SIZE)).convert("RGB")  # seeded
+    picture = Image.blend(picture, noise, rng.uniform(0.03, 0.15))
     return picture.filter(ImageFilter.GaussianBlur(rng.uniform(0, 0.8)))
 
 
