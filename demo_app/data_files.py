@@ -112,7 +112,10 @@ class RowReader:
 
     def _table_rows(self, delimiter: str) -> Iterator[Row]:
         lines = self._text_lines()
-        header = next(csv.reader(lines, delimiter=delimiter), None)
+        try:
+            header = next(csv.reader(lines, delimiter=delimiter), None)
+        except csv.Error as error:
+            raise DataFileError(f"{self.name}'s header line cannot be read ({error})") from None
         if header is None or self._bad_lines.get(self._line_number):
             raise DataFileError(f"{self.name} has no header line naming its columns")
         self._use_columns([name.strip() for name in header])
@@ -157,6 +160,8 @@ class RowReader:
                 values = json.loads(text)
             except ValueError as error:
                 values, problem = {}, f"line {line} is not valid JSON ({getattr(error, 'msg', error)})"
+            except RecursionError:
+                values, problem = {}, f"line {line} is JSON nested too deeply"
             else:
                 problem = None if isinstance(values, dict) else f"line {line} is not a JSON object"
             if not self.columns and problem is None:
@@ -171,6 +176,8 @@ class RowReader:
             items = json.loads(raw.decode(self.encoding))
         except (UnicodeDecodeError, ValueError) as error:
             raise DataFileError(f"{self.name} is not a JSON file ({getattr(error, 'msg', error)})") from None
+        except RecursionError:
+            raise DataFileError(f"{self.name} is JSON nested too deeply") from None
         if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
             raise DataFileError(f"{self.name} must hold a JSON list of objects, one per row")
         self._use_columns(list(items[0]) if items else [])
@@ -196,6 +203,9 @@ class RowReader:
         self.gold_column = next((lowered[name] for name in GOLD_COLUMNS if name in lowered), None)
 
     def _row(self, line: int, values: Dict[str, object]) -> Row:
+        for column, value in values.items():
+            if isinstance(value, str) and not is_valid_unicode(value):
+                return Row(line, values, problem=f"line {line}: {column!r} is not valid text")
         texts = []
         for field, column in self.field_columns.items():
             value = values.get(column)
@@ -225,20 +235,25 @@ class RowReader:
     # -- lines ------------------------------------------------------------------------------
 
     def _sniff_encoding(self) -> str:
-        head = self.stream.peek(_SNIFF_BYTES)[:_SNIFF_BYTES] if hasattr(self.stream, "peek") else b""
+        head = self._head()
         if b"\x00" in head[:8192]:
             raise DataFileError(f"{self.name} is not a text file (it holds NUL bytes); send CSV, TSV "
                                 "or JSONL text")
-        try:
-            head.decode("utf-8")
-        except UnicodeDecodeError as error:
-            if error.start < len(head) - 4:  # not just a character cut at the end of the sample
-                try:
-                    head.decode("cp949")
-                    return "cp949"
-                except UnicodeDecodeError:
-                    pass
+        if b"\r" in head and b"\n" not in head and len(head.split(b"\r")) > 2:
+            raise DataFileError(f"{self.name} ends its lines with CR only (old Mac style); save it "
+                                "with Windows or Unix line endings")
+        if not _decodes(head, "utf-8") and _decodes(head, "cp949"):
+            return "cp949"
         return "utf-8"
+
+    def _head(self) -> bytes:
+        """The first bytes of the file (up to 64 KiB), without consuming them."""
+        if self.stream.seekable():
+            start = self.stream.tell()
+            head = self.stream.read(_SNIFF_BYTES)
+            self.stream.seek(start)
+            return head
+        return self.stream.peek(_SNIFF_BYTES)[:_SNIFF_BYTES] if hasattr(self.stream, "peek") else b""
 
     def _text_lines(self) -> Iterator[str]:
         """Decoded lines, line endings kept; a line that is too long or does not decode is
@@ -319,6 +334,23 @@ class FolderReader:
             yield row
 
 
+def _decodes(head: bytes, encoding: str) -> bool:
+    """Whether ``head`` is text in ``encoding``; a character cut at the sample's end is fine."""
+    try:
+        head.decode(encoding)
+    except UnicodeDecodeError as error:
+        return error.start >= len(head) - 3
+    return True
+
+
+def safe_text(value: object) -> object:
+    """``value`` with any lone surrogate (from a JSON escape such as \\ud800) replaced, so
+    that the row can be written as UTF-8."""
+    if isinstance(value, str) and not is_valid_unicode(value):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    return value
+
+
 class RowWriter:
     """Writes output rows: the input's columns, then ``result_columns``, then ``error``."""
 
@@ -337,7 +369,7 @@ class RowWriter:
                 self._csv.writerow(self.columns)
 
     def write(self, row: Row, result_columns: Optional[Dict[str, object]]) -> None:
-        values = dict(row.values)
+        values = {key: safe_text(value) for key, value in row.values.items()}
         values.update(result_columns or {})
         values[ERROR_COLUMN] = row.problem or ""
         if self._csv is not None:

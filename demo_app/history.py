@@ -102,7 +102,7 @@ class History:
     def flag(self, row_id: int, token: str, correction: Optional[str]) -> bool:
         """Mark a row wrong, with the visitor's correction; False when the token does not match
         (only the visitor who got the result holds it)."""
-        if not hmac.compare_digest(self.flag_token(row_id), str(token)):
+        if not hmac.compare_digest(self.flag_token(row_id).encode(), str(token).encode("utf-8", "replace")):
             return False
         with self._writing() as connection:
             changed = connection.execute(
@@ -175,7 +175,7 @@ def export(history: History, stream: IO[str], format: str = "csv", flagged_only:
     """Write the history to ``stream``; returns the number of rows written.
 
     ``csv``, ``tsv``, ``jsonl``: one row per prediction, every column (inputs and outputs as
-    JSON in csv/tsv). ``nsmc`` (document classification: ``id document label``), ``klue-nli``
+    JSON in csv/tsv; a csv/tsv cell that a spreadsheet would run as a formula starts with '). ``nsmc`` (document classification: ``id document label``), ``klue-nli``
     (pairs: a JSON list as KLUE-NLI's files), ``ner`` (the book's ``text␞labelled_text`` lines)
     and ``korquad`` (QA: KorQuAD 1.0 JSON): the flagged rows' corrections as training data.
     """
@@ -193,8 +193,8 @@ def export(history: History, stream: IO[str], format: str = "csv", flagged_only:
             if writer is None:
                 writer = csv.writer(stream, delimiter="\t" if format == "tsv" else ",", lineterminator="\n")
                 writer.writerow(list(row))
-            writer.writerow([json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else
-                             ("" if v is None else v) for v in row.values()])
+            writer.writerow([_spreadsheet_safe(json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list))
+                                               else ("" if v is None else v)) for v in row.values()])
         written += 1
     return written
 
@@ -250,6 +250,14 @@ def model_identity(source: Optional[str]) -> Tuple[str, str]:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     return path.name, digest.hexdigest()
+
+
+def _spreadsheet_safe(value: object) -> object:
+    """A cell a spreadsheet will not run: text starting with = + - @ (a formula in Excel or
+    Sheets) gets a leading apostrophe. Visitors' corrections and answers are free text."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 def _now() -> str:

@@ -1,7 +1,9 @@
 """Reading an uploaded image safely: bytes in, an upright RGB picture out, or an error that says why.
 
 Accepted: JPEG, PNG, WebP, GIF (its first frame) and BMP. The EXIF orientation a phone camera
-writes is applied, so a portrait photo is classified upright. Grey, palette, RGBA (over white),
+writes is applied, so a portrait photo is classified upright (a broken EXIF block is ignored).
+Pictures are shrunk to at most MAX_SIDE pixels a side as they are decoded, and large ones are
+decoded one at a time, so many large uploads at once cannot exhaust memory. Grey, palette, RGBA (over white),
 CMYK and 16-bit pictures become RGB. The pixel count is checked from the file's header, before
 any pixel is decoded, so a "decompression bomb" (a small file that claims a huge picture) is
 refused without using memory.
@@ -10,11 +12,15 @@ refused without using memory.
 from __future__ import annotations
 
 import io
+import threading
 import warnings
 
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "MPO")  # MPO: a JPEG from some phone cameras
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MAX_IMAGE_PIXELS = 40_000_000  # 40 megapixels: any phone photo; a 20000x20000 bomb is refused
+MAX_SIDE = 1024  # larger pictures are shrunk at once: every model here reads at most a few hundred
+LARGE_PIXELS = 4_000_000  # pictures this large are decoded one at a time (memory stays bounded)
+_LARGE_DECODE = threading.Lock()
 
 
 class ImageError(ValueError):
@@ -29,7 +35,7 @@ def decode_image(data: bytes, name: str = "the file", max_pixels: int = MAX_IMAG
                  max_bytes: int = MAX_IMAGE_BYTES):
     """``data`` as an upright RGB ``PIL.Image``; an :class:`ImageError` (400, or 413 for a file
     or picture over the limits) naming ``name`` otherwise."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
     if not data:
         raise ImageError(f"{name} is empty (0 bytes)")
@@ -46,9 +52,14 @@ def decode_image(data: bytes, name: str = "the file", max_pixels: int = MAX_IMAG
                 raise ImageError(f"{name} is {width}x{height} pixels; the limit is {max_pixels} "
                                  "pixels (about 40 megapixels)", 413)
             picture.seek(0)  # a GIF's (or an animated WebP's) first frame
-            picture.load()
-            picture = ImageOps.exif_transpose(picture)
-            return to_rgb(picture)
+            if picture.format in ("JPEG", "MPO"):
+                picture.draft("RGB", (MAX_SIDE, MAX_SIDE))  # decodes a big JPEG at a smaller scale
+            if width * height > LARGE_PIXELS:
+                with _LARGE_DECODE:
+                    picture = _small(picture)
+            else:
+                picture = _small(picture)
+            return to_rgb(_upright(picture))
     except ImageError:
         raise
     except UnidentifiedImageError:
@@ -59,6 +70,24 @@ def decode_image(data: bytes, name: str = "the file", max_pixels: int = MAX_IMAG
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise ImageError(f"{name} could not be read as an image; it may be truncated or damaged "
                          f"({' '.join(str(error).split())[:120]})") from None
+
+
+def _small(picture):
+    """The decoded picture, at most MAX_SIDE pixels on its longer side, in its own mode."""
+    picture.load()
+    if max(picture.size) > MAX_SIDE:
+        picture.thumbnail((MAX_SIDE, MAX_SIDE))
+    return picture
+
+
+def _upright(picture):
+    """``picture`` turned as its EXIF orientation says; as it is when the EXIF is broken."""
+    from PIL import ImageOps
+
+    try:
+        return ImageOps.exif_transpose(picture)
+    except Exception:  # noqa: BLE001 - broken EXIF (struct.error, ...) is not a broken picture
+        return picture
 
 
 def to_rgb(picture):

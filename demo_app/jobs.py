@@ -17,17 +17,19 @@ import shutil
 import tempfile
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
-from .data_files import RowReader, RowWriter, buffered
+from .data_files import RowReader, RowWriter, buffered, safe_text
 from .evaluation import Summary
 from .file_predictions import FileReport, predict_rows
 
 KEEP_JOBS = 32
 KEEP_SECONDS = 3600
 PREVIEW_ROWS = 100  # rows of the result shown on the page; the CSV has them all
+PREVIEW_CHARS = 200  # characters of a cell shown on the page; the CSV has them all
 
 
 class JobsBusy(RuntimeError):
@@ -96,7 +98,7 @@ class Jobs:
         self.max_chars = max_chars
         self.record = record  # history: record(items, results, visitor)
         self.timeout = timeout
-        self.directory = Path(tempfile.mkdtemp(prefix="demo_app-jobs-"))
+        self._directory: Optional[Path] = None  # made at the first upload
         self._jobs: "OrderedDict[str, Job]" = OrderedDict()
         self._lock = threading.Lock()
 
@@ -120,13 +122,22 @@ class Jobs:
         with self._lock:
             return self._jobs.get(job_id)
 
-    def new_upload_path(self, name: str) -> Path:
-        return self.directory / f"{secrets.token_hex(8)}{Path(name).suffix.lower()}"
+    def new_upload_path(self, input_format: str) -> Path:
+        """A new file for an upload, in this app's temporary folder, which is deleted with the
+        app or when the process exits (uploads and results are visitors' data)."""
+        with self._lock:
+            if self._directory is None:
+                self._directory = Path(tempfile.mkdtemp(prefix="demo_app-jobs-"))
+                weakref.finalize(self, shutil.rmtree, str(self._directory), ignore_errors=True)
+        return self._directory / f"{secrets.token_hex(8)}.{input_format}"
 
     def close(self) -> None:
+        """Stop every job and delete the uploads and results."""
         for job in list(self._jobs.values()):
             job.cancel()
-        shutil.rmtree(self.directory, ignore_errors=True)
+            job.wait(10)
+        if self._directory is not None:
+            shutil.rmtree(self._directory, ignore_errors=True)
 
     def _run(self, job: Job, input_format: str) -> None:
         predictor = self.predictor
@@ -145,8 +156,9 @@ class Jobs:
                     writer.write(row, columns)
                     job.report.count(row, columns)
                     if len(job.preview) < PREVIEW_ROWS:
-                        job.preview.append({**{c: row.values.get(c) for c in reader.columns},
-                                            **(columns or {}), "error": row.problem or ""})
+                        cells = {**{c: row.values.get(c) for c in reader.columns}, **(columns or {}),
+                                 "error": row.problem or ""}
+                        job.preview.append({c: _shortened(safe_text(v)) for c, v in cells.items()})
                     if columns is not None and self.record is not None:
                         batch_rows.append(row.item)
                         batch_results.append(result)
@@ -175,3 +187,8 @@ class Jobs:
                 self._jobs.pop(job.id, None)
                 job.output.unlink(missing_ok=True)
 
+
+def _shortened(value: object) -> object:
+    if isinstance(value, str) and len(value) > PREVIEW_CHARS:
+        return value[:PREVIEW_CHARS] + "…"
+    return value

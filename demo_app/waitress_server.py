@@ -17,6 +17,7 @@ threads, so a slow or idle connection costs a socket, never a thread. What this 
 from __future__ import annotations
 
 import io
+import tempfile
 import select
 import threading
 import time
@@ -44,13 +45,15 @@ DISCARD_LIMIT_BYTES = 64 * 1024 * 1024  # over this waitress answers 413 and clo
 
 
 class _LimitedBody:
-    """Stands in for waitress's body buffer: keeps a body of at most ``limit`` bytes (in memory)
-    and of a longer one only its length, which is all the app needs to refuse it (413)."""
+    """Stands in for waitress's body buffer: keeps a body of at most ``limit`` bytes (in memory
+    up to 1 MiB, then in a temporary file) and of a longer one only its length, which is all the
+    app needs to refuse it (413)."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.length = 0
-        self.kept = io.BytesIO()
+        # Large kept bodies (file and image uploads) go to a temporary file, as waitress does.
+        self.kept = tempfile.SpooledTemporaryFile(max_size=1 << 20)
 
     def __len__(self) -> int:
         return self.length
@@ -62,6 +65,7 @@ class _LimitedBody:
 
     def getfile(self):
         if self.length > self.limit:
+            self.kept.close()
             return io.BytesIO()
         self.kept.seek(0)
         return self.kept

@@ -33,14 +33,14 @@ def add_file_routes(app: Flask, jobs: Jobs, settings, visitor: Callable[[], str]
                                 "curl -F file=@ratings_test.txt URL/predict/file")
         if upload is None or not upload.filename:
             raise ApiError(400, 'no file: send it in a multipart field named "file"')
-        name = Path(upload.filename).name[:200]
+        name = _printable(Path(upload.filename.replace("\\", "/")).name)[:200] or "upload"
         try:
             input_format = file_format(name, request.form.get("format") or None)
         except DataFileError as error:
             raise ApiError(400, str(error)) from None
-        path = jobs.new_upload_path(name)
-        upload.save(path)
+        path = jobs.new_upload_path(input_format)
         try:
+            upload.save(path)
             rows = _check_upload(path, name, input_format, jobs, settings)
             job = jobs.start(path, name, rows, visitor(), input_format)
         except JobsBusy as error:
@@ -72,7 +72,7 @@ def add_file_routes(app: Flask, jobs: Jobs, settings, visitor: Callable[[], str]
             raise ApiError(409, "the file is still being predicted; download when its status is done")
         if job.status == "failed" or not job.output.is_file():
             raise ApiError(404, "this job has no results")
-        download = Path(job.name).stem + "-predictions.csv"
+        download = (Path(job.name).stem or "upload") + "-predictions.csv"
         return send_file(job.output, mimetype="text/csv", as_attachment=True, download_name=download)
 
 
@@ -89,10 +89,16 @@ def _check_upload(path: Path, name: str, input_format: str, jobs: Jobs, settings
     predictor = jobs.predictor
     with open(path, "rb") as stream:
         try:
-            RowReader(buffered(stream), name, predictor.task, predictor.labels, jobs.max_chars,
-                      input_format).start()
+            reader = RowReader(buffered(stream), name, predictor.task, predictor.labels, jobs.max_chars,
+                               input_format)
+            rows_iterator = reader.start()
+            if input_format == "json":  # one item per object, however the file breaks its lines
+                rows = sum(1 for _ in rows_iterator)
         except DataFileError as error:
             raise ApiError(400, str(error)) from None
+    if rows > settings.max_file_rows:
+        raise ApiError(413, f"{name} has {rows} rows; the limit is {settings.max_file_rows} "
+                            "(max_file_rows); split it or use the command line (README: Files)")
     return rows
 
 
@@ -101,3 +107,8 @@ def _job(jobs: Jobs, job_id: str):
     if job is None:
         raise ApiError(404, "no such job (finished jobs are kept for an hour)")
     return job
+
+
+def _printable(name: str) -> str:
+    """A file name without control characters (it goes into headers and messages)."""
+    return "".join(c for c in name if c.isprintable())

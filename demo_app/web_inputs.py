@@ -165,7 +165,10 @@ class ImageInputReader:
             raise ApiError(400, f"{where} must be a base64 string, got {json_type(value)}")
         if value.startswith("data:") and "," in value:  # a data: URL, as a browser makes them
             value = value.split(",", 1)[1]
+        value = "".join(value.split())  # base64 as `base64` prints it, wrapped at 76 columns
         try:
+            if "-" in value or "_" in value:  # the URL-safe alphabet
+                return base64.b64decode(value, altchars=b"-_", validate=True)
             return base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
             raise ApiError(400, f"{where} is not valid base64") from None

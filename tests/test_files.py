@@ -256,8 +256,8 @@ def file_server(demo_classifier):
     handle.stop()
 
 
-def upload(url, name, data, **extra):
-    return requests.post(url + "/predict/file", files={"file": (name, data)}, timeout=60, **extra)
+def upload(url, name, content, **extra):
+    return requests.post(url + "/predict/file", files={"file": (name, content)}, timeout=60, **extra)
 
 
 def test_a_small_file_is_answered_at_once_with_a_csv_download(file_server, tmp_path):
@@ -325,3 +325,74 @@ def test_not_multipart_and_no_file_field(file_server):
     response = requests.post(file_server.url + "/predict/file", files={"other": ("a.csv", b"x")}, timeout=10)
     assert response.status_code == 400 and "field named" in response.json()["error"]
     assert requests.get(file_server.url + "/jobs/nope", timeout=10).status_code == 404
+
+
+# -- found by a hostile-visitor trial ------------------------------------------------------------
+
+@pytest.mark.parametrize("prefix", ["", "x"])
+def test_cp949_files_are_read_wherever_the_sample_cuts_a_character(tmp_path, prefix):
+    """The encoding is sniffed from 64 KiB; a two-byte character cut at the sample's end must
+    not turn the whole file into undecodable rows."""
+    lines = ["sentence"] + [f"{prefix}이 영화 정말 재밌어요 {i}" for i in range(3000)]
+    source = tmp_path / "excel.csv"
+    source.write_bytes("\n".join(lines).encode("cp949") + b"\n")
+    result = run_cli("predict", "--input", str(source), "--output", str(tmp_path / "out.csv"))
+    assert "3000 rows: 3000 predicted, 0 skipped" in result.stderr, result.stderr[-500:]
+
+
+def test_a_lone_surrogate_in_any_column_is_one_bad_row(tmp_path, file_server):
+    lines = [json.dumps({"sentence": "재밌어요", "id": i}) for i in range(50)]
+    lines.append('{"sentence": "좋아요", "id": "\\ud800"}')
+    lines.append(json.dumps({"sentence": "지루해요", "id": 51}))
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run_cli("predict", "--input", str(source), "--output", str(tmp_path / "out.jsonl"))
+    assert result.returncode == 0 and "52 rows: 51 predicted, 1 skipped" in result.stderr, result.stderr
+    answer = upload(file_server.url, "in.jsonl", source.read_bytes()).json()
+    assert answer.get("status") == "done", answer
+    assert answer["status"] == "done" and answer["rows"] == 52 and answer["skipped"] == 1
+
+
+@pytest.mark.parametrize("name, data, status, words", [
+    ("cr.csv", "sentence\r좋아요\r별로예요\r".encode(), 400, "CR only"),
+    ("deep.json", b"[" * 200_000, 400, "nested too deeply"),
+    ("a." + "가" * 150, "sentence\n좋아요\n".encode(), 200, ""),  # an odd name, format=csv below
+])
+def test_odd_files_are_4xx_or_read_never_500(file_server, name, data, status, words):
+    response = upload(file_server.url, name, data, data={"format": "csv"} if name.startswith("a.") else {})
+    assert response.status_code == status, response.text
+    assert words in response.json().get("error", "")
+
+
+def test_a_one_line_json_array_is_counted_by_its_items(file_server):
+    data = json.dumps([{"sentence": "a"}] * 60_001, separators=(",", ":")).encode()
+    response = upload(file_server.url, "many.json", data)
+    assert response.status_code == 413 and "60001 rows" in response.json()["error"]
+
+
+def test_the_preview_keeps_long_cells_short(file_server):
+    data = ("sentence,note\n" + "".join(f"좋아요,{'😀' * 5000}\n" for _ in range(5))).encode()
+    answer = upload(file_server.url, "long.csv", data).json()
+    assert answer["status"] == "done" and len(answer["preview"][0]["note"]) == 201
+
+
+def test_uploads_and_results_are_deleted_when_the_server_stops(tmp_path):
+    import glob
+
+    from helpers import free_port, wait_until_serving
+
+    before = set(glob.glob("/tmp/demo_app-jobs-*"))
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "demo_app", "serve", "--port", str(port)], cwd=ROOT,
+                               env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_serving(url, process)
+        assert upload(url, "a.csv", "sentence\n좋아요\n".encode()).json()["status"] == "done"
+        made = set(glob.glob("/tmp/demo_app-jobs-*")) - before
+        assert len(made) == 1 and os.listdir(made.pop())  # the results, kept for the download
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    assert set(glob.glob("/tmp/demo_app-jobs-*")) - before == set()

@@ -215,3 +215,22 @@ def test_the_page_says_when_history_is_on_and_the_owner_view_needs_a_password(de
     view = app.get("/history", headers=auth).get_data(as_text=True)
     assert "<script>window" not in view and "<img src=x" not in view and "&lt;" in view  # as text
     assert view.count("<tr") == len(XSS_PAYLOADS) + 1
+
+
+def test_odd_flag_tokens_are_404_and_exports_do_not_run_in_a_spreadsheet(demo_classifier, tmp_path):
+    from demo_app.tasks import TASKS
+
+    client = create_app(demo_classifier, history=str(tmp_path / "h.sqlite")).test_client()
+    answer = client.post("/predict", json={"sentence": "재밌어요"}).json
+    response = client.post("/flag", json={"id": answer["history"]["id"], "flag_token": "가",
+                                          "correction": "부정 (negative)"})
+    assert response.status_code == 404
+    history = History(tmp_path / "qa.sqlite")
+    [(row_id, token)] = history.record(TASKS["qa"], [("본사는?", "=HYPERLINK(\"http://evil\") 목포")],
+                                       [{"answer": "=HYPERLINK(\"http://evil\")", "start": 0, "end": 23,
+                                         "probability": 0.9}], source="page")
+    history.flag(row_id, token, "@SUM(A1:A9)")
+    out = io.StringIO()
+    export(history, out, "csv")
+    row = next(csv.DictReader(io.StringIO(out.getvalue())))
+    assert row["prediction"].startswith("'=") and row["correction"] == "'@SUM(A1:A9)"

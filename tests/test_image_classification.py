@@ -293,3 +293,55 @@ def test_a_phone_uploads_a_photo_and_sees_a_preview_and_bars(browser, image_pred
         assert "is not an image" in page.text_content("#error")
     finally:
         context.close()
+
+
+# -- found by a hostile-visitor trial ------------------------------------------------------------
+
+def test_a_broken_exif_block_is_ignored(image_server):
+    data = bytearray(encoded(shape("circle"), "JPEG", exif=b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\x00\x05\x01\x12"))
+    response = requests.post(image_server.url + "/predict", files={"file": ("exif.jpg", bytes(data))}, timeout=30)
+    assert response.status_code == 200, response.text
+
+
+def test_many_large_transparent_palette_images_do_not_exhaust_memory(image_server):
+    """8 palette PNGs of 6324x6324 (40 megapixels each, 5 KB each) in one request, 2 requests at
+    once: decoded one at a time and shrunk at once, so the peak stays within a few hundred MB."""
+    import threading
+
+    big = Image.new("P", (6324, 6324), 0)
+    big.info["transparency"] = 0
+    data = encoded(big, "PNG", transparency=0)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    statuses = []
+
+    def post():
+        files = [("file", (f"{i}.png", data)) for i in range(8)]
+        statuses.append(requests.post(image_server.url + "/predict", files=files, timeout=120).status_code)
+
+    threads = [threading.Thread(target=post) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [200, 200]
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 500_000  # kB
+
+
+def test_wrapped_and_url_safe_base64(image_server):
+    import base64
+
+    raw = encoded(shape("square"), "PNG")
+    wrapped = "\n".join(base64.b64encode(raw).decode()[i:i + 76] for i in range(0, len(base64.b64encode(raw)), 76))
+    for text in (wrapped, base64.urlsafe_b64encode(raw).decode()):
+        response = requests.post(image_server.url + "/predict", json={"image": text}, timeout=30)
+        assert response.status_code == 200, response.text
+
+
+def test_chunked_bodies_are_spooled_to_disk_not_kept_in_memory():
+    from demo_app.waitress_server import _LimitedBody
+
+    body = _LimitedBody(32 << 20)
+    for _ in range(3):
+        body.append(b"x" * (1 << 20))
+    assert body.kept._rolled  # past 1 MiB it lives in a temporary file
+    assert len(body.getfile().read()) == 3 << 20
