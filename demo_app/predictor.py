@@ -81,7 +81,7 @@ class Predictor:
         """Facts about the loaded model, for ``/healthz``, the page and logs."""
         return {
             "task": self.task.name,
-            "checkpoint": Path(self.source).name if self.source else None,
+            "checkpoint": _shown_source(self.source),
             "demo_model": self.demo_model,
             "model_type": self.model.config.model_type,
             "labels": list(self.labels),
@@ -127,6 +127,15 @@ def make_inference_fn(predictor: Predictor) -> Callable[..., Dict[str, object]]:
     inference_fn.predictor = predictor  # lets create_app() batch through the same predictor
     inference_fn.classifier = predictor  # the name earlier versions used
     return inference_fn
+
+
+def _shown_source(source: Optional[str]) -> Optional[str]:
+    """The checkpoint's file name; for a save_pretrained folder (model.safetensors), with its
+    folder's name, which is the part that tells models apart."""
+    if not source:
+        return None
+    path = Path(source)
+    return f"{path.parent.name}/{path.name}" if path.name.startswith("model.") else path.name
 
 
 def _length(item) -> int:
