@@ -6,6 +6,7 @@ module stands in and the test says so."""
 
 import getpass
 import logging
+import math
 import os
 import shutil
 import socket
@@ -235,9 +236,13 @@ def test_colab_secret_is_used_when_no_environment_token(monkeypatch, ngrok_env, 
 
 def test_public_app_gets_a_default_rate_limit(ngrok_env, demo_classifier, capfd):
     with serve(create_app(demo_classifier), port=0, tunnel="ngrok") as server:
+        started = time.monotonic()
         codes = [requests.post(server.public_url + "/api", json="좋아", timeout=10).status_code
-                 for _ in range(61)]
-    assert codes[:60] == [200] * 60 and codes[60] == 429
+                 for _ in range(70)]
+        elapsed = time.monotonic() - started
+    # 60 at once, then one more per second (the bucket refills while the requests are sent)
+    assert codes[:60] == [200] * 60 and 429 in codes
+    assert codes.count(200) <= 60 + math.ceil(elapsed)
     assert "limited to 60/minute" in capfd.readouterr().out
 
 
