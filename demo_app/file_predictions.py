@@ -19,7 +19,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
-from .data_files import DataFileError, FolderReader, Row, RowReader, RowWriter, buffered, count_lines
+from .data_files import (DataFileError, FolderReader, Row, RowReader, RowWriter, buffered, count_lines,
+                         file_format)
 from .evaluation import Summary
 
 CHUNK_ROWS = 256  # rows predicted together: big enough to keep the batches full
@@ -44,6 +45,14 @@ class FileReport:
     problems: List[str] = dataclasses.field(default_factory=list)
     summary: Optional[Summary] = None
     cancelled: bool = False
+    label_column: str = "prediction"  # the result column the summary compares with the gold label
+
+    @classmethod
+    def for_predictor(cls, predictor) -> "FileReport":
+        """An empty report, with a summary when the predictor's task has class labels to score."""
+        task = predictor.task
+        return cls(summary=Summary(predictor.labels) if task.has_gold_labels else None,
+                   label_column=task.label_column)
 
     def note_problem(self, message: str) -> None:
         self.skipped += 1
@@ -56,9 +65,8 @@ class FileReport:
             self.note_problem(row.problem or f"line {row.line}: no prediction")
             return
         self.predicted += 1
-        predicted = columns.get("prediction", columns.get("class_name"))
-        if self.summary is not None and row.gold is not None and predicted is not None:
-            self.summary.add(row.gold, str(predicted))
+        if self.summary is not None and row.gold is not None:
+            self.summary.add(row.gold, str(columns[self.label_column]))
 
     def to_dict(self) -> Dict[str, object]:
         return {"rows": self.rows, "predicted": self.predicted, "skipped": self.skipped,
@@ -88,6 +96,18 @@ def predict_rows(predictor, rows: Iterable[Row], *, on_bad_row: str = "skip",
             if cancelled():
                 return
     yield from _predict_chunk(predictor, chunk, timeout)
+
+
+def write_predictions(predictor, rows: Iterable[Row], writer: RowWriter, report: FileReport,
+                      **options) -> Iterator[Tuple[Row, Optional[Dict[str, object]], Optional[Dict[str, object]]]]:
+    """:func:`predict_rows` (``options`` are its own), each row written with its result
+    columns and counted in ``report``; yields ``(row, result, columns)`` for what callers add
+    (a progress bar, a preview, the history)."""
+    for row, result in predict_rows(predictor, rows, **options):
+        columns = None if result is None else predictor.task.result_columns(result)
+        writer.write(row, columns)
+        report.count(row, columns)
+        yield row, result, columns
 
 
 def _predict_chunk(predictor, rows: List[Row], timeout: Optional[float]):
@@ -127,7 +147,7 @@ def predict_file(predictor, input_path, output_path=None, *, on_bad_row: str = "
     if resume and output_path is None:
         raise ValueError("resume needs an output file to continue (--output)")
     task, labels = predictor.task, predictor.labels
-    report = FileReport(summary=Summary(labels) if task.has_gold_labels else None)
+    report = FileReport.for_predictor(predictor)
     with contextlib.ExitStack() as stack:
         if input_path.is_dir():  # a folder of images (an image task)
             reader = FolderReader(input_path, task, labels)
@@ -155,10 +175,7 @@ def predict_file(predictor, input_path, output_path=None, *, on_bad_row: str = "
         try:
             writer = RowWriter(output, output_format, reader.columns, result_columns,
                                write_header=not done)
-            for row, result in predict_rows(predictor, rows, on_bad_row=on_bad_row):
-                columns = None if result is None else task.result_columns(result)
-                writer.write(row, columns)
-                report.count(row, columns)
+            for row, _, columns in write_predictions(predictor, rows, writer, report, on_bad_row=on_bad_row):
                 if columns is None:
                     say(row.problem or f"line {row.line}: no prediction")
                 bar.update(1)
@@ -181,8 +198,6 @@ def _read_items(rows: Iterator[Row], task, directory: Path) -> Iterator[Row]:
 
 
 def _output_format(path: Path, input_format: str) -> str:
-    from .data_files import file_format
-
     try:
         return file_format(path.name)
     except DataFileError:

@@ -11,6 +11,7 @@ refused without using memory.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import threading
 import warnings
@@ -54,10 +55,7 @@ def decode_image(data: bytes, name: str = "the file", max_pixels: int = MAX_IMAG
             picture.seek(0)  # a GIF's (or an animated WebP's) first frame
             if picture.format in ("JPEG", "MPO"):
                 picture.draft("RGB", (MAX_SIDE, MAX_SIDE))  # decodes a big JPEG at a smaller scale
-            if width * height > LARGE_PIXELS:
-                with _LARGE_DECODE:
-                    picture = _small(picture)
-            else:
+            with _LARGE_DECODE if width * height > LARGE_PIXELS else contextlib.nullcontext():
                 picture = _small(picture)
             return to_rgb(_upright(picture))
     except ImageError:

@@ -23,8 +23,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 from .data_files import RowReader, RowWriter, buffered, safe_text
-from .evaluation import Summary
-from .file_predictions import FileReport, predict_rows
+from .file_predictions import FileReport, write_predictions
 
 KEEP_JOBS = 32
 KEEP_SECONDS = 3600
@@ -142,7 +141,7 @@ class Jobs:
     def _run(self, job: Job, input_format: str) -> None:
         predictor = self.predictor
         task = predictor.task
-        job.report.summary = Summary(predictor.labels) if task.has_gold_labels else None
+        job.report = FileReport.for_predictor(predictor)
         try:
             with open(job.upload, "rb") as raw, open(job.output, "w", encoding="utf-8", newline="") as out:
                 reader = RowReader(buffered(raw), job.name, task, predictor.labels, self.max_chars, input_format)
@@ -150,11 +149,9 @@ class Jobs:
                 writer = RowWriter(out, "csv", reader.columns, task.output_columns)
                 job.columns = writer.columns
                 batch_rows, batch_results = [], []
-                for row, result in predict_rows(predictor, rows, chunk_rows=predictor.batch_size,
-                                                timeout=self.timeout, cancelled=lambda: job.cancelled):
-                    columns = None if result is None else task.result_columns(result)
-                    writer.write(row, columns)
-                    job.report.count(row, columns)
+                for row, result, columns in write_predictions(
+                        predictor, rows, writer, job.report, chunk_rows=predictor.batch_size,
+                        timeout=self.timeout, cancelled=lambda: job.cancelled):
                     if len(job.preview) < PREVIEW_ROWS:
                         cells = {**{c: row.values.get(c) for c in reader.columns}, **(columns or {}),
                                  "error": row.problem or ""}

@@ -61,6 +61,7 @@ class Task:
     output_columns: Tuple[str, ...] = ()  # what result_columns() adds to a data file's row
     input_kind = "text"  # "text" fields, or an "image" file
     has_gold_labels = False  # whether a data file's label column can be scored (class labels)
+    label_column = "prediction"  # the result column that holds the predicted label, when scored
 
     # -- inputs ---------------------------------------------------------------------------
 

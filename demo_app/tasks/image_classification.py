@@ -72,6 +72,7 @@ class ImageClassification(Task):
     output_columns = ("class_id", "class_name", "probability")
     column_aliases = {"path": "image", "file": "image", "filename": "image"}  # a CSV of image paths
     has_gold_labels = True
+    label_column = "class_name"
 
     def check_inputs(self, inputs) -> List:
         images = checked_list(inputs, "image", "[image_bytes]")
