@@ -84,8 +84,7 @@ class History:
         share = latency_ms / len(items) if latency_ms is not None and items else latency_ms
         rows = []
         for item, result in zip(items, results, strict=True):
-            columns = task.result_columns(result) if task.output_columns else {}
-            prediction = columns.get(task.output_columns[0]) if task.output_columns else result.get("prediction")
+            prediction = task.prediction_text(result)
             rows.append((now, task.name, self.model, self.model_hash,
                          json.dumps(task.input_record(item), ensure_ascii=False),
                          json.dumps(result, ensure_ascii=False),

@@ -234,3 +234,16 @@ def test_odd_flag_tokens_are_404_and_exports_do_not_run_in_a_spreadsheet(demo_cl
     export(history, out, "csv")
     row = next(csv.DictReader(io.StringIO(out.getvalue())))
     assert row["prediction"].startswith("'=") and row["correction"] == "'@SUM(A1:A9)"
+
+
+def test_a_ratsnlp_inference_fn_is_recorded_too(tmp_path):
+    """create_app also serves a bare ratsnlp-style inference_fn, whose dict has only the book's keys."""
+    def inference_fn(sentence):
+        return {"sentence": sentence, "prediction": "긍정 (positive)", "positive_data": "긍정 0.9",
+                "negative_data": "부정 0.1", "positive_width": "90%", "negative_width": "10%"}
+
+    client = create_app(inference_fn, history=str(tmp_path / "h.sqlite")).test_client()
+    response = client.post("/api", json="좋아요")
+    assert response.status_code == 200 and response.json["history"]["id"] == 1
+    [row] = stored(tmp_path / "h.sqlite")
+    assert row["prediction"] == "긍정 (positive)" and row["model"] == "inference_fn"

@@ -116,6 +116,12 @@ class Task:
         """The columns a data file's output row adds to its input row, from ``to_dict``'s dict."""
         raise NotImplementedError
 
+    def prediction_text(self, result: Dict[str, object]) -> Optional[str]:
+        """The answer of ``to_dict``'s dict (or a ratsnlp ``inference_fn``'s) in a few words,
+        for the history: the predicted label by default."""
+        prediction = result.get("prediction")
+        return None if prediction is None else str(prediction)
+
     def gold_label(self, value: str, labels: Sequence[str]) -> Optional[str]:
         """The label a data file's gold ``label`` column names, for the accuracy summary; None
         for tasks without class labels to compare (NER, QA). A ValueError if it names none."""

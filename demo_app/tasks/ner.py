@@ -108,6 +108,10 @@ class NamedEntityRecognition(Task):
         return {"tagged": tagged_sentence(result["sentence"], entities),
                 "entities": json.dumps(entities, ensure_ascii=False)}
 
+    def prediction_text(self, result: Dict[str, object]) -> Optional[str]:
+        """The sentence with its entities tagged, as the book's corpus writes it."""
+        return tagged_sentence(result["sentence"], result.get("entities", []))
+
     def training_row(self, inputs, label: str, labels) -> Optional[Dict[str, object]]:
         """The book's ``text␞labelled_text`` line; ``label`` is the corrected labelled text."""
         if not label.strip():

@@ -110,6 +110,9 @@ class QuestionAnswering(Task):
     def result_columns(self, result: Dict[str, object]) -> Dict[str, object]:
         return {key: result[key] for key in self.output_columns}
 
+    def prediction_text(self, result: Dict[str, object]) -> Optional[str]:
+        return result.get("answer")
+
     def training_row(self, inputs, label: str, labels) -> Optional[Dict[str, object]]:
         """A KorQuAD 1.0 question with its corrected answer, when the answer is in the context."""
         question, context = inputs
