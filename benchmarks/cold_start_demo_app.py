@@ -8,7 +8,6 @@ import time
 
 started = time.perf_counter()
 
-sys.path.insert(0, __file__.rsplit("/benchmarks/", 1)[0])
 from demo_app import DeployArguments, load_classifier  # noqa: E402
 
 classifier = load_classifier(DeployArguments(pretrained_model_name=sys.argv[1], downstream_model_dir=sys.argv[2]),

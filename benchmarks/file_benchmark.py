@@ -29,10 +29,9 @@ from pathlib import Path
 
 import requests
 
+from serve_benchmark import free_port, make_kcbert_sized_checkpoint
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from serve_benchmark import free_port, make_kcbert_sized_checkpoint  # noqa: E402
 
 REVIEWS = ROOT / "data" / "demo_reviews" / "ratings_test.txt"
 PREDICT_FILE = """

@@ -29,10 +29,7 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
-sys.path.insert(0, str(ROOT / "scripts"))
-from serve_benchmark import free_port  # noqa: E402
+from serve_benchmark import ROOT, free_port  # also puts scripts/ on the path
 from train_image_demo_model import CLASSES, draw_shape  # noqa: E402
 
 RECIPE_SERVER = '''

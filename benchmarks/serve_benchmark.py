@@ -39,8 +39,8 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from demo_app.lightning_format import checkpoint_filename, lightning_checkpoint, save_lightning_checkpoint  # noqa: E402
+sys.path.insert(0, str(ROOT / "scripts"))  # the Lightning checkpoint writer the demo models use
+from lightning_format import checkpoint_filename, lightning_checkpoint, save_lightning_checkpoint  # noqa: E402
 
 SENTENCES_FILE = ROOT / "data" / "demo_reviews" / "ratings_test.txt"
 PAIRS_FILE = ROOT / "data" / "demo_nli" / "klue_nli_dev.json"

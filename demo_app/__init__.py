@@ -1,8 +1,9 @@
 """demo_app: turn a fine-tuned Korean BERT model into a live web demo.
 
 Tasks: ``classification`` (nlpbook's sentiment chapter), ``pair-classification`` (its NLI
-chapter), ``ner`` and ``qa``; see ``demo_app.tasks``. Whole data files: ``predict_file``. A
-record of a demo: ``create_app(..., history="demo.sqlite")`` and ``History``.
+chapter), ``ner``, ``qa`` and ``image-classification``; see ``demo_app.tasks``. Whole data
+files: ``predict_file``. A record of a demo: ``create_app(..., history="demo.sqlite")`` and
+``History``.
 
     from demo_app import DeployArguments, load_classifier, make_inference_fn, create_app, serve
 
@@ -12,21 +13,21 @@ record of a demo: ``create_app(..., history="demo.sqlite")`` and ``History``.
     ))
     inference_fn = make_inference_fn(classifier)
     server = serve(create_app(classifier), port=5000, tunnel="ngrok")
+
+The package's layers, each a subpackage: ``tasks`` (what each kind of model needs), ``loading``
+(files -> a checked model), ``inference`` (the predictor and its batching), ``files`` (whole data
+files), ``history``, ``web`` (the Flask app) and ``serving`` (server, tunnel, Colab); ``cli`` and
+``wsgi`` are the entry points.
 """
 
-from .arguments import DeployArguments, find_best_checkpoint
-from .batching import Overloaded
-from .checkpoint import CheckpointError, read_state_dict
-from .colab import in_colab, mount_drive
-from .data_files import DataFileError
-from .file_predictions import FileReport, predict_file
-from .history import History
 from .classifier import Classifier
-from .loading import load_classifier
-from .predictor import PredictionError, Predictor, make_inference_fn
+from .colab import in_colab, mount_drive
+from .files import DataFileError, FileReport, predict_file
+from .history import History
+from .inference import Overloaded, PredictionError, Predictor, make_inference_fn
+from .loading import CheckpointError, DeployArguments, find_best_checkpoint, load_classifier, load_predictor, read_state_dict
+from .serving import ServerHandle, Tunnel, TunnelError, open_tunnel, serve
 from .tasks import TASKS, Prediction, get_task
-from .server import ServerHandle, serve
-from .tunnel import Tunnel, TunnelError, open_tunnel
 from .web import WebOptions, create_app
 
 __version__ = "0.1.0"
@@ -47,6 +48,7 @@ __all__ = [
     "get_task",
     "find_best_checkpoint",
     "load_classifier",
+    "load_predictor",
     "make_inference_fn",
     "read_state_dict",
     "ServerHandle",

@@ -1,4 +1,4 @@
-"""The names earlier versions used: ``Classifier`` is the :class:`~demo_app.predictor.Predictor`,
+"""The names earlier versions used: ``Classifier`` is the :class:`~demo_app.inference.Predictor`,
 ``prediction_to_dict`` the document-classification dict, ``validate_sentences`` its input check.
 """
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Sequence
 
-from .predictor import PredictionError, Predictor, make_inference_fn
+from .inference import PredictionError, Predictor, make_inference_fn
 from .tasks import Prediction
 from .tasks.classification import DocumentClassification
 

@@ -13,7 +13,7 @@ bundled demo model is served:
     DEMO_APP_DOWNSTREAM_MODEL_DIR           directory of *.ckpt files (lowest val_loss wins)
     DEMO_APP_DOWNSTREAM_MODEL_CHECKPOINT_FPATH   one checkpoint file
     DEMO_APP_MAX_SEQ_LENGTH                 default 128
-    DEMO_APP_TASK                           classification, pair-classification (default: recognised)
+    DEMO_APP_TASK                           classification, pair-classification, ... (default: recognised)
     DEMO_APP_DEVICE / DEMO_APP_PRECISION    auto, cpu, cuda / auto, fp32, bf16, fp16
     DEMO_APP_AUTH                           user:password for visitor basic auth
     DEMO_APP_RATE_LIMIT                     e.g. 60/minute per client
@@ -30,9 +30,8 @@ sessions) when visitors upload large files and poll ``/jobs/<id>``.
 
 import os
 
-from .arguments import DeployArguments
-from .loading import load_classifier
-from .server import serve
+from .loading import DeployArguments, load_predictor
+from .serving import serve
 from .web import create_app
 
 
@@ -51,7 +50,7 @@ def app_from_environment():
         task=_env("TASK"),
     )
     origins = [o.strip() for o in _env("CORS_ORIGINS", "").split(",") if o.strip()]
-    return create_app(load_classifier(args), auth=_env("AUTH"), rate_limit=_env("RATE_LIMIT"),
+    return create_app(load_predictor(args), auth=_env("AUTH"), rate_limit=_env("RATE_LIMIT"),
                       cors_origins=origins, forwarded_hops=int(_env("FORWARDED_HOPS", "0")),
                       history=_env("HISTORY"))
 

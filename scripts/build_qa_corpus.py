@@ -28,11 +28,9 @@ from __future__ import annotations
 import json
 import random
 import re
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build_ner_corpus import (  # noqa: E402  (the same hand-written names, places and particles)
+from build_ner_corpus import (  # (the same hand-written names, places and particles)
     CITIES, COUNTRIES, FOREIGN_CITIES, PER, SCHOOLS, attach)
 
 SEED = 20261124

@@ -25,8 +25,7 @@ from pathlib import Path
 import torch
 from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from demo_app.lightning_format import (  # noqa: E402
+from lightning_format import (
     checkpoint_filename, lightning_checkpoint, save_lightning_checkpoint)
 
 ROOT = Path(__file__).resolve().parent.parent

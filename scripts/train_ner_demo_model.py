@@ -34,13 +34,11 @@ from pathlib import Path
 import torch
 from transformers import BertConfig, BertForTokenClassification
 
-SCRIPTS = Path(__file__).resolve().parent
-ROOT = SCRIPTS.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(SCRIPTS))
-from demo_app.lightning_format import (  # noqa: E402
+from lightning_format import (
     checkpoint_filename, lightning_checkpoint, save_lightning_checkpoint)
-from train_demo_model import train_tokenizer  # noqa: E402  (the deterministic WordPiece vocab)
+from train_demo_model import train_tokenizer  # (the deterministic WordPiece vocab)
+
+ROOT = Path(__file__).resolve().parent.parent
 
 CORPUS_DIR = ROOT / "data" / "demo_ner"
 MODEL_DIR = ROOT / "demo_app" / "demo_model"

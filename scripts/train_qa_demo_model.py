@@ -35,13 +35,11 @@ from pathlib import Path
 import torch
 from transformers import BertConfig, BertForQuestionAnswering, BertTokenizerFast
 
-SCRIPTS = Path(__file__).resolve().parent
-ROOT = SCRIPTS.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(SCRIPTS))
-from demo_app.lightning_format import (  # noqa: E402
+from lightning_format import (
     checkpoint_filename, lightning_checkpoint, save_lightning_checkpoint)
-from train_demo_model import build_vocab  # noqa: E402  (the deterministic WordPiece vocab)
+from train_demo_model import build_vocab  # (the deterministic WordPiece vocab)
+
+ROOT = Path(__file__).resolve().parent.parent
 
 CORPUS_DIR = ROOT / "data" / "demo_qa"
 MODEL_DIR = ROOT / "demo_app" / "demo_model"

@@ -1,12 +1,12 @@
-// demo_app page script. Every piece of visitor or model text enters the page through
-// textContent, never as HTML, so a sentence like <img src=x onerror=alert(1)> stays text.
+// demo_app page script: the form, sending it, the "recent" list and the "wrong?" button; the
+// result itself is drawn by the task's renderer (static/renderers/). Every piece of visitor or
+// model text enters the page through textContent, never as HTML (static/common.js).
 "use strict";
 
 (function () {
   // The server's own request timeout plus a margin for the network (set by the template).
   const REQUEST_TIMEOUT_MS = Number(document.body.dataset.timeoutMs) || 30000;
   const HISTORY_SIZE = 5;
-  const WIDTH = /^\d{1,3}(\.\d+)?%$/;  // the server's bar widths, e.g. "85.99%"
 
   const form = document.getElementById("predict-form");
   const inputs = Array.from(document.querySelectorAll("textarea.field"));  // the task's fields
@@ -16,134 +16,27 @@
   const result = document.getElementById("result");
   const history = document.getElementById("history");
 
-  function element(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined) node.textContent = text;
-    return node;
-  }
+  const { element, probabilitiesOf } = DemoApp;
 
   function showError(message) {
     errorBox.textContent = message;
     errorBox.hidden = false;
   }
 
-  // Older inference_fn dicts have no "probabilities": rebuild it from ratsnlp's keys.
-  function probabilitiesOf(data) {
-    if (Array.isArray(data.probabilities)) return data.probabilities;
-    const number = (text) => parseFloat(String(text).split(" ").pop());
-    return [
-      { label: "부정 (negative)", probability: number(data.negative_data), width: data.negative_width },
-      { label: "긍정 (positive)", probability: number(data.positive_data), width: data.positive_width },
-    ];
-  }
-
-  function barClass(label) {
-    if (/positive|긍정|entailment|^참/i.test(label)) return "bar-fill positive";
-    if (/negative|부정|contradiction|^거짓/i.test(label)) return "bar-fill negative";
-    return "bar-fill";
-  }
-
-  // One renderer per kind of result (the task's "renderer"): class bars so far.
-  function renderBars(data) {
-    const bars = document.getElementById("bars");
-    bars.replaceChildren();
-    for (const item of probabilitiesOf(data)) {
-      const row = element("div", "bar-row");
-      const track = element("div", "bar-track");
-      const fill = element("div", barClass(String(item.label)));
-      const width = String(item.width);
-      fill.style.width = WIDTH.test(width) ? width : "0%";
-      fill.dataset.width = width;
-      fill.setAttribute("role", "img");
-      fill.setAttribute("aria-label", item.label + " " + width);
-      track.append(fill);
-      row.append(element("span", "bar-label", String(item.label)), track,
-                 element("span", "bar-value", width));
-      bars.append(row);
-    }
-  }
-
-  // `text` with the spans [{start, end}] wrapped in elements made by `mark`; everything else stays
-  // text nodes. Offsets come from the server and are checked, never trusted as HTML.
-  function highlighted(text, spans, mark) {
-    const fragment = document.createDocumentFragment();
-    let at = 0;
-    const valid = spans.filter((s) => Number.isInteger(s.start) && Number.isInteger(s.end) &&
-                                      s.start >= 0 && s.end <= text.length && s.start < s.end);
-    for (const span of valid.sort((a, b) => a.start - b.start)) {
-      if (span.start < at) continue;
-      fragment.append(text.slice(at, span.start));
-      const node = mark(span);
-      node.textContent = text.slice(span.start, span.end);
-      fragment.append(node);
-      at = span.end;
-    }
-    fragment.append(text.slice(at));
-    return fragment;
-  }
-
-  function percent(probability) {
-    return (Math.round(Number(probability) * 1000) / 10).toFixed(1) + "%";
-  }
-
-  function renderEntities(data) {
-    const entities = Array.isArray(data.entities) ? data.entities : [];
-    const box = document.getElementById("entities");
-    box.replaceChildren(highlighted(String(data.sentence), entities, (entity) => {
-      const mark = element("mark", "entity entity-" + String(entity.label).replace(/[^A-Z]/g, ""));
-      const caption = entity.name + " " + entity.label + " " + percent(entity.probability);
-      mark.title = caption;  // screen readers get the summary line below instead
-      mark.dataset.type = String(entity.label);
-      return mark;
-    }));
-    document.getElementById("entity-summary").textContent = entities.length
-      ? entities.map((e) => e.text + " → " + e.name + " (" + e.label + ", " + percent(e.probability) + ")").join(" · ")
-      : "찾은 개체명이 없습니다 (no entities found)";
-  }
-
-  function renderAnswer(data) {
-    const answer = data.no_answer ? "확실한 답을 찾지 못했습니다 (no confident answer)" : String(data.answer);
-    document.getElementById("result-answer").textContent = answer;
-    renderBars({ probabilities: [{ label: "확률 (probability)", probability: data.probability,
-                                   width: percent(data.probability) }] });
-    const spans = data.no_answer ? [] : [{ start: data.start, end: data.end }];
-    document.getElementById("answer-context").replaceChildren(
-      highlighted(String(data.context), spans, () => element("mark", "answer")));
-    const list = document.getElementById("candidates");
-    list.replaceChildren();
-    for (const candidate of (data.candidates || []).slice(data.no_answer ? 0 : 1)) {
-      list.append(element("li", "", candidate.text + " (" + percent(candidate.probability) + ")"));
-    }
-  }
-
-  const RENDERERS = { bars: renderBars, entities: renderEntities, answer: renderAnswer, image: renderBars };
-
-  function summary(data) {
-    if (Array.isArray(data.entities)) return data.entities.map((e) => e.text + "/" + e.label).join(", ") || "—";
-    if ("answer" in data) return data.no_answer ? "—" : String(data.answer);
-    return String(data.prediction);
-  }
+  // The task's renderer (static/renderers/), loaded before this script.
+  const renderer = DemoApp.renderers[document.body.dataset.renderer] || DemoApp.renderers.bars;
 
   function render(data) {
-    for (const input of inputs) {
-      const echo = document.getElementById("result-" + input.name);
-      if (echo) echo.textContent = data[input.name];
-    }
-    const label = document.getElementById("result-label");
-    if (label) label.textContent = data.prediction;
-    const image = document.getElementById("result-image");
-    if (image) image.textContent = data.image;
-    const classId = document.getElementById("result-class-id");
-    if (classId) classId.textContent = data.class_id ? "(" + data.class_id + ")" : "";
-    (RENDERERS[document.body.dataset.renderer] || renderBars)(data);
+    for (const input of inputs) DemoApp.setText("result-" + input.name, data[input.name]);
+    DemoApp.setText("result-image", data.image);
+    renderer.draw(data);
     result.hidden = false;
 
     const entry = element("li");
     const short = (text) => (String(text).length > 60 ? String(text).slice(0, 60) + "…" : String(text));
     const asked = picker ? short(data.image) : inputs.map((input) => short(data[input.name])).join(" / ");
     entry.append(element("span", "history-sentence", asked + " "),
-                 element("span", "history-label", "→ " + summary(data)));
+                 element("span", "history-label", "→ " + renderer.summary(data)));
     history.prepend(entry);
     while (history.children.length > HISTORY_SIZE) history.lastElementChild.remove();
     offerFlag(data);

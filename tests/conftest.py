@@ -1,16 +1,13 @@
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from demo_app import DeployArguments, create_app, load_classifier, serve
 
-from demo_app import DeployArguments, create_app, load_classifier, serve  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ARTIFACTS = ROOT / "test-artifacts"
 

@@ -16,8 +16,8 @@ import requests
 import torch
 
 from demo_app import Classifier, create_app, serve
-from demo_app.limits import RateLimiter
-from demo_app.visitors import SHARED, visitor_key
+from demo_app.web.rate_limits import RateLimiter
+from demo_app.web.visitors import SHARED, visitor_key
 from helpers import HostileSockets, process_usage
 
 JSON = {"Content-Type": "application/json"}
@@ -142,7 +142,7 @@ def test_rotating_x_forwarded_for_cannot_multiply_the_limit(demo_classifier):
 
 def test_huge_header_values_keep_memory_flat(demo_classifier):
     app = create_app(demo_classifier, rate_limit="1000/minute", forwarded_hops=1)
-    limiter = app.extensions["demo_app.rate_limiter"]
+    limiter = app.extensions["demo_app"].rate_limiter
     with serve(app, port=0, quiet=True) as server, requests.Session() as session:
         def send(i):
             header = f"{i}-" + "x" * 250_000
@@ -344,7 +344,7 @@ def test_a_visitors_path_cannot_forge_log_lines(live_server, caplog):
 def test_one_address_cannot_hold_every_connection(live_server):
     """Peers other than loopback's 127.0.0.1 (a tunnel agent speaks for everyone) hold at most
     CONNECTIONS_PER_ADDRESS connections; 127.0.0.2 stands in for one such visitor."""
-    from demo_app.waitress_server import CONNECTIONS_PER_ADDRESS
+    from demo_app.serving.waitress_setup import CONNECTIONS_PER_ADDRESS
 
     sockets = []
     try:

@@ -144,7 +144,7 @@ def test_lightning_checkpoint_is_memory_mapped_not_read(tmp_path):
     torch.save(checkpoint, path)
     script = (
         "import sys; sys.path.insert(0, '.');"
-        "from demo_app.checkpoint import read_state_dict;"
+        "from demo_app.loading.checkpoint import read_state_dict;"
         f"sd = read_state_dict({str(path)!r}); print(sum(v.numel() for v in sd.values()));"
         # VmHWM, not ru_maxrss: a child's ru_maxrss starts at its parent's size (this pytest).
         "print(open('/proc/self/status').read().split('VmHWM:')[1].split()[0])"

@@ -108,8 +108,8 @@ def test_three_class_model_renders_every_class(tmp_path):
 @pytest.mark.parametrize("bad, error, message", [
     ([], ValueError, "empty list"),
     ("one sentence", TypeError, "wrap one sentence"),
-    ([None], TypeError, "sentence 0 is NoneType"),
-    (["ok", 3], TypeError, "sentence 1 is int"),
+    ([None], TypeError, r"sentence 0 must be a string, got null \(None\)"),
+    (["ok", 3], TypeError, "sentence 1 must be a string, got a number"),
     (["   "], ValueError, "empty or only whitespace"),
     ([""], ValueError, "empty or only whitespace"),
     ({"a": 1}, TypeError, "list of sentences"),
@@ -172,7 +172,7 @@ def test_batcher_passes_model_errors_to_the_caller_and_keeps_working(demo_classi
 
 
 def test_full_queue_raises_overloaded():
-    from demo_app.batching import MicroBatcher, Overloaded
+    from demo_app.inference.batching import MicroBatcher, Overloaded
 
     release = threading.Event()
     batcher = MicroBatcher(lambda batch: release.wait() and batch, max_batch_size=1, max_queue=2)

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from demo_app import create_app, serve
-from demo_app.data_files import MAX_LINE_BYTES
+from demo_app.files.formats import MAX_LINE_BYTES
 
 ROOT = Path(__file__).resolve().parent.parent
 REVIEWS = ROOT / "data" / "demo_reviews" / "ratings_test.txt"

@@ -19,11 +19,11 @@ import requests
 from PIL import Image
 
 from demo_app import DeployArguments, create_app, load_classifier, make_inference_fn, serve
-from demo_app.images import ImageError, decode_image
+from demo_app.tasks.image_decoding import ImageError, decode_image
+
+from train_image_demo_model import draw_shape  # the demo model's own drawing code (scripts/)
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-from train_image_demo_model import draw_shape  # noqa: E402  the demo model's own drawing code
 
 
 def shape(kind, seed=1):
@@ -338,7 +338,7 @@ def test_wrapped_and_url_safe_base64(image_server):
 
 
 def test_chunked_bodies_are_spooled_to_disk_not_kept_in_memory():
-    from demo_app.waitress_server import _LimitedBody
+    from demo_app.serving.waitress_setup import _LimitedBody
 
     body = _LimitedBody(32 << 20)
     for _ in range(3):

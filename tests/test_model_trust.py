@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from demo_app import CheckpointError, DeployArguments, load_classifier
-from demo_app.lightning_format import checkpoint_filename, lightning_checkpoint, save_lightning_checkpoint
+from lightning_format import checkpoint_filename, lightning_checkpoint, save_lightning_checkpoint
 from helpers import PRETRAINED_DIR, process_usage, tiny_model, write_lightning
 from test_cli import ROOT, run_cli
 

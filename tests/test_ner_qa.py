@@ -10,7 +10,7 @@ import torch
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from demo_app import DeployArguments, create_app, load_classifier, make_inference_fn, serve
-from demo_app.lightning_format import checkpoint_filename, lightning_checkpoint, save_lightning_checkpoint
+from lightning_format import checkpoint_filename, lightning_checkpoint, save_lightning_checkpoint
 from demo_app.tasks.ner import entities_of
 from demo_app.tasks.qa import best_spans
 from helpers import PRETRAINED_DIR

@@ -165,7 +165,7 @@ def test_http_routes_take_pairs(pair_server, pair_demo):
     ("/predict", {"hypothesis": "x"}, 400, ['missing "premise"']),
     ("/predict", {"premise": "", "hypothesis": "x"}, 400, ["premise is empty"]),
     ("/predict", {"premise": "x", "hypothesis": 5}, 400, ["hypothesis must be a string"]),
-    ("/predict", {"premise": "x", "hypothesis": "가" * 2001}, 413, ["max_sentence_chars"]),
+    ("/predict", {"premise": "x", "hypothesis": "가" * 2001}, 413, ["max_text_chars"]),
     ("/predict", {"premise": "x", "hypothesis": "\ud800"}, 400, ["Unicode"]),
     ("/predict", {"inputs": []}, 400, ["non-empty list"]),
     ("/predict", {"inputs": [{"premise": "x"}]}, 400, ['missing "hypothesis" in inputs[0]']),

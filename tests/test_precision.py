@@ -4,7 +4,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification
 
-from demo_app.precision import MIN_HIDDEN_SIZE_FOR_BF16, apply_precision, choose_precision
+from demo_app.inference.precision import MIN_HIDDEN_SIZE_FOR_BF16, apply_precision, choose_precision
 from helpers import PRETRAINED_DIR
 from test_classifier import held_out_sentences
 
@@ -42,5 +42,5 @@ def test_auto_precision_rules():
     with pytest.raises(ValueError, match="CUDA"):
         choose_precision(cpu, "fp16")
     big = choose_precision(cpu, "auto", hidden_size=MIN_HIDDEN_SIZE_FOR_BF16)
-    from demo_app.precision import cpu_has_native_bf16
+    from demo_app.inference.precision import cpu_has_native_bf16
     assert big == ("bf16" if cpu_has_native_bf16() else "fp32")

@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from demo_app import create_app, serve
-from demo_app.tunnel import NO_TOKEN_MESSAGE, TunnelError, open_tunnel
+from demo_app.serving.tunnel import NO_TOKEN_MESSAGE, TunnelError, open_tunnel
 from helpers import free_port
 
 FAKE_NGROK = Path(__file__).resolve().parent / "fake_ngrok" / "ngrok"

@@ -102,7 +102,7 @@ def test_non_json_content_type_is_a_415(live_server):
 
 
 def test_limits_are_413_naming_the_limit(live_server):
-    assert_json_error(post(live_server, "/api", json.dumps("가" * 2001)), 413, "2000", "max_sentence_chars")
+    assert_json_error(post(live_server, "/api", json.dumps("가" * 2001)), 413, "2000", "max_text_chars")
     assert_json_error(post(live_server, "/predict", json.dumps({"sentences": ["좋아"] * 65})), 413,
                       "64", "max_batch_sentences")
     assert_json_error(post(live_server, "/api", json.dumps("가" * 70000)), 413, "max_body_bytes")

@@ -1,7 +1,18 @@
 """The tasks demo_app knows, one module each, and how a checkpoint's task is recognised.
 
-Adding a task: a module here with a ``Task`` subclass, an entry in ``TASKS``, a page renderer in
-``static/app.js``, a notebook and tests.
+Adding a task touches these places, and no other:
+
+1. its module here: a :class:`Task` subclass (fields, checks, recognition, ``preprocess`` /
+   ``forward`` / ``postprocess``, ratsnlp's dict and ``inference_fn``, page texts, data-file
+   columns, training format), and its entry in ``TASKS`` below;
+2. its page: ``templates/results/<renderer>.html`` and ``static/renderers/<renderer>.js`` (a new
+   kind of result), and ``templates/forms/<form>.html`` if its inputs are not text boxes;
+3. its notebook: ``notebooks/deploy_<task>_colab.ipynb``;
+4. its tests: ``tests/test_<task>.py``;
+5. its demo model: ``demo_app/demo_model/``, made by a script in ``scripts/``.
+
+Loading, batching, the web app, the CLI (its ``--task`` and ``history --format`` choices come from
+here), data files and the history are generic over tasks.
 """
 
 from __future__ import annotations
@@ -9,10 +20,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, Optional
 
-from .base import Input, Prediction, Task
+from .base import Input, Prediction, StateDict, Task
 from .classification import DocumentClassification
+from .fields import FieldError, FieldTooLong, FieldTypeError, check_text
 from .image_classification import ImageClassification
-from .ner import LABEL_MAP, NamedEntityRecognition
+from .ner import NamedEntityRecognition
 from .pair_classification import PairClassification
 from .qa import QuestionAnswering
 
@@ -22,7 +34,7 @@ TASKS: Dict[str, Task] = {task.name: task for task in (
 DEFAULT_TASK = "classification"
 
 
-def get_task(name: Optional[str]) -> Task:
+def get_task(name: "str | Task | None") -> Task:
     """The task called ``name`` (None: document classification), or a ValueError listing them."""
     name = name or DEFAULT_TASK
     if isinstance(name, Task):
@@ -33,10 +45,10 @@ def get_task(name: Optional[str]) -> Task:
 
 
 def recognise_task(requested: Optional[str], checkpoint_path: Optional[Path],
-                   head_kind: Optional[str] = None) -> Task:
+                   state_dict: Optional[StateDict] = None) -> Task:
     """The task asked for; else the one whose nlpbook directory name (``checkpoint-paircls``)
-    holds the checkpoint; else NER when ``label_map.txt`` lies beside it; else the first task
-    for the checkpoint's head (``checkpoint.head_kind``); else document classification."""
+    holds the checkpoint; else one that files beside it name (NER's ``label_map.txt``); else
+    the first task whose head the checkpoint has; else document classification."""
     if requested:
         return get_task(requested)
     if checkpoint_path is not None:
@@ -45,12 +57,29 @@ def recognise_task(requested: Optional[str], checkpoint_path: Optional[Path],
                 if directory.name == task.checkpoint_dir_name:
                     return task
         directory = checkpoint_path if checkpoint_path.is_dir() else checkpoint_path.parent
-        if (directory / LABEL_MAP).is_file():
-            return TASKS["ner"]
-    for task in TASKS.values():
-        if head_kind is not None and task.head_kind == head_kind and task.input_kind == "text":
-            return task
-    return TASKS[DEFAULT_TASK]
+        for task in TASKS.values():
+            if task.recognises_files(directory):
+                return task
+    return task_with_head(state_dict) or TASKS[DEFAULT_TASK]
 
 
-__all__ = ["Input", "Prediction", "Task", "TASKS", "DEFAULT_TASK", "get_task", "recognise_task"]
+def task_with_head(state_dict: Optional[StateDict]) -> Optional[Task]:
+    """The first task whose model has the head ``state_dict`` has; None for none."""
+    if not state_dict:
+        return None
+    return next((task for task in TASKS.values() if task.has_head(state_dict)), None)
+
+
+def task_for_config(config: Dict[str, object]) -> Optional[Task]:
+    """The task whose ``save_pretrained`` folders look like ``config`` (an image classifier)."""
+    return next((task for task in TASKS.values() if task.recognises_config(config)), None)
+
+
+def training_formats() -> Dict[str, Task]:
+    """The book's training-corpus formats, each with the task whose corrections it holds."""
+    return {task.training_format: task for task in TASKS.values() if task.training_format}
+
+
+__all__ = ["Input", "Prediction", "Task", "TASKS", "DEFAULT_TASK", "FieldError", "FieldTooLong",
+           "FieldTypeError", "check_text", "get_task", "recognise_task", "task_with_head",
+           "task_for_config", "training_formats"]

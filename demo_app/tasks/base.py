@@ -1,10 +1,13 @@
 """What every task module provides: the one place that knows one kind of model.
 
-A task says which text fields its inputs have, how one input is checked, how a batch of inputs
-is encoded for the model (``preprocess``), how the model's outputs become results
-(``postprocess``), what ratsnlp's ``inference_fn`` returned for it (``to_dict`` and
-``inference_fn``), which model class and demo model it uses, and how its page looks. The
-predictor, the web app, the CLI and the loader call these and nothing task-specific.
+A task says which fields its inputs have and how one input is checked; how its checkpoints are
+recognised (directory name, head, files beside it) and which loader builds its model; how a
+batch is encoded (``preprocess``), run (``forward``) and decoded (``postprocess``); what
+ratsnlp's ``inference_fn`` returned for it (``to_dict`` and ``inference_fn``); how its page looks
+(texts, examples, the ``form`` and ``renderer`` partials); how data files' rows are read, written
+and scored; and the book's training-corpus format for visitors' corrections. The predictor, the
+loaders, the web app, the CLI, the history and the file predictions call these and nothing
+task-specific.
 
 An *input* is a tuple of strings in the order of ``fields``: ``("이 영화 재밌어요",)`` or
 ``(premise, hypothesis)``. One-field tasks also take a bare string wherever a user passes one.
@@ -14,13 +17,16 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import IO, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
+
+from .fields import FieldTypeError, check_text, type_name
 
 DEMO_MODEL_DIR = Path(__file__).resolve().parent.parent / "demo_model"  # every task's demo model
 
 Input = Tuple[str, ...]
+StateDict = Dict[str, torch.Tensor]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,31 +50,56 @@ class Task:
     name: str = ""
     fields: Tuple[str, ...] = ()
     field_labels: Dict[str, str] = {}  # the page's label for each field
-    field_max_chars: Dict[str, int] = {}  # longer limits than WebOptions.max_sentence_chars
+    field_max_chars: Dict[str, int] = {}  # longer limits than WebOptions.max_text_chars
+    item_name = "input"  # one input, in messages: "sentence", "(premise, hypothesis) pair"
+    item_example = "[input]"  # how to pass one input to predict(), in messages
+    max_items: Optional[int] = None  # inputs in one HTTP request (None: WebOptions.max_batch_sentences)
     max_body_bytes: int = 64 * 1024  # the web app's default request body limit for this task
-    renderer: str = ""  # how the page draws a result: "bars", ...
+
+    # -- the model ------------------------------------------------------------------------
+    loader = "text"  # "text": a state_dict read into model_class; "image": a save_pretrained folder
     model_class: str = ""  # the transformers Auto class
-    head_kind: str = ""  # what checkpoint.head_kind() says of this task's checkpoints
+    head_description = ""  # what its checkpoints are, in messages: "a question-answering model"
+    head_bias_keys: Tuple[str, ...] = ()  # the head's bias, whose length is the number of classes
     checkpoint_dir_name: str = ""  # nlpbook's directory name, e.g. "checkpoint-doccls"
     demo_pretrained_dir: Path = DEMO_MODEL_DIR
     demo_checkpoint_dir: Path = DEMO_MODEL_DIR
     demo_description: str = ""
+
+    # -- the page (templates/forms/<form>.html, templates/results/<renderer>.html, static/renderers/)
+    form = "text"  # the input partial: one text box per field, or "image"
+    renderer: str = ""  # how the page draws a result: "bars", "entities", "answer", ...
     title: str = ""
     lead: str = ""  # the page's one-line explanation, in Korean ...
     lead_en: str = ""  # ... and in English
     examples: Sequence[Input] = ()
+    correction_placeholder = ""  # the "wrong?" box's hint, for tasks corrected with free text
+
+    # -- data files and the history -------------------------------------------------------
+    input_kind = "text"  # "text" fields, or an "image" file
     column_aliases: Dict[str, str] = {}  # other names data files give a field (NSMC's "document")
     output_columns: Tuple[str, ...] = ()  # what result_columns() adds to a data file's row
-    input_kind = "text"  # "text" fields, or an "image" file
-    has_gold_labels = False  # whether a data file's label column can be scored (class labels)
+    has_gold_labels = False  # corrected with one of the labels; data files' label column scored
     label_column = "prediction"  # the result column that holds the predicted label, when scored
+    training_format: Optional[str] = None  # the book's corpus format for corrections ("nsmc", ...)
 
     # -- inputs ---------------------------------------------------------------------------
 
     def check_inputs(self, inputs) -> List:
         """``inputs`` as a list of items the model can take, or a TypeError/ValueError saying
         what is wrong (which item, which field)."""
-        raise NotImplementedError
+        items = checked_list(inputs, self.item_name, self.item_example)
+        return [self.check_item(item, index) for index, item in enumerate(items)]
+
+    def check_item(self, item, index: int):
+        """One input: a string for a one-field task, else a tuple (or dict) of the fields."""
+        if len(self.fields) == 1:
+            return check_text(item, f"{self.fields[0]} {index}")
+        return check_fields(item, index, self.fields, self.item_name)
+
+    def max_chars(self, field: str, default: int) -> int:
+        """The longest text ``field`` may hold: the task's own limit, else ``default``."""
+        return self.field_max_chars.get(field, default)
 
     def smoke_input(self):
         """One input for the test prediction made before a model is served."""
@@ -80,7 +111,36 @@ class Task:
         texts = (item,) if isinstance(item, str) else tuple(item)
         return dict(zip(self.fields, texts))
 
-    # -- model ----------------------------------------------------------------------------
+    # -- recognising a checkpoint ---------------------------------------------------------
+
+    def has_head(self, state_dict: StateDict) -> bool:
+        """Whether ``state_dict`` (keys without Lightning's ``model.``) has this task's head."""
+        return False
+
+    def recognises_files(self, directory: Path) -> bool:
+        """Whether files beside a checkpoint say it is this task's (NER's label_map.txt)."""
+        return False
+
+    def recognises_config(self, config: Dict[str, object]) -> bool:
+        """Whether a ``save_pretrained`` folder's config.json, given alone, is this task's."""
+        return False
+
+    def why_recognised(self, checkpoint: Path) -> str:
+        """Which evidence named this task, for the line the loader prints."""
+        if self.checkpoint_dir_name in checkpoint.parts:
+            return f"the directory name {self.checkpoint_dir_name}"
+        return "the checkpoint's head"
+
+    # -- the model ------------------------------------------------------------------------
+
+    def num_labels(self, state_dict: StateDict) -> Optional[int]:
+        """The number of classes, read from the head's bias (``head_bias_keys``); None when the
+        checkpoint has none of those keys."""
+        for key in self.head_bias_keys:
+            if key in state_dict:
+                bias = state_dict[key]
+                return int(bias.shape[0]) if bias.dim() == 1 else -1
+        return None
 
     def default_labels(self, num_labels: int) -> Tuple[str, ...]:
         return tuple(f"class {i}" for i in range(num_labels))
@@ -94,10 +154,16 @@ class Task:
         encoding may carry more than the model's inputs (offsets, windows) for ``postprocess``."""
         raise NotImplementedError
 
+    def forward(self, model: torch.nn.Module, inputs: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """The model's outputs for one encoded batch (already on the model's device): by
+        default ``model(**inputs)``'s ``*logits`` tensors, as fp32 on the CPU."""
+        outputs = model(**inputs)
+        return {name: value.float().cpu() for name, value in outputs.items() if name.endswith("logits")}
+
     def postprocess(self, items: List, encoding, outputs: Dict[str, torch.Tensor],
                     labels: Sequence[str]) -> List:
-        """One result per item from the model's outputs (``logits``, or ``start_logits`` and
-        ``end_logits``; fp32, on the CPU)."""
+        """One result per item from ``forward``'s outputs (``logits``, or ``start_logits`` and
+        ``end_logits``)."""
         raise NotImplementedError
 
     # -- ratsnlp's dict -------------------------------------------------------------------
@@ -110,11 +176,11 @@ class Task:
         """ratsnlp's ``inference_fn`` for this task, with its signature."""
         raise NotImplementedError
 
-    # -- data files (data_files.py) ------------------------------------------------------
+    # -- data files -----------------------------------------------------------------------
 
     def result_columns(self, result: Dict[str, object]) -> Dict[str, object]:
         """The columns a data file's output row adds to its input row, from ``to_dict``'s dict."""
-        raise NotImplementedError
+        return {key: result[key] for key in self.output_columns}
 
     def prediction_text(self, result: Dict[str, object]) -> Optional[str]:
         """The answer of ``to_dict``'s dict (or a ratsnlp ``inference_fn``'s) in a few words,
@@ -132,44 +198,29 @@ class Task:
         text itself; an image task reads the file the column names."""
         return value
 
+    # -- the history's training data ------------------------------------------------------
+
     def training_row(self, inputs: Input, label: str, labels: Sequence[str]) -> Optional[Dict[str, object]]:
-        """A corrected example in the book's training-corpus format (history export), or None
-        when the task has no such format."""
+        """A corrected example in the book's training-corpus format, or None when this
+        correction makes none (an NER correction left empty, a QA answer not in the context)."""
         return None
+
+    def write_training_data(self, examples: List[Tuple[int, Dict[str, object]]], stream: IO[str]) -> None:
+        """Write ``(history row id, training_row)`` pairs to ``stream`` as ``training_format``."""
+        raise NotImplementedError(f"the {self.name} task has no training-data format")
 
     def describe(self) -> Dict[str, object]:
         return {"task": self.name, "fields": list(self.fields), "renderer": self.renderer}
 
 
-def check_text(value: object, where: str) -> str:
-    """``value`` if it is usable text, else a TypeError/ValueError naming ``where``."""
-    if not isinstance(value, str):
-        raise TypeError(f"{where} is {type(value).__name__}, not a string")
-    if not value.strip():
-        raise ValueError(f"{where} is empty or only whitespace")
-    if not is_valid_unicode(value):
-        raise ValueError(f"{where} is not valid Unicode text (it holds a lone surrogate such "
-                         "as '\\ud800')")
-    return value
-
-
-def is_valid_unicode(text: str) -> bool:
-    """False for strings JSON can carry but no encoding can: lone surrogates like \\ud800."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def check_text_pair(item, index: int, fields: Tuple[str, str]) -> Tuple[str, str]:
-    """``item`` (a pair, or a dict of ``fields``) as two usable texts, or an error naming them."""
+def check_fields(item, index: int, fields: Tuple[str, ...], item_name: str) -> Tuple[str, ...]:
+    """``item`` (a tuple, or a dict of ``fields``) as usable texts, or an error naming them."""
+    noun = item_name.split()[-1]  # "pair"
     if isinstance(item, dict):
         item = tuple(item.get(field) for field in fields)
-    if not isinstance(item, (tuple, list)) or len(item) != 2:
-        raise TypeError(f"pair {index} must be a ({', '.join(fields)}) pair, got {type(item).__name__}")
-    return (check_text(item[0], f"the {fields[0]} of pair {index}"),
-            check_text(item[1], f"the {fields[1]} of pair {index}"))
+    if not isinstance(item, (tuple, list)) or len(item) != len(fields):
+        raise FieldTypeError(f"{noun} {index} must be a {item_name}, got {type_name(item)}")
+    return tuple(check_text(text, f"the {field} of {noun} {index}") for text, field in zip(item, fields))
 
 
 def checked_list(inputs, what: str, example: str) -> list:
@@ -186,4 +237,3 @@ def checked_list(inputs, what: str, example: str) -> list:
 def first_of(labels: Sequence[str], probabilities: Sequence[float]) -> str:
     best = max(range(len(probabilities)), key=probabilities.__getitem__)
     return labels[best]
-

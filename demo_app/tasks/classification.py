@@ -7,11 +7,11 @@ with widths that add up to exactly 100%.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import IO, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from .base import DEMO_MODEL_DIR, Input, Prediction, Task, check_text, checked_list, first_of
+from .base import DEMO_MODEL_DIR, Input, Prediction, StateDict, Task, first_of
 
 DEFAULT_LABELS = ("부정 (negative)", "긍정 (positive)")
 
@@ -21,16 +21,15 @@ class SequenceClassification(Task):
 
     renderer = "bars"
     model_class = "AutoModelForSequenceClassification"
-    head_kind = "sequence-classification"
+    head_description = "a sequence-classification model"
+    head_bias_keys = ("classifier.out_proj.bias", "classifier.bias")  # RoBERTa/ELECTRA, BERT
     output_columns = ("prediction", "probability")
     has_gold_labels = True
 
-    def check_inputs(self, inputs) -> List:
-        items = checked_list(inputs, self.item_name, self.item_example)
-        return [self.check_item(item, index) for index, item in enumerate(items)]
-
-    def check_item(self, item, index: int):
-        raise NotImplementedError
+    def has_head(self, state_dict: StateDict) -> bool:
+        """A ``classifier`` over the pooled [CLS] (BERT: beside a pooler) or RoBERTa's head."""
+        return "classifier.out_proj.weight" in state_dict or (
+            "classifier.weight" in state_dict and has_pooler(state_dict))
 
     def preprocess(self, tokenizer, items: List, max_seq_length: int) -> Dict[str, torch.Tensor]:
         texts = [self.fields_of(item) for item in items]
@@ -89,14 +88,10 @@ class DocumentClassification(SequenceClassification):
     examples = (("이 영화 정말 재밌어요",), ("배우들 연기가 정말 좋았어요",), ("시간이 아까웠습니다",),
                 ("스토리가 너무 지루했어요",))
     column_aliases = {"document": "sentence", "text": "sentence"}  # NSMC's column; a common one
+    training_format = "nsmc"
 
     def default_labels(self, num_labels: int) -> Tuple[str, ...]:
         return DEFAULT_LABELS if num_labels == 2 else super().default_labels(num_labels)
-
-    def check_item(self, item, index: int) -> str:
-        if not isinstance(item, str):
-            raise TypeError(f"sentence {index} is {type(item).__name__}, not a string")
-        return check_text(item, f"sentence {index}")
 
     def to_dict(self, prediction: Prediction) -> Dict[str, object]:
         """ratsnlp's keys: ``sentence``, ``prediction`` and, for two classes, ``positive_data``,
@@ -124,6 +119,22 @@ class DocumentClassification(SequenceClassification):
     def training_row(self, inputs: Input, label: str, labels: Sequence[str]) -> Dict[str, object]:
         """NSMC's ``ratings_train.txt`` row: ``document`` and ``label`` (the class index)."""
         return {"document": inputs[0], "label": labels.index(label)}
+
+    def write_training_data(self, examples, stream: IO[str]) -> None:
+        """NSMC's ``ratings_train.txt``: ``id document label`` with a header, tab-separated."""
+        stream.write("id\tdocument\tlabel\n")
+        for row_id, example in examples:
+            stream.write(f"{row_id}\t{one_line(example['document'])}\t{example['label']}\n")
+
+
+def has_pooler(state_dict: StateDict) -> bool:
+    """BERT's sequence classifiers keep the pooler; its token classifiers (NER) have none."""
+    return any(".pooler." in key or key.startswith("pooler.") for key in state_dict)
+
+
+def one_line(text: str) -> str:
+    """``text`` with every run of whitespace (tabs, newlines) as one space."""
+    return " ".join(str(text).split())
 
 
 def basis_points(probabilities: List[float]) -> List[int]:

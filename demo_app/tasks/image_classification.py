@@ -17,8 +17,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from ..images import ImageError, decode_image, to_rgb
-from .base import DEMO_MODEL_DIR, Task, checked_list
+from .base import DEMO_MODEL_DIR, Task
+from .image_decoding import ImageError, decode_image, to_rgb
 from .classification import basis_points, format_percent
 
 INDEX_FILES = ("imagenet_class_index.json", "index_to_name.json")
@@ -58,11 +58,15 @@ class ImageClassification(Task):
     name = "image-classification"
     fields = ("image",)
     field_labels = {"image": "이미지 (image)"}
+    item_name, item_example = "image", "[image_bytes]"
     input_kind = "image"
+    max_items = MAX_IMAGES
     max_body_bytes = 32 * 1024 * 1024  # several photos in one request; each at most MAX_IMAGE_BYTES
+    form = "image"
     renderer = "image"
+    loader = "image"
     model_class = "AutoModelForImageClassification"
-    head_kind = "image-classification"
+    head_description = "an image-classification model"
     demo_pretrained_dir = DEMO_MODEL_DIR / "image-classification"
     demo_checkpoint_dir = DEMO_MODEL_DIR / "image-classification"
     demo_description = "a small shape classifier"
@@ -74,11 +78,11 @@ class ImageClassification(Task):
     has_gold_labels = True
     label_column = "class_name"
 
-    def check_inputs(self, inputs) -> List:
-        images = checked_list(inputs, "image", "[image_bytes]")
-        return [self.check_image(image, index) for index, image in enumerate(images)]
+    def recognises_config(self, config: Dict[str, object]) -> bool:
+        """A ``save_pretrained`` folder of an ``...ForImageClassification`` model."""
+        return any(str(name).endswith("ForImageClassification") for name in config.get("architectures") or [])
 
-    def check_image(self, image, index: int):
+    def check_item(self, image, index: int):
         """Bytes of an image file, a path to one (``pathlib.Path``) or a ``PIL.Image``, as RGB."""
         from PIL import Image
 
@@ -133,9 +137,6 @@ class ImageClassification(Task):
 
         return inference_fn
 
-    def result_columns(self, result: Dict[str, object]) -> Dict[str, object]:
-        return {key: result[key] for key in self.output_columns}
-
     def gold_label(self, value: str, labels: Sequence[str]) -> Optional[str]:
         """A class index, class id (WordNet id) or class name."""
         text = value.strip()
@@ -155,4 +156,4 @@ class ImageClassification(Task):
         return decode_image(path.read_bytes(), value)
 
 
-__all__ = ["ImageClassification", "ClassLabel", "labels_for", "ImageError", "MAX_IMAGES", "INDEX_FILES"]
+__all__ = ["ImageClassification", "ClassLabel", "labels_for", "ImageError", "INDEX_FILES"]

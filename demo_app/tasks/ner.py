@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import IO, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from .base import DEMO_MODEL_DIR, Task, check_text, checked_list
+from .base import DEMO_MODEL_DIR, StateDict, Task
+from .classification import has_pooler, one_line
 
 LABEL_MAP = "label_map.txt"
 # The book's tag set (KLUE / 국립국어원 style) and the names its page shows.
@@ -28,10 +29,14 @@ class NamedEntityRecognition(Task):
     name = "ner"
     fields = ("sentence",)
     field_labels = {"sentence": "문장 (sentence)"}
+    item_name, item_example = "sentence", "[sentence]"
     renderer = "entities"
     model_class = "AutoModelForTokenClassification"
-    head_kind = "token-classification"
+    head_description = "a token-classification (NER) model"
+    head_bias_keys = ("classifier.bias",)
     output_columns = ("tagged", "entities")
+    training_format = "ner"
+    correction_placeholder = "예: <이순신:PER>은 조선 중기의 무신이다"
     checkpoint_dir_name = "checkpoint-ner"
     demo_pretrained_dir = DEMO_MODEL_DIR / "pretrained-ner"
     demo_checkpoint_dir = DEMO_MODEL_DIR / "checkpoint-ner"
@@ -56,9 +61,18 @@ class NamedEntityRecognition(Task):
                              "classes: it belongs to another training run")
         return tags
 
-    def check_inputs(self, inputs) -> List[str]:
-        sentences = checked_list(inputs, "sentence", "[sentence]")
-        return [check_text(sentence, f"sentence {index}") for index, sentence in enumerate(sentences)]
+    def has_head(self, state_dict: StateDict) -> bool:
+        """A ``classifier`` on every token: BERT without its pooler."""
+        return "classifier.weight" in state_dict and not has_pooler(state_dict)
+
+    def recognises_files(self, directory: Path) -> bool:
+        return (directory / LABEL_MAP).is_file()
+
+    def why_recognised(self, checkpoint: Path) -> str:
+        directory = checkpoint if checkpoint.is_dir() else checkpoint.parent
+        if self.checkpoint_dir_name not in checkpoint.parts and self.recognises_files(directory):
+            return f"the {LABEL_MAP} beside the checkpoint"
+        return super().why_recognised(checkpoint)
 
     def preprocess(self, tokenizer, items: List[str], max_seq_length: int) -> Dict[str, torch.Tensor]:
         encoding = tokenizer(items, padding="longest", truncation=True, max_length=max_seq_length,
@@ -117,6 +131,11 @@ class NamedEntityRecognition(Task):
         if not label.strip():
             return None
         return {"text": inputs[0], "labelled_text": label.strip()}
+
+    def write_training_data(self, examples, stream: IO[str]) -> None:
+        """The book's NER corpus (``train.txt``): one ``text␞labelled_text`` line per example."""
+        for _, example in examples:
+            stream.write(f"{one_line(example['text'])}\u241e{one_line(example['labelled_text'])}\n")
 
 
 def tagged_sentence(sentence: str, entities: List[dict]) -> str:

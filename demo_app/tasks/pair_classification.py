@@ -8,9 +8,10 @@ longer of the two (``longest_first``) so both sentences stay.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Sequence, Tuple
+import json
+from typing import IO, Callable, Dict, Sequence, Tuple
 
-from .base import DEMO_MODEL_DIR, Input, Prediction, check_text_pair
+from .base import DEMO_MODEL_DIR, Input, Prediction
 from .classification import SequenceClassification, english_label, short_label
 
 DEFAULT_LABELS = ("참 (entailment)", "거짓 (contradiction)", "중립 (neutral)")
@@ -32,12 +33,10 @@ class PairClassification(SequenceClassification):
     examples = (("나는 밥을 먹었다", "나는 식사를 했다"), ("나는 밥을 먹었다", "나는 밥을 먹지 않았다"),
                 ("나는 밥을 먹었다", "나는 배가 고프다"))
     column_aliases = {"sentence1": "premise", "sentence2": "hypothesis"}
+    training_format = "klue-nli"
 
     def default_labels(self, num_labels: int) -> Tuple[str, ...]:
         return DEFAULT_LABELS if num_labels == 3 else super().default_labels(num_labels)
-
-    def check_item(self, item, index: int) -> Tuple[str, str]:
-        return check_text_pair(item, index, self.fields)
 
     def to_dict(self, prediction: Prediction) -> Dict[str, object]:
         """ratsnlp's keys: ``premise``, ``hypothesis``, ``prediction`` and, for three classes,
@@ -64,3 +63,9 @@ class PairClassification(SequenceClassification):
     def training_row(self, inputs: Input, label: str, labels: Sequence[str]) -> Dict[str, object]:
         """A KLUE-NLI row, as ratsnlp's corpus reads it: ``premise``, ``hypothesis``, ``gold_label``."""
         return {"premise": inputs[0], "hypothesis": inputs[1], "gold_label": english_label(label)}
+
+    def write_training_data(self, examples, stream: IO[str]) -> None:
+        """A JSON list, as KLUE-NLI's files: ``guid``, ``genre``, ``premise``, ``hypothesis``,
+        ``gold_label``."""
+        rows = [{"guid": f"demo-history-{row_id}", "genre": "demo", **example} for row_id, example in examples]
+        stream.write(json.dumps(rows, ensure_ascii=False, indent=1) + "\n")

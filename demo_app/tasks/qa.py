@@ -10,11 +10,12 @@ the start). The answer's offsets point into the context, so ``context[start:end]
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+import json
+from typing import IO, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from .base import DEMO_MODEL_DIR, Task, check_text_pair, checked_list
+from .base import DEMO_MODEL_DIR, StateDict, Task
 
 MAX_QUERY_LENGTH = 32  # the book's max_query_length
 DOC_STRIDE = 64  # tokens the windows of a long context share (ratsnlp's doc_stride); less when
@@ -30,10 +31,14 @@ class QuestionAnswering(Task):
     field_labels = {"question": "질문 (question)", "context": "본문 (context)"}
     field_max_chars = {"context": 20_000}  # a context is a passage, not a sentence
     max_body_bytes = 256 * 1024  # 20,000 Korean characters are 120 KB as JSON \u escapes
+    item_name, item_example = "(question, context) pair", "[(question, context)]"
     renderer = "answer"
     model_class = "AutoModelForQuestionAnswering"
-    head_kind = "question-answering"
+    head_description = "a question-answering model (qa_outputs head)"
+    head_bias_keys = ("qa_outputs.bias",)
     output_columns = ("answer", "start", "end", "probability")
+    training_format = "korquad"
+    correction_placeholder = "본문 속의 답 (the answer, as in the context)"
     checkpoint_dir_name = "checkpoint-qa"
     demo_pretrained_dir = DEMO_MODEL_DIR / "pretrained-qa"
     demo_checkpoint_dir = DEMO_MODEL_DIR / "checkpoint-qa"
@@ -47,9 +52,8 @@ class QuestionAnswering(Task):
     def default_labels(self, num_labels: int) -> Tuple[str, ...]:
         return ("start", "end") if num_labels == 2 else super().default_labels(num_labels)
 
-    def check_inputs(self, inputs) -> List[Tuple[str, str]]:
-        pairs = checked_list(inputs, "(question, context) pair", "[(question, context)]")
-        return [check_text_pair(item, index, self.fields) for index, item in enumerate(pairs)]
+    def has_head(self, state_dict: StateDict) -> bool:
+        return any(key.startswith("qa_outputs.") for key in state_dict)
 
     def preprocess(self, tokenizer, items: List[Tuple[str, str]], max_seq_length: int) -> Dict[str, torch.Tensor]:
         questions = [truncate_question(tokenizer, question) for question, _ in items]
@@ -107,9 +111,6 @@ class QuestionAnswering(Task):
 
         return inference_fn
 
-    def result_columns(self, result: Dict[str, object]) -> Dict[str, object]:
-        return {key: result[key] for key in self.output_columns}
-
     def prediction_text(self, result: Dict[str, object]) -> Optional[str]:
         return result.get("answer")
 
@@ -121,6 +122,15 @@ class QuestionAnswering(Task):
             return None
         return {"question": question, "context": context,
                 "answers": [{"text": label.strip(), "answer_start": start}]}
+
+    def write_training_data(self, examples, stream: IO[str]) -> None:
+        """KorQuAD 1.0 JSON: one title and paragraph per corrected question."""
+        data = [{"title": f"demo-history-{row_id}", "paragraphs": [{
+            "context": example["context"],
+            "qas": [{"id": f"demo-history-{row_id}", "question": example["question"],
+                     "answers": example["answers"]}]}]} for row_id, example in examples]
+        stream.write(json.dumps({"version": "KorQuAD_v1.0_demo_history", "data": data},
+                                ensure_ascii=False, indent=1) + "\n")
 
 
 def truncate_question(tokenizer, question: str) -> str:

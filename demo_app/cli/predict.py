@@ -1,0 +1,94 @@
+"""``python -m demo_app predict``: inputs on the command line, or a whole data file (``--input``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import List
+
+from ..tasks import get_task
+from .model_flags import deploy_arguments
+
+
+def add_parser(commands, model_flags: argparse.ArgumentParser) -> None:
+    predict = commands.add_parser("predict", parents=[model_flags],
+                                  help="classify inputs; prints one JSON object per line")
+    predict.add_argument("inputs", nargs="*", metavar="INPUT",
+                         help="sentences (classification, ner); PREMISE HYPOTHESIS pairs "
+                              "(pair-classification); QUESTION CONTEXT pairs (qa); image files "
+                              "(image-classification)")
+    data_file = predict.add_argument_group("a whole data file instead of INPUTs (see README: file formats)")
+    data_file.add_argument("--input", metavar="FILE",
+                           help="a .csv, .tsv (NSMC's ratings_test.txt), .jsonl or .json file with "
+                                "the task's columns (sentence or document; premise, hypothesis; "
+                                "question, context; image paths) and optionally a gold label column; "
+                                "for image-classification also a folder of images")
+    data_file.add_argument("--output", metavar="FILE",
+                           help="where the rows go with their predictions (default: standard output)")
+    data_file.add_argument("--format", dest="input_format", choices=["csv", "tsv", "jsonl", "json"],
+                           help="the input's format (default: from its extension)")
+    data_file.add_argument("--on-bad-row", choices=["skip", "fail"], default="skip",
+                           help="skip: write a bad row with its error and go on (default); fail: stop "
+                                "at the first bad row")
+    data_file.add_argument("--resume", action="store_true",
+                           help="continue the --output file a stopped run left")
+    data_file.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(options: argparse.Namespace) -> int:
+    from ..inference import make_inference_fn
+    from ..loading import load_predictor
+
+    if bool(options.inputs) == bool(options.input):
+        raise ValueError("give INPUTs on the command line or --input FILE (one of the two)")
+    if options.input is None and (options.output or options.resume):
+        raise ValueError("--output and --resume go with --input FILE")
+    if options.input is not None:
+        return _predict_file(options)
+    if options.task:  # a wrong number of inputs fails before the model is loaded
+        group_inputs(options.inputs, get_task(options.task).fields)
+    predictor = load_predictor(deploy_arguments(options), batching=False)
+    task, inference_fn = predictor.task, make_inference_fn(predictor)
+    for texts in group_inputs(options.inputs, task.fields):
+        result = inference_fn(*(task.read_file_item(text, Path.cwd()) for text in texts))
+        if task.input_kind != "text":  # name the file, as the input column of a data file would
+            result = {**dict(zip(task.fields, texts)), **result}
+        print(json.dumps(result, ensure_ascii=False), flush=True)
+    return 0
+
+
+def _predict_file(options: argparse.Namespace) -> int:
+    from ..files import BadRowError, predict_file
+    from ..loading import load_predictor
+
+    if not os.path.exists(options.input):
+        raise FileNotFoundError(f"no such input file: {options.input}")
+    predictor = load_predictor(deploy_arguments(options), batching=False)
+    try:
+        report = predict_file(predictor, options.input, options.output, on_bad_row=options.on_bad_row,
+                              resume=options.resume, input_format=options.input_format,
+                              progress=not options.no_progress)
+    except BadRowError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    resumed = f", {report.resumed} of them from the earlier run" if report.resumed else ""
+    print(f"{report.rows} rows{resumed}: {report.predicted} predicted, {report.skipped} skipped"
+          + (" (written with their error; see above)" if report.skipped else "")
+          + (f"; written to {options.output}" if options.output else ""), file=sys.stderr)
+    if report.summary is not None and report.summary.total:
+        print(report.summary.format(), file=sys.stderr)
+    return 0
+
+
+def group_inputs(inputs: List[str], fields) -> List[List[str]]:
+    """The command line's INPUTs as one group per model input (pairs for pair tasks)."""
+    size = len(fields)
+    if len(inputs) % size:
+        order = " ".join(field.upper() for field in fields)
+        given = "1 input was" if len(inputs) == 1 else f"{len(inputs)} inputs were"
+        raise ValueError(f"{given} given, but this task takes them in groups of {size} "
+                         f"({order} ...): add or remove one")
+    return [inputs[i:i + size] for i in range(0, len(inputs), size)]

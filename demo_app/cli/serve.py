@@ -1,0 +1,76 @@
+"""``python -m demo_app serve``: the web demo, local or public, until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from typing import Optional
+
+from .model_flags import deploy_arguments
+
+
+def add_parser(commands, model_flags: argparse.ArgumentParser) -> None:
+    serve = commands.add_parser("serve", parents=[model_flags], help="serve the web demo")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
+    serve.add_argument("--port", type=int, default=5000, help="port (default 5000; 0 for any free port)")
+    serve.add_argument("--tunnel", default="none", choices=["none", "ngrok", "ssh"],
+                       help="make the demo public (ngrok needs NGROK_AUTHTOKEN)")
+    serve.add_argument("--ssh-host", default=None, help="ssh tunnel host (default localhost.run)")
+    serve.add_argument("--auth", metavar="USER", default=os.environ.get("DEMO_APP_AUTH"),
+                       help="require HTTP basic auth from visitors: asks for USER's password (or "
+                            "set DEMO_APP_AUTH=user:password; a password on the command line "
+                            "shows in ps)")
+    serve.add_argument("--rate-limit", metavar="N/minute", default=None,
+                       help="per-client limit, e.g. 30/minute (default: 60/minute once a tunnel "
+                            "is open, none without)")
+    serve.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                       help="allow this origin to call the API (repeatable); none by default")
+    serve.add_argument("--history", metavar="PATH", default=None,
+                       help="keep every prediction and visitors' corrections in this SQLite file "
+                            "(the page tells visitors); off by default")
+
+
+def run(options: argparse.Namespace) -> int:
+    from ..loading import load_predictor
+    from ..serving import serve
+    from ..web import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` and process managers stop as Ctrl-C does
+    tunnel = None if options.tunnel == "none" else options.tunnel
+    logging.getLogger("pyngrok").setLevel(logging.WARNING)
+    auth = _visitor_auth(options.auth)
+    predictor = load_predictor(deploy_arguments(options))
+    app = create_app(predictor, auth=auth, rate_limit=options.rate_limit,
+                     cors_origins=options.cors_origin, history=options.history)
+    if options.history:
+        print(f"History on: every prediction is kept in {options.history} (the page says so).", flush=True)
+    tunnel_options = {"ssh_host": options.ssh_host} if tunnel == "ssh" and options.ssh_host else {}
+    handle = serve(app, host=options.host, port=options.port, tunnel=tunnel, **tunnel_options)
+    print("Press Ctrl-C to stop.", flush=True)
+    handle.wait()
+    print("Stopped.", flush=True)
+    return 0
+
+
+def _visitor_auth(auth: Optional[str]) -> Optional[str]:
+    """``user:password`` from ``--auth``: a bare user name asks for the password."""
+    if not auth or ":" in auth:
+        if auth and "DEMO_APP_AUTH" not in os.environ:
+            print("warning: a password given on the command line is visible to other users "
+                  "(ps); use --auth USER (asks) or DEMO_APP_AUTH", file=sys.stderr)
+        return auth
+    if not sys.stdin.isatty():
+        raise ValueError(f"--auth {auth} needs a password: run in a terminal to be asked, or set "
+                         "DEMO_APP_AUTH=user:password")
+    import getpass
+
+    return f"{auth}:{getpass.getpass(f'Password for visitor {auth!r}: ')}"
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt

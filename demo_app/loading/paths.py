@@ -1,0 +1,146 @@
+"""Finding the files ``DeployArguments`` names, or saying exactly why they cannot be found.
+
+- Google Drive's root is ``MyDrive`` in today's Colab and ``My Drive`` in nlpbook's notebooks:
+  a path that does not exist is tried with the other spelling, and the one used is named.
+- A path that still does not exist is an error that lists what does exist nearby, so a typo shows.
+- A hub name (``beomi/kcbert-base``) is used from the local cache when it is there; otherwise,
+  without a network, loading fails at once saying so instead of retrying for half a minute.
+- The bundled demo model is used only when no model is named at all.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+from pathlib import Path
+from typing import Callable, Optional, Tuple
+from urllib.parse import urlparse
+
+from ..tasks import get_task
+from .arguments import DEFAULT_PRETRAINED_MODEL_NAME, DeployArguments, find_best_checkpoint
+from .checkpoint import is_hf_model_dir
+
+DRIVE_ROOTS = ("My Drive", "MyDrive")
+_LISTED = 12  # entries shown from a nearby directory
+
+
+def resolve_model_paths(args: DeployArguments,
+                        say: Callable[[str], None] = lambda message: None) -> Tuple[str, Path]:
+    """``(pretrained model name or dir, weights path)`` for ``args``, checking that they exist."""
+    if args.uses_demo_model:
+        task = get_task(args.task)
+        return str(task.demo_pretrained_dir), find_best_checkpoint(task.demo_checkpoint_dir)
+    pretrained = args.pretrained_model_name or DEFAULT_PRETRAINED_MODEL_NAME
+    if args.downstream_model_checkpoint_fpath:
+        weights = existing_path(args.downstream_model_checkpoint_fpath, "checkpoint file", say)
+    elif args.downstream_model_dir:
+        directory = existing_path(args.downstream_model_dir, "checkpoint directory", say)
+        weights = directory if is_hf_model_dir(directory) else find_best_checkpoint(directory)
+    elif is_hf_model_dir(Path(pretrained).expanduser()):
+        weights = Path(pretrained).expanduser()  # a fine-tuned save_pretrained directory
+    else:
+        raise FileNotFoundError(
+            f"no fine-tuned checkpoint given for {pretrained!r}: set downstream_model_dir (a "
+            "directory of *.ckpt files) or downstream_model_checkpoint_fpath (one file)"
+        )
+    if looks_like_a_path(pretrained):
+        pretrained = str(existing_path(pretrained, "pretrained model directory", say))
+    else:
+        check_hub_name_reachable(pretrained)
+    return pretrained, weights
+
+
+def looks_like_a_path(name: str) -> bool:
+    return name.startswith(("/", ".", "~")) or Path(name).expanduser().exists()
+
+
+def existing_path(given: str, what: str, say: Callable[[str], None]) -> Path:
+    """``given`` as an existing path (trying Drive's other root spelling), or FileNotFoundError
+    that lists the nearest existing directory's entries."""
+    path = Path(given).expanduser()
+    if path.exists():
+        return path
+    other = other_drive_spelling(path)
+    if other is not None and other.exists():
+        say(f"{path} does not exist; using {other} (the other spelling of Google Drive's root).")
+        return other
+    index = _drive_index(path)
+    if index is not None and not Path(*path.parts[:index]).is_dir():
+        mount = Path(*path.parts[:index])
+        raise FileNotFoundError(f"{what} not found: {path}. Google Drive is not mounted at {mount}: "
+                                "run the notebook's mount cell (mount_drive()) first")
+    # List the place that exists deepest, under either spelling of Drive's root.
+    closest = max((p for p in (path, other) if p is not None), key=lambda p: len(_existing_parent(p).parts))
+    raise FileNotFoundError(f"{what} not found: {path}. {nearby(closest)}")
+
+
+def drive_file_path(given) -> Path:
+    """Where to write a file the user named (the history): ``given``, with Google Drive's root
+    spelled the way this Drive has it; a FileNotFoundError when it is on a Drive that is not
+    mounted (it would be lost with the runtime)."""
+    path = Path(given).expanduser()
+    index = _drive_index(path)
+    if index is None:
+        return path
+    mount = Path(*path.parts[:index])
+    if not mount.is_dir():
+        raise FileNotFoundError(f"{path} is on Google Drive, which is not mounted at {mount}: run "
+                                "the notebook's mount cell (mount_drive()) first, or give another path")
+    other = other_drive_spelling(path)
+    if not Path(*path.parts[:index + 1]).is_dir() and Path(*other.parts[:index + 1]).is_dir():
+        return other
+    return path
+
+
+def other_drive_spelling(path: Path) -> Optional[Path]:
+    index = _drive_index(path)
+    if index is None:
+        return None
+    swapped = DRIVE_ROOTS[1] if path.parts[index] == DRIVE_ROOTS[0] else DRIVE_ROOTS[0]
+    return Path(*path.parts[:index], swapped, *path.parts[index + 1:])
+
+
+def _drive_index(path: Path) -> Optional[int]:
+    return next((i for i, part in enumerate(path.parts) if part in DRIVE_ROOTS), None)
+
+
+def _existing_parent(path: Path) -> Path:
+    parent = path.parent
+    while not parent.is_dir() and parent != parent.parent:
+        parent = parent.parent
+    return parent
+
+
+def nearby(path: Path) -> str:
+    """What exists in the nearest existing parent of ``path``: entries and checkpoint files."""
+    parent = _existing_parent(path)
+    try:
+        entries = sorted(itertools.islice((p.name for p in parent.iterdir()), 200))
+    except OSError:
+        return ""
+    shown = ", ".join(entries[:_LISTED]) + (f" and {len(entries) - _LISTED} more" if len(entries) > _LISTED else "")
+    checkpoints = [str(p.relative_to(parent)) for p in itertools.islice(parent.glob("*/*.ckpt"), 3)]
+    found = f"; checkpoints there: {', '.join(checkpoints)}" if checkpoints else ""
+    return f"{parent} holds: {shown or 'nothing'}{found}"
+
+
+def check_hub_name_reachable(name: str, timeout: float = 3.0) -> None:
+    """Nothing if ``name`` is in the local Hugging Face cache or the hub answers; otherwise an
+    OSError at once (transformers would retry for half a minute before failing)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(name, "config.json"), str):
+        return
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        raise OSError(f"{name!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set: "
+                      "give a local directory as pretrained_model_name")
+    from huggingface_hub import constants
+
+    endpoint = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((endpoint.hostname, endpoint.port or 443), timeout=timeout).close()
+    except OSError:
+        raise OSError(f"no network: cannot download {name!r} from {endpoint.hostname}; give a "
+                      "local directory as pretrained_model_name (one with config.json and "
+                      "vocab.txt)") from None

@@ -1,0 +1,168 @@
+"""Loading a text model: a pretrained config and tokenizer plus fine-tuned weights (a ratsnlp
+``.ckpt``, a state_dict, safetensors or a ``save_pretrained`` folder) -> a ready Predictor.
+
+Nothing is served that has not been checked: the files exist (``paths``), the tensors are sane
+(``checkpoint.check_tensors``), the head is the task's, the keys and shapes match the config, the
+vocabulary fits, and a test prediction gives finite numbers (``checks``). No transformers call
+may run code from a model's files (``trust_remote_code=False``, never a prompt).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable, Optional, Sequence, Tuple
+
+import torch
+
+from ..inference import Predictor
+from ..inference.precision import apply_precision, choose_precision
+from ..tasks import Task, get_task, recognise_task
+from .arguments import DeployArguments
+from .checkpoint import CheckpointError, StateDict, check_tensors, read_state_dict
+from .checks import check_head, check_vocabulary, number_of_classes, smoke_test
+from .common import load_config, size_note
+from .paths import resolve_model_paths
+
+# Buffers that transformers builds itself and that older versions also saved in checkpoints.
+# Their values follow from their shape, so they may be present or absent in a checkpoint.
+_DERIVED_BUFFERS = ("position_ids", "token_type_ids")
+# What a tokenizer is built from: WordPiece, a fast tokenizer, BPE, SentencePiece.
+TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
+
+
+def load_text_predictor(args: DeployArguments, task: Optional[Task], device: torch.device,
+                        say: Callable[[str], None], **predictor_options) -> Predictor:
+    """The model ``args`` names (or its task's bundled demo model) on ``device``, checked;
+    ``task`` None: recognised from the checkpoint."""
+    started = time.perf_counter()
+    pretrained, weights_path = resolve_model_paths(args, say)
+    state_dict, task = _read_weights(args, task, weights_path, say)
+    config = load_config(pretrained)
+    config.num_labels = number_of_classes(state_dict, task)
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions and args.max_seq_length > positions:
+        raise ValueError(f"max_seq_length {args.max_seq_length} is longer than the model's "
+                         f"{positions} positions (max_position_embeddings); use at most {positions}")
+    labels = _labels_for(args.labels, config, task, weights_path)
+    model = build_model(config, state_dict, task)
+    tokenizer = load_tokenizer(pretrained, config.model_type)
+    check_vocabulary(tokenizer, model, pretrained)
+
+    precision = choose_precision(device, args.precision, getattr(config, "hidden_size", 768))
+    model = apply_precision(model, precision, device).to(device).eval()
+    predictor = Predictor(model, tokenizer, labels=labels, task=task, device=device,
+                          max_seq_length=args.max_seq_length, precision=precision,
+                          source=str(weights_path), demo_model=args.uses_demo_model, **predictor_options)
+    smoke_test(predictor)
+    say(f"Loaded {config.model_type} with {config.num_labels} classes on {device} ({precision}) "
+        f"in {time.perf_counter() - started:.1f} s.")
+    return predictor
+
+
+def _read_weights(args: DeployArguments, task: Optional[Task], weights_path: Path,
+                  say: Callable[[str], None]) -> Tuple[StateDict, Task]:
+    """The checked weights and the task they are for (given, or recognised)."""
+    if args.uses_demo_model:
+        task = task or get_task(None)
+        say(f"No checkpoint given: using demo_app's bundled demo model ({task.demo_description}).")
+        say(f"Loading weights from the demo model's {weights_path.name}{size_note(weights_path)} ...")
+    else:
+        say(f"Loading weights from {weights_path}{size_note(weights_path)} ...")
+    state_dict = read_state_dict(weights_path)
+    check_tensors(state_dict)
+    if task is None:
+        task = recognise_task(None, weights_path, state_dict)
+        if task is not get_task(None):
+            say(f"Task: {task.name} (recognised from {task.why_recognised(weights_path)}).")
+    check_head(state_dict, task)
+    return state_dict, task
+
+
+def build_model(config, state_dict: StateDict, task: Optional[Task] = None) -> torch.nn.Module:
+    """The task's model class (``AutoModelForSequenceClassification`` by default) for ``config``,
+    holding exactly ``state_dict``.
+
+    The model is built on the meta device (no random initialisation of weights that are then
+    overwritten) and takes the checkpoint's tensors as they are. Missing or unexpected keys are
+    an error listing them; only the derived buffers (``position_ids``) may differ.
+    """
+    import transformers
+
+    model_class = getattr(transformers, (task or get_task(None)).model_class)
+    with torch.device("meta"):
+        model = model_class.from_config(config)
+    state_dict = {k: v for k, v in state_dict.items() if not k.endswith(_DERIVED_BUFFERS)}
+    expected = model.state_dict()
+    wrong_shapes = [f"{key} {list(tensor.shape)} vs {list(expected[key].shape)}"
+                    for key, tensor in state_dict.items()
+                    if key in expected and tensor.shape != expected[key].shape]
+    if wrong_shapes:
+        raise CheckpointError(
+            f"the checkpoint's tensors do not fit the {config.model_type} config of the pretrained "
+            f"model (is pretrained_model_name the one it was fine-tuned from?): "
+            f"{len(wrong_shapes)} differ, e.g. {_key_list(wrong_shapes, limit=3)} (checkpoint vs config)"
+        )
+    result = model.load_state_dict(state_dict, strict=False, assign=True)
+    missing = [k for k in result.missing_keys if not k.endswith(_DERIVED_BUFFERS)]
+    if missing or result.unexpected_keys:
+        raise CheckpointError(
+            f"the checkpoint does not match the {config.model_type} model of the pretrained config"
+            f" (is pretrained_model_name right?): "
+            f"missing keys: {_key_list(missing, limit=4)}; "
+            f"unexpected keys: {_key_list(result.unexpected_keys, limit=4)}"
+        )
+    _materialize_derived_buffers(model)
+    return model
+
+
+def _materialize_derived_buffers(model: torch.nn.Module) -> None:
+    for module in model.modules():
+        for name, buffer in list(module.named_buffers(recurse=False)):
+            if buffer is None or buffer.device.type != "meta":
+                continue
+            if name == "position_ids":
+                value = torch.arange(buffer.shape[-1]).expand(buffer.shape).contiguous()
+            elif name == "token_type_ids":
+                value = torch.zeros(buffer.shape, dtype=torch.long)
+            else:
+                raise CheckpointError(f"the checkpoint has no value for the model's buffer {name!r}")
+            module.register_buffer(
+                name, value, persistent=name not in module._non_persistent_buffers_set
+            )
+
+
+def load_tokenizer(pretrained: str, model_type: str):
+    from transformers import AutoTokenizer
+
+    directory = Path(pretrained)
+    if directory.is_dir() and not any((directory / name).is_file() for name in TOKENIZER_FILES):
+        raise CheckpointError(f"{directory} has no tokenizer vocabulary (looked for "
+                              f"{', '.join(TOKENIZER_FILES)}): copy the pretrained model's vocab.txt "
+                              "there, or name the hub model it came from")
+    # KcBERT is cased; nlpbook loads it with do_lower_case=False and so do we.
+    options = {"do_lower_case": False} if model_type == "bert" else {}
+    return AutoTokenizer.from_pretrained(pretrained, trust_remote_code=False, **options)
+
+
+def _labels_for(requested: Optional[Sequence[str]], config, task: Task, weights_path: Path) -> Tuple[str, ...]:
+    if requested is not None:
+        if len(requested) != config.num_labels:
+            raise ValueError(
+                f"{len(requested)} labels were given but the checkpoint has {config.num_labels} classes"
+            )
+        return tuple(requested)
+    stored = task.labels_from(weights_path, config.num_labels)
+    if stored:
+        return stored
+    names = tuple(config.id2label[i] for i in range(config.num_labels)) if config.id2label else ()
+    if len(names) == config.num_labels and not all(n == f"LABEL_{i}" for i, n in enumerate(names)):
+        return names
+    return task.default_labels(config.num_labels)
+
+
+def _key_list(keys: Sequence[str], limit: int = 8) -> str:
+    if not keys:
+        return "none"
+    shown = ", ".join(keys[:limit])
+    return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")

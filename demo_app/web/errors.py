@@ -1,0 +1,75 @@
+"""Errors: every API answer that is not a result is JSON ``{"error": "..."}`` with a 4xx status
+(503 when overloaded, 500 when the model itself fails), never a traceback or an HTML page."""
+
+from __future__ import annotations
+
+import logging
+from typing import Dict, Optional
+
+from flask import Flask, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+
+logger = logging.getLogger("demo_app.web")
+
+API_PATHS = ("/api", "/predict", "/healthz", "/jobs", "/flag")  # and everything under them
+
+
+class ApiError(Exception):
+    """An answer to the client: a status code and a message a person can act on."""
+
+    def __init__(self, status: int, message: str, headers: Optional[Dict[str, str]] = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+def register_error_handlers(app: Flask) -> None:
+    """JSON errors for the API; a short plain-text page for a browser that asked for a page."""
+    app.register_error_handler(ApiError, _api_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+
+
+def _api_error(error: ApiError):
+    response = jsonify({"error": error.message})
+    response.status_code = error.status
+    response.headers.update(error.headers)
+    return response
+
+
+def _http_error(error: HTTPException):
+    own_limit = request.path in current_app.config.get("DEMO_APP_BODY_LIMITS", {})  # file uploads
+    setting = "max_file_bytes" if own_limit else "max_body_bytes"
+    messages = {
+        404: f"no such page: {request.path} (the API is POST /api, POST or GET /predict, "
+             "POST /predict/file, GET /healthz)",
+        405: f"{request.method} is not allowed on {request.path}",
+        413: f"request body over {request.max_content_length} bytes ({setting})",
+    }
+    message = messages.get(error.code, error.description or error.name)
+    if not is_api_request() and error.code != 413:
+        plain_text = {"Content-Type": "text/plain; charset=utf-8"}
+        return f"{error.code} {error.name}: {message}\n", error.code, plain_text
+    response = jsonify({"error": message})
+    response.status_code = error.code or 500
+    if error.code == 405 and error.valid_methods:
+        response.headers["Allow"] = ", ".join(error.valid_methods)
+    return response
+
+
+def _unexpected_error(error: Exception):
+    logger.exception("unexpected error on %s %s", request.method, request.path)
+    response = jsonify({"error": "the server failed to handle this request; it has been logged"})
+    response.status_code = 500
+    return response
+
+
+def is_api_request() -> bool:
+    path = request.path.rstrip("/") or "/"
+    under_api = path in API_PATHS or path.startswith(tuple(p + "/" for p in API_PATHS))
+    return under_api or request.is_json or request.accept_mimetypes.best == "application/json"
+
+
+__all__ = ["ApiError", "API_PATHS", "is_api_request", "register_error_handlers"]

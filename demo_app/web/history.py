@@ -1,0 +1,74 @@
+"""The history over HTTP: ``POST /flag`` (a visitor marks a result wrong and gives the right one)
+and ``GET /history`` (the owner's read-only view, served only when the demo has a password).
+Answers are recorded as they are given (``recording.py``); ``demo_app.history`` says what is
+stored. Registered only when the history is on.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from typing import Optional, Sequence
+
+from flask import Blueprint, jsonify, render_template, request
+
+from ..tasks import Task
+from ..tasks.fields import type_name
+from .errors import ApiError
+from .inputs import json_body
+from .state import demo_state
+
+logger = logging.getLogger("demo_app.web")
+VIEW_ROWS = 200  # the owner's view shows the newest rows; export the file for all of them
+
+history_routes = Blueprint("history", __name__)
+
+
+@history_routes.post("/flag")
+def flag():
+    state = demo_state()
+    body = json_body(dict, 'POST /flag takes {"id": N, "flag_token": "...", "correction": "..."}')
+    row_id, token = body.get("id"), body.get("flag_token")
+    if not isinstance(row_id, int) or isinstance(row_id, bool) or not isinstance(token, str):
+        raise ApiError(400, '"id" must be a number and "flag_token" a string, as the answer\'s '
+                            '"history" gave them')
+    labels = state.predictor.labels if state.predictor is not None else ()
+    correction = _correction(body.get("correction"), state.task, labels, state.settings.max_text_chars)
+    try:
+        flagged = state.history.flag(row_id, token, correction)
+    except sqlite3.Error as error:
+        logger.warning("history not written: %s", error)
+        raise ApiError(503, "the history could not be written; try again shortly") from None
+    if not flagged:
+        raise ApiError(404, "no such result to flag (the id or flag_token does not match)")
+    return jsonify({"flagged": True, "id": row_id, "correction": correction})
+
+
+@history_routes.get("/history")
+def history_view():
+    state = demo_state()
+    if not state.settings.auth:
+        raise ApiError(404, "the history view is served only when the demo has a password "
+                            "(--auth, or auth= in create_app); or export the file: "
+                            "python -m demo_app history PATH")
+    flagged_only = request.args.get("flagged") == "1"
+    rows = list(state.history.rows(flagged_only=flagged_only, newest_first=True, limit=VIEW_ROWS))
+    return render_template("history.html", rows=rows, flagged_only=flagged_only,
+                           total=state.history.count(), shown=VIEW_ROWS,
+                           title=state.settings.title or state.task.title, fields=state.task.fields)
+
+
+def _correction(value: object, task: Task, labels: Sequence[str], max_chars: int) -> Optional[str]:
+    """The right answer a visitor gives: one of the labels for a classifier; text (the tagged
+    sentence for NER, the answer for QA) otherwise; may be left out for those."""
+    if value is None and not task.has_gold_labels:
+        return None
+    if not isinstance(value, str):
+        raise ApiError(400, f'"correction" must be a string, got {type_name(value)}')
+    if task.has_gold_labels:
+        if value not in labels:
+            raise ApiError(400, f'"correction" must be one of the labels: {", ".join(labels)}')
+        return value
+    if len(value) > max_chars:
+        raise ApiError(413, f'"correction" is {len(value)} characters long; the limit is {max_chars}')
+    return value.strip() or None

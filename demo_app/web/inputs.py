@@ -1,0 +1,195 @@
+"""Reading a task's inputs from HTTP requests, with errors a visitor can act on.
+
+The web app takes each task's fields (``sentence``; ``premise`` and ``hypothesis``; ...) in the
+shapes the README's HTTP section lists: ratsnlp's ``POST /api`` body, a JSON object,
+``{"inputs": [...]}`` (``{"sentences": [...]}`` too, for one-sentence tasks) and query
+parameters; an image task takes multipart files or base64. Every problem is an
+:class:`~demo_app.web.errors.ApiError` naming the field and what to send instead; text fields are
+checked by the tasks' one field check (``demo_app.tasks.fields``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import List
+
+from flask import request
+
+from ..tasks import FieldError, Task, check_text
+from ..tasks.fields import type_name
+from ..tasks.image_decoding import MAX_IMAGE_BYTES, ImageError, decode_image
+from .errors import ApiError
+
+
+def input_reader(task: Task, max_chars: int, max_items: int) -> "InputReader | ImageInputReader":
+    """The reader for ``task``'s inputs; ``max_items`` (the task's own, if lower) per request."""
+    max_items = min(max_items, task.max_items or max_items)
+    if task.input_kind == "image":
+        return ImageInputReader(task, max_items)
+    return InputReader(task, max_chars, max_items)
+
+
+class InputReader:
+    """Turns request bodies into items for ``task`` (a string, or a tuple of the fields)."""
+
+    def __init__(self, task: Task, max_chars: int, max_batch: int) -> None:
+        self.task = task
+        self.fields = task.fields
+        self.max_chars = max_chars
+        self.max_batch = max_batch
+        example = ", ".join(f'"{field}": "..."' for field in self.fields)
+        self.plural = "sentences" if self.fields == ("sentence",) else "inputs"
+        self.object_usage = f'{{{example}}} or {{"{self.plural}": [...]}}'
+
+    def from_api_body(self):
+        """ratsnlp's ``POST /api`` body: a JSON string (one-sentence tasks) or an object."""
+        if len(self.fields) == 1:
+            body = json_body(str, 'POST /api takes a JSON string, e.g. "이 영화 정말 재밌어요" '
+                                  "(for objects use POST /predict)")
+            return self.text(body, f"the {self.fields[0]}", self.fields[0])
+        body = json_body(dict, f"POST /api takes {self.object_usage.split(' or ')[0]}")
+        return self.from_object(body)
+
+    def from_predict_body(self) -> "tuple[List, bool]":
+        """``POST /predict``: ``(items, many)``; ``many`` when the body was a list of inputs."""
+        body = json_body(dict, f"POST /predict takes {self.object_usage}")
+        plural = next((key for key in ("inputs", self.plural) if key in body), None)
+        if plural and not any(field in body for field in self.fields):
+            return self.many(body[plural], plural), True
+        return [self.from_object(body)], False
+
+    def from_query(self):
+        missing = [field for field in self.fields if field not in request.args]
+        if missing:
+            query = "&".join(f"{field}=..." for field in self.fields)
+            raise ApiError(400, f"missing query parameter: /predict?{query}")
+        return self.item([self.text(request.args[field], field, field) for field in self.fields])
+
+    def from_object(self, body: dict, where: str = ""):
+        for field in self.fields:
+            if field not in body:
+                raise ApiError(400, f'missing "{field}"{where and " in " + where}: send '
+                                    f"{self.object_usage}")
+        prefix = f"{where}." if where else ""
+        return self.item([self.text(body[field], prefix + field, field) for field in self.fields])
+
+    def many(self, inputs: object, key: str) -> List:
+        if not isinstance(inputs, list) or not inputs:
+            raise ApiError(400, f'"{key}" must be a non-empty list of inputs'
+                                + (" (strings)" if len(self.fields) == 1 else " (objects)"))
+        if len(inputs) > self.max_batch:
+            raise ApiError(413, f"{len(inputs)} inputs in one request; the limit is "
+                                f"{self.max_batch} (max_batch_sentences)")
+        return [self.one_of_many(value, f"{key}[{index}]") for index, value in enumerate(inputs)]
+
+    def one_of_many(self, value: object, where: str):
+        if isinstance(value, dict):
+            return self.from_object(value, where)
+        if len(self.fields) == 1:
+            return self.text(value, where, self.fields[0])
+        if isinstance(value, list) and len(value) == len(self.fields):
+            return self.item([self.text(v, f"{where}[{i}]", field)
+                              for i, (v, field) in enumerate(zip(value, self.fields))])
+        raise ApiError(400, f"{where} must be an object like {self.object_usage.split(' or ')[0]}, "
+                            f"got {type_name(value)}")
+
+    def item(self, texts: List[str]):
+        return texts[0] if len(texts) == 1 else tuple(texts)
+
+    def text(self, value: object, where: str, field: str) -> str:
+        setting = "" if field in self.task.field_max_chars else "max_text_chars"
+        try:
+            return check_text(value, where, self.task.max_chars(field, self.max_chars), setting)
+        except FieldError as error:
+            raise ApiError(error.status, str(error)) from None
+
+
+class ImageInputReader:
+    """Turns requests into images for an image task: multipart files (field ``file``, as the
+    PyTorch Flask recipe sends them; repeat it for several), or JSON with base64 images
+    (``{"image": "..."}`` or ``{"inputs": ["...", ...]}``). Images are decoded and checked here,
+    so a bad one is a 4xx for its own request only."""
+
+    def __init__(self, task: Task, max_images: int) -> None:
+        self.task = task
+        self.max_images = max_images
+
+    def from_api_body(self):
+        items, many = self.from_predict_body()
+        if many:
+            raise ApiError(400, f"POST /api takes one image; send {len(items)} to POST /predict")
+        return items[0]
+
+    def from_predict_body(self) -> "tuple[List, bool]":
+        if request.mimetype == "multipart/form-data":
+            uploads = [upload for upload in request.files.getlist("file") if upload.filename or upload.content_length]
+            if not uploads:
+                raise ApiError(400, 'no image: send it as a multipart file field named "file", e.g. '
+                                    "curl -F file=@cat.jpg URL/predict")
+            self.check_count(len(uploads))
+            images = [self.image(upload.read(MAX_IMAGE_BYTES + 1), upload.filename or f"file {i}")
+                      for i, upload in enumerate(uploads)]
+            return images, len(images) > 1
+        body = json_body(dict, 'POST /predict takes a multipart file field "file", or JSON '
+                               '{"image": "<base64>"} or {"inputs": ["<base64>", ...]}')
+        if "image" in body:
+            return [self.image(self.base64(body["image"], "image"), "image")], False
+        inputs = body.get("inputs")
+        if not isinstance(inputs, list) or not inputs:
+            raise ApiError(400, 'send {"image": "<base64>"} or {"inputs": ["<base64>", ...]}')
+        self.check_count(len(inputs))
+        return [self.image(self.base64(value, f"inputs[{i}]"), f"inputs[{i}]")
+                for i, value in enumerate(inputs)], True
+
+    def from_query(self):
+        raise ApiError(400, "an image cannot be sent in a query: POST it to /predict as a multipart "
+                            'file field named "file"')
+
+    def check_count(self, count: int) -> None:
+        if count > self.max_images:
+            raise ApiError(413, f"{count} images in one request; the limit is {self.max_images}")
+
+    def base64(self, value: object, where: str) -> bytes:
+        if isinstance(value, dict) and "image" in value:
+            value = value["image"]
+        if not isinstance(value, str):
+            raise ApiError(400, f"{where} must be a base64 string, got {type_name(value)}")
+        if value.startswith("data:") and "," in value:  # a data: URL, as a browser makes them
+            value = value.split(",", 1)[1]
+        value = "".join(value.split())  # base64 as `base64` prints it, wrapped at 76 columns
+        try:
+            if "-" in value or "_" in value:  # the URL-safe alphabet
+                return base64.b64decode(value, altchars=b"-_", validate=True)
+            return base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise ApiError(400, f"{where} is not valid base64") from None
+
+    def image(self, data: bytes, name: str):
+        try:
+            return decode_image(data, name)
+        except ImageError as error:
+            raise ApiError(error.status, str(error)) from None
+
+
+def json_body(expected: type, usage: str):
+    """The request's JSON, which must be of type ``expected``; ``usage`` says what to send."""
+    if not request.is_json:
+        raise ApiError(415, "send JSON with the header Content-Type: application/json, e.g. "
+                            "curl -H 'Content-Type: application/json' -d '{\"sentence\": \"...\"}'")
+    raw = request.get_data(cache=False)
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ApiError(400, "the request body is not UTF-8 text") from None
+    except json.JSONDecodeError as error:
+        raise ApiError(400, f"the request body is not valid JSON ({error.msg} at position "
+                            f"{error.pos})") from None
+    except RecursionError:
+        raise ApiError(400, "the request body's JSON is nested too deeply") from None
+    except ValueError:  # Python refuses integers of more than 4300 digits
+        raise ApiError(400, "the request body holds a number too large to read") from None
+    if not isinstance(body, expected):
+        raise ApiError(400, f"{usage}; got {type_name(body)}")
+    return body

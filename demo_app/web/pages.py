@@ -1,0 +1,110 @@
+"""The demo page and the prediction API, generic over the task: ``GET /`` the task's page,
+``POST /api`` (ratsnlp's body for the task), ``POST /predict`` (the task's fields as an object, or
+``{"inputs": [...]}``), ``GET /predict?FIELD=...`` and ``GET /healthz``. Reading the bodies is
+``inputs.py``'s job; this module answers them."""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Dict, List
+
+from flask import Blueprint, g, jsonify, render_template, request
+
+from ..inference import Overloaded, PredictionError
+from .errors import ApiError
+from .recording import record_results
+from .state import DemoState, current_visitor, demo_state, texts_of
+
+logger = logging.getLogger("demo_app.web")
+
+pages = Blueprint("pages", __name__)
+
+
+@pages.get("/")
+def index():
+    state = demo_state()
+    settings = state.settings
+    return render_template("index.html", **page_texts(state), history_on=state.history is not None,
+                           files_on=state.jobs is not None,
+                           history_view=state.history is not None and bool(settings.auth),
+                           max_text_chars=settings.max_text_chars,
+                           page_timeout_ms=int((settings.request_timeout_s + 2) * 1000))
+
+
+@pages.post("/api")
+def api():
+    return jsonify(answers([demo_state().inputs.from_api_body()])[0])
+
+
+@pages.post("/predict")
+def predict_post():
+    items, many = demo_state().inputs.from_predict_body()
+    results = answers(items)
+    return jsonify({"predictions": results} if many else results[0])
+
+
+@pages.get("/predict")
+def predict_get():
+    return jsonify(answers([demo_state().inputs.from_query()])[0])
+
+
+@pages.get("/healthz")
+def healthz():
+    state = demo_state()
+    model_facts = state.predictor.describe() if state.predictor else {"task": state.task.name}
+    return jsonify({"status": "ok", "model": model_facts})
+
+
+def answers(items: List) -> List[Dict[str, object]]:
+    """The task's result dicts for ``items``, recorded in the history when it is on; model
+    trouble becomes an :class:`ApiError` (503 busy or slow, 500 broken) for this request only."""
+    state = demo_state()
+    g.sentence_chars = sum(len(text) for item in items for text in texts_of(item) if isinstance(text, str))
+    started = time.perf_counter()
+    try:
+        results = state.predict_many(items)
+    except Overloaded as error:
+        raise ApiError(503, str(error), {"Retry-After": "1"}) from None
+    except FutureTimeout:
+        raise ApiError(503, f"the model took longer than {state.settings.request_timeout_s:g} s "
+                            "(request_timeout_s); try again shortly", {"Retry-After": "5"}) from None
+    except PredictionError as error:
+        raise ApiError(500, str(error)) from None
+    except Exception as error:  # noqa: BLE001 - one line in the log, not a traceback per request
+        logger.warning("prediction failed: %s", type(error).__name__)
+        raise ApiError(500, f"the model could not process this request ({type(error).__name__});"
+                            " the server keeps serving other requests") from None
+    if state.history is not None:
+        source = "page" if request.headers.get("X-Demo-Source") == "page" else "api"
+        record_results(state.history, state.task, items, results, source=source, visitor=current_visitor(),
+                       latency_ms=(time.perf_counter() - started) * 1000)
+    return results
+
+
+def page_texts(state: DemoState) -> Dict[str, object]:
+    """What the page template needs: the task's fields, examples and texts (settings win), and
+    which model is served, so that nobody mistakes a demo model for the student's own."""
+    task, predictor = state.task, state.predictor
+    examples = state.settings.examples if state.settings.examples is not None else task.examples
+    if predictor is None:
+        model_note = "모델 (model): inference_fn"
+    else:
+        labels = predictor.labels
+        shown = " / ".join(labels) if len(labels) <= 6 else f"{len(labels)} tags"
+        model_note = f"모델 (model): {predictor.describe()['checkpoint']} · {task.name} · {shown}"
+    return {
+        "demo_model": bool(predictor and predictor.demo_model),
+        "model_note": model_note,
+        "task": task.name,
+        "form": task.form,
+        "renderer": task.renderer,
+        "fields": [(field, task.field_labels.get(field, field)) for field in task.fields],
+        "examples": [texts_of(example) for example in examples],
+        "title": state.settings.title or task.title,
+        "lead": task.lead,
+        "lead_en": task.lead_en,
+        "correction": "label" if task.has_gold_labels else "text",
+        "correction_placeholder": task.correction_placeholder,
+    }

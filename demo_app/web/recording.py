@@ -1,0 +1,38 @@
+"""Recording answers in the history (when it is on): opening it for the served model, and giving
+each stored answer the handle (``id`` and ``flag_token``) that ``POST /flag`` needs."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from typing import Dict, List, Optional, Sequence
+
+from ..history import History, model_identity
+from ..loading.paths import drive_file_path
+
+logger = logging.getLogger("demo_app.web")
+
+
+def open_history(history, predictor) -> Optional[History]:
+    """``history`` (a path or a History) opened for ``predictor``'s model; None when off."""
+    if history is None or history is False:
+        return None
+    if isinstance(history, History):
+        return history
+    model, model_hash = model_identity(predictor.source if predictor is not None else None)
+    return History(drive_file_path(history), model=model or "inference_fn", model_hash=model_hash)
+
+
+def record_results(history: History, task, items: Sequence, results: List[Dict[str, object]],
+                   *, source: str, visitor: str, latency_ms: float) -> None:
+    """Store the answers and give each its ``history`` handle (``id`` and ``flag_token``, which
+    ``POST /flag`` needs). A history that cannot be written is logged; the visitor still gets
+    the answer."""
+    try:
+        handles = history.record(task, items, results, source=source, visitor=visitor,
+                                 latency_ms=latency_ms)
+    except sqlite3.Error as error:
+        logger.warning("history not written: %s", error)
+        return
+    for result, (row_id, token) in zip(results, handles):
+        result["history"] = {"id": row_id, "flag_token": token}

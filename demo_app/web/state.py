@@ -1,0 +1,103 @@
+"""What one demo app holds, in one object on the app (``app.extensions["demo_app"]``): its
+settings, the task and the predictor, how request bodies are read, the history and the file jobs.
+Routes and guards find it with :func:`demo_state`."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+from flask import current_app, request
+
+from ..files.jobs import Jobs
+from ..history import History
+from ..inference import Predictor
+from ..tasks import Task, get_task
+from .recording import open_history, record_results
+from .inputs import ImageInputReader, InputReader, input_reader
+from .options import WebOptions
+from .rate_limits import RateLimiter
+from .visitors import visitor_key
+
+PredictMany = Callable[[List], List[Dict[str, object]]]
+
+
+@dataclasses.dataclass
+class DemoState:
+    """One demo app's parts. ``predictor`` is None for a bare ratsnlp ``inference_fn``."""
+
+    settings: WebOptions
+    task: Task
+    predictor: Optional[Predictor]
+    predict_many: PredictMany  # inputs -> the task's result dicts
+    inputs: "InputReader | ImageInputReader"
+    history: Optional[History] = None
+    jobs: Optional[Jobs] = None  # whole files (text tasks with a predictor)
+    rate_limiter: Optional[RateLimiter] = None  # set later by serve() for a public tunnel too
+
+    @classmethod
+    def build(cls, model, settings: WebOptions) -> "DemoState":
+        predictor = predictor_of(model)
+        task = predictor.task if predictor is not None else get_task(None)
+        if settings.max_body_bytes is None:
+            settings.max_body_bytes = task.max_body_bytes
+        state = cls(settings=settings, task=task, predictor=predictor,
+                    predict_many=_predict_many_for(model, predictor, settings),
+                    inputs=input_reader(task, settings.max_text_chars, settings.max_batch_sentences),
+                    history=open_history(settings.history, predictor),
+                    rate_limiter=RateLimiter(settings.rate_limit, settings.rate_limit_total)
+                    if settings.rate_limit else None)
+        if predictor is not None and task.input_kind == "text":  # a bare inference_fn cannot batch files
+            state.jobs = Jobs(predictor, max_running=settings.max_file_jobs, max_chars=settings.max_text_chars,
+                              record=state.record_file_rows if state.history is not None else None,
+                              timeout=settings.request_timeout_s)
+        return state
+
+    def record_file_rows(self, items: List, results: List[Dict[str, object]], visitor: str) -> None:
+        record_results(self.history, self.task, items, results, source="file", visitor=visitor,
+                       latency_ms=0.0)
+
+
+def demo_state() -> DemoState:
+    """The state of the app handling the current request."""
+    return current_app.extensions["demo_app"]
+
+
+def current_visitor() -> str:
+    """Who sent the current request, as far as a trusted proxy says (``visitors.py``)."""
+    return visitor_key(request.remote_addr, request.headers.getlist("X-Forwarded-For"),
+                       demo_state().settings.forwarded_hops)
+
+
+def predictor_of(model) -> Optional[Predictor]:
+    """The Predictor behind ``model``: itself, or the one make_inference_fn attached."""
+    predictor = model if isinstance(model, Predictor) else getattr(model, "predictor", None)
+    return predictor if isinstance(predictor, Predictor) else None
+
+
+def texts_of(item) -> tuple:
+    """An input as a tuple of its fields: a sentence or an image is one field."""
+    return tuple(item) if isinstance(item, (tuple, list)) else (item,)
+
+
+def _predict_many_for(model, predictor: Optional[Predictor], settings: WebOptions) -> PredictMany:
+    if predictor is not None:
+        def predict_many(items: List) -> List[Dict[str, object]]:
+            results = predictor.predict(items, timeout=settings.request_timeout_s)
+            return [predictor.task.to_dict(result) for result in results]
+        return predict_many
+    if callable(model):  # a plain ratsnlp-style inference_fn; routes validated the inputs
+        def call_each(items: List) -> List[Dict[str, object]]:
+            return [model(*texts_of(item)) for item in items]
+        return call_each
+    raise TypeError("create_app() takes a Predictor (from load_predictor) or an inference_fn")
+
+
+def resource_dirs():
+    """templates/ and static/: inside the installed package, or at the top of a source checkout."""
+    package = Path(__file__).resolve().parent.parent
+    for root in (package, package.parent):
+        if (root / "templates" / "index.html").is_file():
+            return root / "templates", root / "static"
+    raise RuntimeError(f"demo_app's templates/ folder is missing (looked in {package} and its parent)")
