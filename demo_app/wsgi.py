@@ -29,6 +29,7 @@ sessions) when visitors upload large files and poll ``/jobs/<id>``.
 """
 
 import os
+import signal
 
 from .loading import DeployArguments, load_predictor
 from .serving import serve
@@ -57,5 +58,14 @@ def app_from_environment():
 
 app = app_from_environment()
 
+
+def _stop(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM from a process manager stops as Ctrl-C does
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _stop)
     serve(app, host=_env("HOST", "0.0.0.0"), port=int(os.environ.get("PORT") or 8000)).wait()
+    predictor = app.extensions["demo_app"].predictor
+    if predictor is not None:
+        predictor.close()

@@ -133,3 +133,34 @@ def wait_until_serving(url: str, process, seconds: float = 90) -> None:
         except requests.RequestException:
             assert time.monotonic() < deadline and process.poll() is None, "the server did not start"
             time.sleep(0.3)
+
+
+def medium_bert(task: str, directory: Path, seed: int = 0) -> Dict[str, str]:
+    """A randomly initialised (seeded) BERT four times wider and twice deeper than the demo
+    models (hidden 256, 4 layers), for ``task`` "qa" or "ner", written as ratsnlp writes it under
+    ``directory``: slow enough that queued work shows as seconds. Returns DeployArguments fields."""
+    import json
+    import shutil
+
+    from transformers import BertConfig, BertForQuestionAnswering, BertForTokenClassification
+
+    demo = Path(__file__).resolve().parent.parent / "demo_app" / "demo_model"
+    pretrained = directory / "pretrained"
+    shutil.copytree(demo / f"pretrained-{task}", pretrained)
+    config = json.loads((pretrained / "config.json").read_text())
+    config.update(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024)
+    (pretrained / "config.json").write_text(json.dumps(config))
+    checkpoints = directory / f"checkpoint-{task}"
+    torch.manual_seed(seed)
+    if task == "ner":
+        labels = (demo / "checkpoint-ner" / "label_map.txt").read_text(encoding="utf-8")
+        model = BertForTokenClassification(BertConfig(**config, num_labels=len(labels.split())))
+        checkpoints.mkdir(parents=True)
+        (checkpoints / "label_map.txt").write_text(labels, encoding="utf-8")
+    else:
+        model = BertForQuestionAnswering(BertConfig(**config))
+    checkpoint = lightning_checkpoint(model.eval(), torch.optim.SGD(model.parameters(), lr=0.1), epoch=0,
+                                      global_step=0, val_loss=1.0, filename=checkpoint_filename(0, 1.0),
+                                      dirpath=checkpoints.name)
+    save_lightning_checkpoint(checkpoint, checkpoints / checkpoint_filename(0, 1.0))
+    return {"pretrained_model_name": str(pretrained), "downstream_model_dir": str(checkpoints)}

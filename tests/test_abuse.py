@@ -173,24 +173,44 @@ def test_100k_visitors_keep_per_request_cost_flat():
     assert last < first * 5, (first, last)  # a ratio in one run, not a wall-clock budget
 
 
-def test_guessing_passwords_is_rate_limited(demo_classifier):
-    app = create_app(demo_classifier, auth="student:s3cret")
+def test_wrong_passwords_are_throttled_but_the_right_one_always_gets_in(demo_classifier):
+    """Behind an ssh tunnel or Colab's proxy every visitor is 127.0.0.1: a guesser there must not
+    lock the owner out, and one visitor's guesses must not spill onto other visitors."""
+    app = create_app(demo_classifier, auth="student:s3cret-but-long")
     wrong = {**JSON, "Authorization": "Basic " + base64.b64encode(b"student:guess").decode()}
-    right = {**JSON, "Authorization": "basic " + base64.b64encode(b"student:s3cret").decode()}
+    right = {**JSON, "Authorization": "basic " + base64.b64encode(b"student:s3cret-but-long").decode()}
     with serve(app, port=0, quiet=True) as server:
         assert post(server.url + "/api", '"좋아"', headers=right).status_code == 200  # lowercase scheme
         codes = [post(server.url + "/api", '"좋아"', headers=wrong).status_code for _ in range(30)]
         assert codes[:5] == [401] * 5 and set(codes[5:]) == {429}
-        locked = post(server.url + "/api", '"좋아"', headers=right)  # even the right one waits now
-        assert locked.status_code == 429 and int(locked.headers["Retry-After"]) >= 1
+        throttled = post(server.url + "/api", '"좋아"', headers=wrong)
+        assert throttled.status_code == 429 and int(throttled.headers["Retry-After"]) >= 1
+        for _ in range(3):  # the guesser keeps going; the owner, at the same address, gets in
+            assert post(server.url + "/api", '"좋아"', headers=wrong).status_code == 429
+            assert post(server.url + "/api", '"좋아"', headers=right).status_code == 200
+
+    app = create_app(demo_classifier, auth="student:s3cret-but-long", forwarded_hops=1)
+    with serve(app, port=0, quiet=True) as server:  # many addresses, 10 x 5 guesses each
+        for n in range(10):
+            for _ in range(6):
+                post(server.url + "/api", '"좋아"', headers={**wrong, "X-Forwarded-For": f"198.51.100.{n}"})
+        innocent = {**wrong, "X-Forwarded-For": "203.0.113.7"}
+        assert post(server.url + "/api", '"좋아"', headers=innocent).status_code == 401  # not 429
+        assert post(server.url + "/api", '"좋아"', headers={**right, "X-Forwarded-For": "203.0.113.7"}).status_code == 200
 
 
-def test_auth_needs_a_password():
+def test_auth_needs_a_password_or_generates_one(demo_classifier, capfd):
     from demo_app import WebOptions
 
-    for bad in ("user:", ":pw", "user", ""):
+    for bad in ("user:", ":pw", ""):
         with pytest.raises(ValueError, match="user:password"):
             WebOptions(auth=bad)
+    app = create_app(demo_classifier, auth="teacher")
+    shown = capfd.readouterr().err
+    password = shown.split("with the password ")[1].split()[0]
+    assert len(password) >= 16 and app.extensions["demo_app"].settings.auth == f"teacher:{password}"
+    create_app(demo_classifier, auth="teacher:short")
+    assert "shorter than 12 characters" in capfd.readouterr().err
 
 
 # -- stop() and re-serve --------------------------------------------------------------------
@@ -361,3 +381,48 @@ def test_one_address_cannot_hold_every_connection(live_server):
     finally:
         for connection in sockets:
             connection.close()
+
+
+def test_serve_and_stop_cycles_close_their_sockets_without_the_garbage_collector(demo_classifier):
+    import gc
+
+    app = create_app(demo_classifier)
+    server = serve(app, port=0, quiet=True)
+    requests.get(server.url + "/healthz", timeout=5)
+    server.stop()
+    gc.collect()
+    gc.disable()
+    try:
+        baseline = process_usage()["fds"]
+        for _ in range(20):
+            server = serve(app, port=0, quiet=True)
+            with requests.Session() as session:
+                assert session.get(server.url + "/healthz", timeout=5).status_code == 200
+            server.stop()
+        assert process_usage()["fds"] <= baseline + 2
+    finally:
+        gc.enable()
+
+
+def test_a_form_of_thousands_of_parts_is_told_so(live_server):
+    body = {f"field{i}": "x" for i in range(5000)}
+    response = requests.post(live_server.url + "/predict/file", files={"file": ("a.csv", b"sentence\nx\n")},
+                             data=body, timeout=30)
+    assert response.status_code == 413 and "more than 1000 parts" in response.json()["error"]
+
+
+def test_a_recompressed_checkpoint_is_refused_not_read_as_garbage(tmp_path):
+    """torch.save stores its archive's entries as they are; a checkpoint zipped again with
+    compression (or a "zip bomb") would be memory-mapped as garbage numbers."""
+    import zipfile
+
+    from demo_app import CheckpointError, read_state_dict
+
+    torch.save({"classifier.weight": torch.zeros(2, 4), "classifier.bias": torch.zeros(2)}, tmp_path / "plain.pt")
+    with zipfile.ZipFile(tmp_path / "plain.pt") as source, \
+            zipfile.ZipFile(tmp_path / "zipped.pt", "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            target.writestr(info.filename, source.read(info.filename))
+    assert read_state_dict(tmp_path / "plain.pt")["classifier.bias"].tolist() == [0.0, 0.0]
+    with pytest.raises(CheckpointError, match="compressed archive"):
+        read_state_dict(tmp_path / "zipped.pt")

@@ -3,6 +3,7 @@
 import json
 import os
 import subprocess
+import time
 import sys
 from pathlib import Path
 
@@ -79,10 +80,35 @@ def test_blank_sentence_is_an_error():
     assert_one_line_error(run_cli("predict", "   "), "empty")
 
 
-def test_serve_auth_with_a_bare_user_asks_and_never_needs_argv_passwords():
+def test_serve_auth_with_a_bare_user_generates_a_strong_password_shown_once():
+    import base64
+    import re
+    import signal
+
+    import requests
+
+    from helpers import free_port
+
     env_without = {k: v for k, v in os.environ.items() if k != "DEMO_APP_AUTH"}
-    result = subprocess.run([sys.executable, "-m", "demo_app", "serve", "--port", "0", "--auth", "student"],
-                            capture_output=True, text=True, cwd=ROOT, stdin=subprocess.DEVNULL,
-                            env=dict(env_without, PYTHONPATH=str(ROOT)), timeout=120)
-    assert result.returncode == 1
-    assert "DEMO_APP_AUTH" in result.stderr and "Traceback" not in result.stderr
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "demo_app", "serve", "--port", str(port), "--auth", "student"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                               stdin=subprocess.DEVNULL, env=dict(env_without, PYTHONPATH=str(ROOT)))
+    try:
+        shown = next(line for line in process.stderr if "Visitors log in as" in line)
+        password = re.search(r"with the password (\S+)", shown).group(1)
+        assert len(password) >= 16
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                requests.get(url + "/healthz", timeout=2)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        right = "Basic " + base64.b64encode(f"student:{password}".encode()).decode()
+        assert requests.get(url + "/", headers={"Authorization": right}, timeout=10).status_code == 200
+        assert requests.get(url + "/", timeout=10).status_code == 401
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, errors = process.communicate(timeout=30)
+    assert password not in output + errors  # shown once, never logged again

@@ -21,9 +21,10 @@ def add_parser(commands, model_flags: argparse.ArgumentParser) -> None:
                        help="make the demo public (ngrok needs NGROK_AUTHTOKEN)")
     serve.add_argument("--ssh-host", default=None, help="ssh tunnel host (default localhost.run)")
     serve.add_argument("--auth", metavar="USER", default=os.environ.get("DEMO_APP_AUTH"),
-                       help="require HTTP basic auth from visitors: asks for USER's password (or "
-                            "set DEMO_APP_AUTH=user:password; a password on the command line "
-                            "shows in ps)")
+                       help="require HTTP basic auth from visitors: asks for USER's password in a "
+                            "terminal (Enter, or no terminal: a strong one is generated and shown "
+                            "once), or set DEMO_APP_AUTH=user:password (a password on the command "
+                            "line shows in ps)")
     serve.add_argument("--rate-limit", metavar="N/minute", default=None,
                        help="per-client limit, e.g. 30/minute (default: 60/minute once a tunnel "
                             "is open, none without)")
@@ -53,23 +54,25 @@ def run(options: argparse.Namespace) -> int:
     handle = serve(app, host=options.host, port=options.port, tunnel=tunnel, **tunnel_options)
     print("Press Ctrl-C to stop.", flush=True)
     handle.wait()
+    predictor.close()  # after the step the model is running: no work left when Python exits
     print("Stopped.", flush=True)
     return 0
 
 
 def _visitor_auth(auth: Optional[str]) -> Optional[str]:
-    """``user:password`` from ``--auth``: a bare user name asks for the password."""
+    """``user:password`` from ``--auth``: a bare user name asks for the password in a terminal;
+    a bare user name left as it is makes create_app generate a strong one."""
     if not auth or ":" in auth:
         if auth and "DEMO_APP_AUTH" not in os.environ:
             print("warning: a password given on the command line is visible to other users "
                   "(ps); use --auth USER (asks) or DEMO_APP_AUTH", file=sys.stderr)
         return auth
     if not sys.stdin.isatty():
-        raise ValueError(f"--auth {auth} needs a password: run in a terminal to be asked, or set "
-                         "DEMO_APP_AUTH=user:password")
+        return auth
     import getpass
 
-    return f"{auth}:{getpass.getpass(f'Password for visitor {auth!r}: ')}"
+    password = getpass.getpass(f"Password for visitor {auth!r} (Enter: generate a strong one): ")
+    return f"{auth}:{password}" if password else auth
 
 
 def _interrupt(signum, frame):

@@ -16,6 +16,7 @@ Writing. :class:`RowWriter` writes the input row's columns, then the task's resu
 
 from __future__ import annotations
 
+import codecs
 import csv
 import dataclasses
 import io
@@ -33,6 +34,7 @@ MAX_LINE_BYTES = 1 << 20  # a longer line is a bad row, skipped without being ke
 GOLD_COLUMNS = ("label", "gold_label")
 ERROR_COLUMN = "error"
 _SNIFF_BYTES = 64 * 1024
+_JSON_CHUNK_BYTES = 64 * 1024
 
 
 class DataFileError(ValueError):
@@ -75,12 +77,14 @@ class RowReader:
     """
 
     def __init__(self, stream: IO[bytes], name: str, task: Task, labels: Sequence[str] = (),
-                 max_chars: int = 2000, format: Optional[str] = None) -> None:
+                 max_chars: int = 2000, format: Optional[str] = None,
+                 max_columns: Optional[int] = None) -> None:
         self.stream = stream
         self.name = Path(name).name
         self.task = task
         self.labels = tuple(labels)
         self.max_chars = max_chars
+        self.max_columns = max_columns
         self.format = file_format(name, format)
         self.encoding = self._sniff_encoding()
         self.columns: List[str] = []
@@ -164,6 +168,9 @@ class RowReader:
                 values, problem = {}, f"line {line} is JSON nested too deeply"
             else:
                 problem = None if isinstance(values, dict) else f"line {line} is not a JSON object"
+            if problem is None and self.max_columns and len(values) > self.max_columns:
+                values, problem = {}, (f"line {line} has {len(values)} fields; the limit is "
+                                       f"{self.max_columns} (max_file_columns)")
             if not self.columns and problem is None:
                 self._use_columns(list(values))
             self._mark_row_end()
@@ -171,23 +178,43 @@ class RowReader:
                    else self._row(line, values))
 
     def _json_rows(self) -> Iterator[Row]:
-        raw = self.stream.read()
-        try:
-            items = json.loads(raw.decode(self.encoding))
-        except (UnicodeDecodeError, ValueError) as error:
-            raise DataFileError(f"{self.name} is not a JSON file ({getattr(error, 'msg', error)})") from None
-        except RecursionError:
-            raise DataFileError(f"{self.name} is JSON nested too deeply") from None
-        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
-            raise DataFileError(f"{self.name} must hold a JSON list of objects, one per row")
-        self._use_columns(list(items[0]) if items else [])
-        self.end_offset = len(raw)
-        for index, values in enumerate(items, start=1):
+        """A JSON array of objects, read one item at a time (memory stays bounded: an item may
+        be at most ``MAX_LINE_BYTES`` long)."""
+        for index, values in enumerate(_json_array_items(self._text_chunks(), self.name), start=1):
+            if not isinstance(values, dict):
+                raise DataFileError(f"{self.name} must hold a JSON list of objects, one per row "
+                                    f"(item {index} is not an object)")
+            if self.max_columns and len(values) > self.max_columns:
+                yield Row(index, {}, problem=f"item {index} has {len(values)} fields; the limit is "
+                                             f"{self.max_columns} (max_file_columns)")
+                continue
+            if not self.columns:
+                self._use_columns(list(values))
             yield self._row(index, values)
+        if not self.columns:
+            self._use_columns([])  # an empty list: says which columns were expected
+
+    def _text_chunks(self) -> Iterator[str]:
+        decoder = codecs.getincrementaldecoder("utf-8-sig" if self.encoding == "utf-8" else self.encoding)()
+        while True:
+            raw = self.stream.read(_JSON_CHUNK_BYTES)
+            self._offset += len(raw)
+            self.end_offset = self._offset
+            try:
+                text = decoder.decode(raw, final=not raw)
+            except UnicodeDecodeError:
+                raise DataFileError(f"{self.name} is not {self.encoding.upper()} text; save it as UTF-8") from None
+            if text:
+                yield text
+            if not raw:
+                return
 
     # -- one row ----------------------------------------------------------------------------
 
     def _use_columns(self, columns: List[str]) -> None:
+        if self.max_columns and len(columns) > self.max_columns:
+            raise DataFileError(f"{self.name} has {len(columns)} columns; the limit is {self.max_columns} "
+                                "(max_file_columns): keep the task's columns and a label")
         self.columns = columns
         lowered = {column.lower(): column for column in columns}
         aliases = {alias: field for alias, field in self.task.column_aliases.items()}
@@ -325,6 +352,58 @@ class FolderReader:
                 except ValueError:
                     pass  # a folder that is not named after a class: no gold label
             yield row
+
+
+def _json_array_items(chunks: Iterator[str], name: str) -> Iterator[object]:
+    """The items of the JSON array that ``chunks`` spell, decoded one at a time."""
+    decoder = json.JSONDecoder()
+    buffer, position, ended = "", 0, False
+
+    def read_more() -> bool:
+        nonlocal buffer, position, ended
+        chunk = next(chunks, None)
+        if chunk is None:
+            ended = True
+            return False
+        buffer, position = buffer[position:] + chunk, 0
+        return True
+
+    def next_char() -> str:
+        nonlocal position
+        while True:
+            while position < len(buffer) and buffer[position] in " \t\r\n":
+                position += 1
+            if position < len(buffer) or not read_more():
+                return buffer[position] if position < len(buffer) else ""
+
+    if next_char() != "[":
+        raise DataFileError(f"{name} must hold a JSON list of objects, one per row")
+    position += 1
+    if next_char() == "]":
+        return
+    while True:
+        next_char()
+        try:
+            value, end = decoder.raw_decode(buffer, position)
+            if end == len(buffer) and not ended:  # a number or the like may go on in the next chunk
+                raise json.JSONDecodeError("incomplete", buffer, end)
+        except json.JSONDecodeError as error:
+            if len(buffer) - position > MAX_LINE_BYTES:
+                raise DataFileError(f"{name} has an item longer than {MAX_LINE_BYTES} bytes") from None
+            if read_more():
+                continue
+            what = "ends in the middle of an item" if error.pos >= len(buffer) else f"is not valid JSON ({error.msg})"
+            raise DataFileError(f"{name} {what}") from None
+        except RecursionError:
+            raise DataFileError(f"{name} is JSON nested too deeply") from None
+        position = end
+        yield value
+        separator = next_char()
+        position += 1
+        if separator == "]":
+            return
+        if separator != ",":
+            raise DataFileError(f"{name} is not a JSON file (expected ',' or ']' after an item)")
 
 
 def _decodes(head: bytes, encoding: str) -> bool:

@@ -2,16 +2,22 @@
 
 The web app (``POST /predict/file``) saves the upload, checks its columns, and starts a
 :class:`Job` on its own thread. The job feeds the rows through the same predictor (and so the
-same inference thread) as the page's requests, a batch at a time, so visitors' single requests
-are served between its batches. It writes a CSV of the rows with their predictions to a
-temporary file as it goes; ``GET /jobs/<id>`` reports its progress, ``DELETE /jobs/<id>`` stops
-it, ``GET /jobs/<id>/results.csv`` downloads the CSV. Job ids are random: only whoever started
-a job can find it. Finished jobs are forgotten (and their files deleted) after ``KEEP_SECONDS``
-or when more than ``KEEP_JOBS`` are kept.
+same inference thread) as the page's requests, a batch at a time, as background work: visitors'
+requests are served between its batches (``inference/batching.py``). It writes a CSV of the rows
+with their predictions to a temporary file as it goes; ``GET /jobs/<id>`` reports its progress,
+``DELETE /jobs/<id>`` stops it, ``GET /jobs/<id>/results.csv`` downloads the CSV. Job ids are
+random: only whoever started a job can find it.
+
+Everything a job keeps is bounded: its answer holds a preview of ``PREVIEW_ROWS`` rows of short
+cells and at most ``MAX_PROBLEMS`` messages, built once when the job ends; its results file at
+most ``max_result_bytes`` (then the job stops and says so). Finished jobs are forgotten (and their
+files deleted) after ``KEEP_SECONDS``, when more than ``KEEP_JOBS`` are kept, and when the server
+stops; a server that was killed leaves its folder behind, which the next one deletes.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import tempfile
@@ -25,14 +31,21 @@ from typing import Callable, Dict, List, Optional
 from .formats import RowReader, RowWriter, buffered, safe_text
 from .predictions import FileReport, write_predictions
 
-KEEP_JOBS = 32
+KEEP_JOBS = 8
 KEEP_SECONDS = 3600
-PREVIEW_ROWS = 100  # rows of the result shown on the page; the CSV has them all
+PREVIEW_ROWS = 20  # rows of the result shown on the page; the CSV has them all
 PREVIEW_CHARS = 200  # characters of a cell shown on the page; the CSV has them all
+MAX_PROBLEMS = 50  # bad-row messages in a job's answer; all are counted
+MAX_PROBLEM_CHARS = 300
+FOLDER_PREFIX = "demo_app-jobs-"
 
 
 class JobsBusy(RuntimeError):
     """Too many files are being predicted already; try again when one is done."""
+
+
+class ResultsTooLarge(RuntimeError):
+    """The results file reached its size limit."""
 
 
 class Job:
@@ -52,6 +65,7 @@ class Job:
         self.preview: List[Dict[str, object]] = []
         self.started = time.monotonic()
         self.finished: Optional[float] = None
+        self._answer: Optional[Dict[str, object]] = None  # built once, when the job ends
         self._cancel = threading.Event()
         self._finished = threading.Event()
 
@@ -66,8 +80,15 @@ class Job:
     def cancelled(self) -> bool:
         return self._cancel.is_set()
 
-    def to_dict(self) -> Dict[str, object]:
-        """What ``GET /jobs/<id>`` answers: progress while running, the results when done."""
+    def to_dict(self, status_url: str = "", download_url: str = "") -> Dict[str, object]:
+        """What ``GET /jobs/<id>`` answers: progress while running, the results when done.
+        Of bounded size, and built only once for a finished job."""
+        answer = self._answer or self._progress()
+        downloadable = answer["status"] != "running" and self.output.is_file()  # a failed job's rows so far too
+        return {**answer, "status_url": status_url or f"jobs/{self.id}",
+                **({"download": download_url or f"jobs/{self.id}/results.csv"} if downloadable else {})}
+
+    def _progress(self) -> Dict[str, object]:
         elapsed = (self.finished or time.monotonic()) - self.started
         done = self.report.rows
         rate = done / elapsed if elapsed > 0 else 0.0
@@ -76,30 +97,39 @@ class Job:
             "progress": {"done": done, "total": max(self.total, done), "rows_per_s": round(rate, 1),
                          "eta_s": round((self.total - done) / rate, 1) if rate and self.status == "running"
                          and self.total > done else None},
-            "status_url": f"jobs/{self.id}",
         }
         if self.status == "failed":
             answer["error"] = self.error
         if self.status in ("done", "cancelled"):
-            answer.update(self.report.to_dict())
-            answer.update(columns=self.columns, preview=self.preview,
-                          download=f"jobs/{self.id}/results.csv")
+            report = self.report.to_dict()
+            report["problems"] = [p[:MAX_PROBLEM_CHARS] for p in report["problems"][:MAX_PROBLEMS]]
+            answer.update(report)
+            answer.update(columns=self.columns, preview=self.preview)
         return answer
+
+    def end(self, status: str, error: Optional[str] = None) -> None:
+        self.status, self.error = status, error
+        self.finished = time.monotonic()
+        self._answer = self._progress()
+        self._finished.set()
 
 
 class Jobs:
     """The app's jobs: at most ``max_running`` at once, one per visitor."""
 
     def __init__(self, predictor, *, max_running: int = 2, max_chars: int = 2000,
-                 record: Optional[Callable] = None, timeout: Optional[float] = None) -> None:
+                 record: Optional[Callable] = None, max_result_bytes: int = 64 * 1024 * 1024,
+                 max_columns: int = 50) -> None:
         self.predictor = predictor
         self.max_running = max_running
         self.max_chars = max_chars
+        self.max_columns = max_columns
         self.record = record  # history: record(items, results, visitor)
-        self.timeout = timeout
+        self.max_result_bytes = max_result_bytes
         self._directory: Optional[Path] = None  # made at the first upload
         self._jobs: "OrderedDict[str, Job]" = OrderedDict()
         self._lock = threading.Lock()
+        remove_abandoned_folders()
 
     def start(self, upload: Path, name: str, total: int, visitor: str, input_format: str) -> Job:
         """Start predicting ``upload`` (already checked); raises :class:`JobsBusy`."""
@@ -121,56 +151,81 @@ class Jobs:
         with self._lock:
             return self._jobs.get(job_id)
 
+    def reader(self, stream, name: str, input_format: str) -> RowReader:
+        """A reader of an upload with this app's limits."""
+        return RowReader(buffered(stream), name, self.predictor.task, self.predictor.labels, self.max_chars,
+                         input_format, max_columns=self.max_columns)
+
     def new_upload_path(self, input_format: str) -> Path:
         """A new file for an upload, in this app's temporary folder, which is deleted with the
         app or when the process exits (uploads and results are visitors' data)."""
         with self._lock:
             if self._directory is None:
-                self._directory = Path(tempfile.mkdtemp(prefix="demo_app-jobs-"))
+                self._directory = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-"))
                 weakref.finalize(self, shutil.rmtree, str(self._directory), ignore_errors=True)
         return self._directory / f"{secrets.token_hex(8)}.{input_format}"
 
     def close(self) -> None:
-        """Stop every job and delete the uploads and results."""
-        for job in list(self._jobs.values()):
+        """Stop every job and delete the uploads and results (the app may be served again)."""
+        with self._lock:
+            jobs = list(self._jobs.values())
+            self._jobs.clear()
+            directory, self._directory = self._directory, None
+        for job in jobs:
             job.cancel()
+        for job in jobs:
             job.wait(10)
-        if self._directory is not None:
-            shutil.rmtree(self._directory, ignore_errors=True)
+        if directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)
 
     def _run(self, job: Job, input_format: str) -> None:
         predictor = self.predictor
-        task = predictor.task
         job.report = FileReport.for_predictor(predictor)
+        status, error = "done", None
         try:
             with open(job.upload, "rb") as raw, open(job.output, "w", encoding="utf-8", newline="") as out:
-                reader = RowReader(buffered(raw), job.name, task, predictor.labels, self.max_chars, input_format)
+                reader = self.reader(raw, job.name, input_format)
                 rows = reader.start()
-                writer = RowWriter(out, "csv", reader.columns, task.output_columns)
+                writer = RowWriter(out, "csv", reader.columns, predictor.task.output_columns)
                 job.columns = writer.columns
-                batch_rows, batch_results = [], []
-                for row, result, columns in write_predictions(
-                        predictor, rows, writer, job.report, chunk_rows=predictor.batch_size,
-                        timeout=self.timeout, cancelled=lambda: job.cancelled):
-                    if len(job.preview) < PREVIEW_ROWS:
-                        cells = {**{c: row.values.get(c) for c in reader.columns}, **(columns or {}),
-                                 "error": row.problem or ""}
-                        job.preview.append({c: _shortened(safe_text(v)) for c, v in cells.items()})
-                    if columns is not None and self.record is not None:
-                        batch_rows.append(row.item)
-                        batch_results.append(result)
-                    if len(batch_rows) >= predictor.batch_size:
-                        self._record(batch_rows, batch_results, job)
-                        batch_rows, batch_results = [], []
-                self._record(batch_rows, batch_results, job)
-            job.report.cancelled = job.cancelled
-            job.status = "cancelled" if job.cancelled else "done"
-        except Exception as error:  # noqa: BLE001 - the job says why; the server goes on
-            job.status, job.error = "failed", f"{type(error).__name__}: {error}"
+                self._predict_rows(job, reader, rows, writer, out)
+            if job.cancelled:
+                status = "cancelled"
+        except ResultsTooLarge as problem:
+            status, error = "failed", str(problem)
+        except Exception as problem:  # noqa: BLE001 - the job says why; the server goes on
+            if job.cancelled:  # stopped in the middle of a batch
+                status = "cancelled"
+            else:
+                status, error = "failed", f"{type(problem).__name__}: {problem}".rstrip(": ")
         finally:
-            job.finished = time.monotonic()
             job.upload.unlink(missing_ok=True)
-            job._finished.set()
+            job.report.cancelled = job.cancelled
+            job.end(status, error)
+
+    def _predict_rows(self, job: Job, reader: RowReader, rows, writer: RowWriter, out) -> None:
+        """Predict, write and preview the rows; record them in the history in batches."""
+        predictor = self.predictor
+        batch_rows, batch_results = [], []
+        options = {"visitor": job.visitor, "background": True, "gone": lambda: job.cancelled}
+        for row, result, columns in write_predictions(
+                predictor, rows, writer, job.report, chunk_rows=predictor.batch_size,
+                cancelled=lambda: job.cancelled, predict_options=options):
+            if len(job.preview) < PREVIEW_ROWS:
+                cells = {**{c: row.values.get(c) for c in reader.columns}, **(columns or {}),
+                         "error": row.problem or ""}
+                job.preview.append({c: _shortened(safe_text(v)) for c, v in cells.items()})
+            if columns is not None and self.record is not None:
+                batch_rows.append(row.item)
+                batch_results.append(result)
+            if len(batch_rows) >= predictor.batch_size:
+                self._record(batch_rows, batch_results, job)
+                batch_rows, batch_results = [], []
+            if out.tell() > self.max_result_bytes:
+                raise ResultsTooLarge(f"the results reached {self.max_result_bytes // (1024 * 1024)} MiB "
+                                      f"after {job.report.rows} rows (max_file_result_bytes); the rows "
+                                      "so far can be downloaded: split the file for the rest")
+        self._record(batch_rows, batch_results, job)
 
     def _record(self, items: List, results: List[Dict[str, object]], job: Job) -> None:
         if items and self.record is not None:
@@ -183,6 +238,25 @@ class Jobs:
             if now - (job.finished or now) > KEEP_SECONDS or len(self._jobs) > KEEP_JOBS:
                 self._jobs.pop(job.id, None)
                 job.output.unlink(missing_ok=True)
+
+
+def remove_abandoned_folders() -> None:
+    """Delete the job folders of demo_app servers that are gone (killed before they could clean
+    up): their names carry the process id."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*"):
+        pid = folder.name[len(FOLDER_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _shortened(value: object) -> object:

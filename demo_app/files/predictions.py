@@ -25,6 +25,7 @@ from .evaluation import Summary
 
 CHUNK_ROWS = 256  # rows predicted together: big enough to keep the batches full
 MAX_PROBLEMS_KEPT = 1000  # the report keeps this many messages; all are counted
+MAX_PROBLEM_CHARS = 500  # of each message (a bad cell can be a megabyte long)
 ON_BAD_ROW = ("skip", "fail")
 
 
@@ -57,7 +58,7 @@ class FileReport:
     def note_problem(self, message: str) -> None:
         self.skipped += 1
         if len(self.problems) < MAX_PROBLEMS_KEPT:
-            self.problems.append(message)
+            self.problems.append(message if len(message) <= MAX_PROBLEM_CHARS else message[:MAX_PROBLEM_CHARS] + "…")
 
     def count(self, row: Row, columns: Optional[Dict[str, object]]) -> None:
         self.rows += 1
@@ -75,27 +76,28 @@ class FileReport:
 
 
 def predict_rows(predictor, rows: Iterable[Row], *, on_bad_row: str = "skip",
-                 chunk_rows: int = CHUNK_ROWS, timeout: Optional[float] = None,
-                 cancelled: Callable[[], bool] = lambda: False,
+                 chunk_rows: int = CHUNK_ROWS, cancelled: Callable[[], bool] = lambda: False,
+                 predict_options: Optional[Dict[str, object]] = None,
                  ) -> Iterator[Tuple[Row, Optional[Dict[str, object]]]]:
     """``(row, result)`` for every row, in order: ``result`` is the task's dict (as the API
-    returns it), None for a bad row.
-    Raises :class:`BadRowError` at a bad row when ``on_bad_row="fail"``."""
+    returns it), None for a bad row. ``predict_options`` go to ``predictor.predict`` (who asks,
+    background work). Raises :class:`BadRowError` at a bad row when ``on_bad_row="fail"``."""
+    options = predict_options or {}
     if on_bad_row not in ON_BAD_ROW:
         raise ValueError(f"on_bad_row must be one of {ON_BAD_ROW}, got {on_bad_row!r}")
     chunk: List[Row] = []
     for row in rows:
         if row.problem is not None and on_bad_row == "fail":
-            yield from _predict_chunk(predictor, chunk, timeout)
+            yield from _predict_chunk(predictor, chunk, options)
             raise BadRowError(f"{row.problem} (on_bad_row='fail' stops here; the rows before it "
                               "are written)")
         chunk.append(row)
         if len(chunk) >= chunk_rows:
-            yield from _predict_chunk(predictor, chunk, timeout)
+            yield from _predict_chunk(predictor, chunk, options)
             chunk = []
             if cancelled():
                 return
-    yield from _predict_chunk(predictor, chunk, timeout)
+    yield from _predict_chunk(predictor, chunk, options)
 
 
 def write_predictions(predictor, rows: Iterable[Row], writer: RowWriter, report: FileReport,
@@ -110,16 +112,16 @@ def write_predictions(predictor, rows: Iterable[Row], writer: RowWriter, report:
         yield row, result, columns
 
 
-def _predict_chunk(predictor, rows: List[Row], timeout: Optional[float]):
+def _predict_chunk(predictor, rows: List[Row], options: Dict[str, object]):
     good = [row for row in rows if row.problem is None]
     results: Dict[int, object] = {}
     if good:
         try:
-            results = dict(zip(map(id, good), predictor.predict([row.item for row in good], timeout=timeout)))
+            results = dict(zip(map(id, good), predictor.predict([row.item for row in good], **options)))
         except (TypeError, ValueError):  # one input the model cannot take: find it, keep the rest
             for row in good:
                 try:
-                    results[id(row)] = predictor.predict([row.item], timeout=timeout)[0]
+                    results[id(row)] = predictor.predict([row.item], **options)[0]
                 except (TypeError, ValueError) as error:
                     row.problem = f"line {row.line}: {error}"
     for row in rows:

@@ -11,6 +11,11 @@ correction is stored with the row and can be exported as training data in the bo
 format. The file uses SQLite's write-ahead log, so several processes (gunicorn workers) can write
 to it at once, and each prediction is committed as it is made: a killed server loses at most the
 requests it was answering.
+
+The file has a budget (``max_bytes``): past it, the oldest rows nobody flagged are removed to
+make room (the file stays about that size, reusing their space), and the owner's view says how
+many were. A result too large to be worth keeping whole (``MAX_OUTPUTS_CHARS``: a long NER
+sentence's every word piece) keeps only its prediction.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 SOURCES = ("page", "api", "file")
+DEFAULT_MAX_BYTES = 200 * 1024 * 1024  # a class's demo is a few MB; Drive's free space is 15 GB
+MAX_OUTPUTS_CHARS = 16_384
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (
@@ -54,11 +61,13 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 class History:
     """A history file; safe to share between threads and between processes on one machine."""
 
-    def __init__(self, path, *, model: str = "", model_hash: str = "") -> None:
+    def __init__(self, path, *, model: str = "", model_hash: str = "",
+                 max_bytes: Optional[int] = DEFAULT_MAX_BYTES) -> None:
         self.path = Path(path).expanduser()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.model = model
         self.model_hash = model_hash
+        self.max_bytes = max_bytes
         self._local = threading.local()
         self._connection().executescript(SCHEMA)
         with self._writing() as connection:
@@ -77,13 +86,19 @@ class History:
         now = _now()
         visitor_hash = self._visitor_hash(visitor) if visitor else None
         share = latency_ms / len(items) if latency_ms is not None and items else latency_ms
+        if len(items) != len(results):
+            raise ValueError(f"{len(items)} inputs but {len(results)} results")
         rows = []
-        for item, result in zip(items, results, strict=True):
+        for item, result in zip(items, results):
             prediction = task.prediction_text(result)
+            outputs = json.dumps(result, ensure_ascii=False)
+            if len(outputs) > MAX_OUTPUTS_CHARS:
+                outputs = json.dumps({"omitted": f"{len(outputs)} characters: too large to keep"})
             rows.append((now, task.name, self.model, self.model_hash,
-                         json.dumps(task.input_record(item), ensure_ascii=False),
-                         json.dumps(result, ensure_ascii=False),
+                         json.dumps(task.input_record(item), ensure_ascii=False), outputs,
                          None if prediction is None else str(prediction), share, source, visitor_hash))
+        if self.max_bytes is not None:
+            self.keep_within_budget(incoming=sum(len(row[4]) + len(row[5]) for row in rows) * 2)
         with self._writing() as connection:  # one transaction: all of them or none
             ids = []
             for row in rows:
@@ -92,6 +107,36 @@ class History:
                     "prediction, latency_ms, source, visitor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
                 ids.append(cursor.lastrowid)
         return [(row_id, self.flag_token(row_id)) for row_id in ids]
+
+    def keep_within_budget(self, incoming: int = 0) -> int:
+        """Make room for ``incoming`` bytes: when the stored rows and they would take more than
+        ``max_bytes``, remove the oldest unflagged rows (down to 90% of it, less ``incoming``).
+        Returns how many were removed."""
+        used = self.used_bytes()
+        if self.max_bytes is None or used + incoming <= self.max_bytes:
+            return 0
+        with self._writing() as connection:
+            count = connection.execute("SELECT COUNT(*) FROM predictions").fetchone()[0]
+            remove = max(1, int(count * (used + incoming - 0.9 * self.max_bytes) / used))
+            removed = connection.execute(
+                "DELETE FROM predictions WHERE id IN (SELECT id FROM predictions WHERE flagged = 0 "
+                "ORDER BY id LIMIT ?)", (remove,)).rowcount
+            connection.execute("INSERT INTO meta (key, value) VALUES ('rolled_off', ?) ON CONFLICT(key) "
+                               "DO UPDATE SET value = CAST(value AS INTEGER) + excluded.value", (str(removed),))
+        self._connection().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return removed
+
+    def used_bytes(self) -> int:
+        """What the stored rows take in the file (the space of removed rows is reused)."""
+        connection = self._connection()
+        pages = connection.execute("PRAGMA page_count").fetchone()[0] - connection.execute(
+            "PRAGMA freelist_count").fetchone()[0]
+        return pages * connection.execute("PRAGMA page_size").fetchone()[0]
+
+    def rolled_off(self) -> int:
+        """How many old rows were removed to keep within ``max_bytes``."""
+        row = self._connection().execute("SELECT value FROM meta WHERE key = 'rolled_off'").fetchone()
+        return int(row[0]) if row else 0
 
     def flag(self, row_id: int, token: str, correction: Optional[str]) -> bool:
         """Mark a row wrong, with the visitor's correction; False when the token does not match
@@ -143,6 +188,7 @@ class History:
             connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across a killed process
+            connection.execute("PRAGMA journal_size_limit=8388608")  # the WAL shrinks back after a checkpoint
             connection.execute("PRAGMA busy_timeout=30000")
             self._local.connection, self._local.pid = connection, os.getpid()
         return connection

@@ -1,127 +1,311 @@
-"""One inference thread that gathers concurrent requests into micro-batches.
+"""One inference thread that batches concurrent requests and shares the model fairly.
 
 PyTorch runs fastest when one thread owns the model: calling it from a new thread per request
 (what a threaded web server does) is slower, and two concurrent calls on two cores give no more
-throughput than one. So every caller puts its sentences on a bounded queue and waits; the
-inference thread takes everything that is waiting (up to ``max_batch_size`` sentences), runs one
-padded forward pass, and hands each caller its share of the results.
+throughput than one. So every caller puts its work on a queue and waits; the inference thread
+runs it.
 
-A lone request does not wait for company: the thread starts as soon as something arrives, and
-the batch grows naturally while a forward pass is running. ``max_wait_ms`` can add a short wait
-for more requests, which helps only when requests arrive at a steady high rate.
+Work is priced before it runs, in *rows*: the sequences the model will read (a sentence is one;
+a long QA context is one per window). Each turn of the inference thread does two things:
+
+1. **small requests** (at most ``max_batch_size`` rows each), taken one per visitor in turn
+   until a batch is full, are run together in one padded forward pass, as a micro-batch;
+2. **one step** of one large request (more rows than a batch, a file job's chunk, a generation),
+   the visitors taking turns: a step is one forward pass of at most ``max_batch_size`` rows.
+
+So a short request waits at most for one step of somebody else's large work, however much of it
+is queued, and visitors with large work take turns. A lone request does not wait for company:
+the thread starts as soon as something arrives, and the batch grows while a step runs.
+``max_wait_ms`` can add a short wait for more requests.
+
+A caller that stops waiting (its client disconnected, its timeout passed, its job was cancelled)
+**abandons** its request: queued, it is dropped; running as steps, it stops at the next step.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
-import queue
 import threading
 import time
+import weakref
+from collections import OrderedDict, deque
 from concurrent.futures import Future
-from typing import Callable, List, Sequence, Tuple
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Callable, Deque, Dict, Generator, List, Optional, Sequence
 
-Request = Tuple[List[str], Future]
 logger = logging.getLogger(__name__)
+
+Steps = Generator[None, None, list]  # yields after each step, returns the results
+POLL_S = 0.1  # how often a waiting caller looks whether its client is still there
+_batchers: "weakref.WeakSet[MicroBatcher]" = weakref.WeakSet()
 
 
 class Overloaded(RuntimeError):
     """The request queue is full; try again shortly (the web app answers 503)."""
 
 
+class Abandoned(RuntimeError):
+    """The caller stopped waiting (client gone, timeout, job cancelled); the work was dropped."""
+
+
+class Request(Future):
+    """One caller's work: its ``items``, who sent it and what it costs (``rows``)."""
+
+    def __init__(self, items: list, visitor: str, rows: int, stepwise: bool) -> None:
+        super().__init__()
+        self.items, self.visitor, self.rows, self.stepwise = items, visitor, rows, stepwise
+        self.steps: Optional[Steps] = None
+        self._abandoned = threading.Event()
+
+    def abandon(self) -> None:
+        """Nobody waits for this any more: drop it, queued or between two of its steps."""
+        self._abandoned.set()
+        self.cancel()
+
+    @property
+    def abandoned(self) -> bool:
+        return self._abandoned.is_set()
+
+    def wait(self, timeout: Optional[float] = None, gone: Optional[Callable[[], bool]] = None) -> list:
+        """The results; abandons the request when ``timeout`` passes (FutureTimeout) or
+        ``gone()`` says the caller left (:class:`Abandoned`)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            wait = POLL_S if gone is not None else None
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                wait = left if wait is None else min(wait, left)
+            try:
+                return self.result(max(wait, 0) if wait is not None else None)
+            except FutureTimeout:
+                if deadline is not None and time.monotonic() >= deadline:
+                    self.abandon()
+                    raise
+                if gone is not None and gone():
+                    self.abandon()
+                    raise Abandoned("the caller left before the answer was ready") from None
+
+
 class MicroBatcher:
-    """Runs ``run_batch(sentences) -> results`` on one thread, batching concurrent callers."""
+    """Runs ``run_batch(items) -> results`` for small requests, batched together, and
+    ``run_steps(items)`` (a generator, see ``Steps``) for large ones, on one thread."""
 
     def __init__(
         self,
-        run_batch: Callable[[List[str]], list],
+        run_batch: Callable[[list], list],
         *,
+        run_steps: Optional[Callable[[list], Steps]] = None,
         max_batch_size: int = 32,
         max_wait_ms: float = 0.0,
         max_queue: int = 256,
+        max_queue_per_visitor: Optional[int] = None,
     ) -> None:
         if max_batch_size < 1 or max_queue < 1 or max_wait_ms < 0:
             raise ValueError("max_batch_size and max_queue must be >= 1, max_wait_ms >= 0")
         self._run_batch = run_batch
+        self._run_steps = run_steps
         self.max_batch_size = max_batch_size
         self.max_wait_ms = max_wait_ms
-        self._queue: "queue.Queue[Request]" = queue.Queue(maxsize=max_queue)
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self.max_queue = max_queue
+        self.max_queue_per_visitor = max_queue_per_visitor or max_queue
+        self._small: Dict[str, Deque[Request]] = OrderedDict()  # visitor -> waiting requests
+        self._large: Dict[str, Deque[Request]] = OrderedDict()
+        self._changed = threading.Condition()
+        self._thread: Optional[threading.Thread] = None
+        self._closed = False
+        _batchers.add(self)
 
-    def submit(self, sentences: Sequence[str]) -> Future:
-        """Queue ``sentences``; the future resolves to their results, in order."""
-        self._ensure_thread()
-        future: Future = Future()
-        try:
-            self._queue.put_nowait((list(sentences), future))
-        except queue.Full:
-            raise Overloaded(
-                f"the server is busy ({self._queue.maxsize} requests waiting); try again shortly"
-            ) from None
-        return future
+    # -- callers ----------------------------------------------------------------------------
 
-    def __call__(self, sentences: Sequence[str], timeout: float | None = None) -> list:
+    def submit(self, items: Sequence, *, visitor: str = "", rows: Optional[int] = None,
+               stepwise: bool = False) -> Request:
+        """Queue ``items`` (``rows`` of work, default one per item); the request resolves to
+        their results, in order. ``stepwise`` sends it to the large lane whatever its size."""
+        rows = len(items) if rows is None else rows
+        large = self._run_steps is not None and (stepwise or rows > self.max_batch_size)
+        request = Request(list(items), visitor, rows, large)
+        with self._changed:
+            if self._closed:
+                raise Overloaded("the server is stopping")
+            queued = self._waiting()
+            if queued >= self.max_queue:
+                raise Overloaded(f"the server is busy ({queued} requests waiting); try again shortly")
+            mine = sum(len(lane.get(visitor, ())) for lane in (self._small, self._large))
+            if visitor and mine >= self.max_queue_per_visitor:  # "": Python callers, not visitors
+                raise Overloaded(f"the server is busy: you have {mine} requests waiting; "
+                                 "try again when they are answered")
+            lane = self._large if large else self._small
+            lane.setdefault(visitor, deque()).append(request)
+            self._ensure_thread()
+            self._changed.notify()
+        return request
+
+    def __call__(self, items: Sequence, timeout: Optional[float] = None, *, visitor: str = "",
+                 rows: Optional[int] = None, stepwise: bool = False,
+                 gone: Optional[Callable[[], bool]] = None) -> list:
         """Submit and wait: the blocking form ``Predictor.predict`` uses."""
-        return self.submit(sentences).result(timeout)
+        return self.submit(items, visitor=visitor, rows=rows, stepwise=stepwise).wait(timeout, gone)
 
     @property
     def queued(self) -> int:
-        return self._queue.qsize()
+        with self._changed:
+            return self._waiting()
+
+    def _waiting(self) -> int:
+        return sum(len(queue) for lane in (self._small, self._large) for queue in lane.values())
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the thread after the step it is running (for a clean exit); queued requests
+        fail with Overloaded."""
+        with self._changed:
+            self._closed = True
+            waiting = [r for lane in (self._small, self._large) for q in lane.values() for r in q]
+            self._small.clear()
+            self._large.clear()
+            self._changed.notify_all()
+        for request in waiting:
+            if request.set_running_or_notify_cancel():
+                request.set_exception(Overloaded("the server is stopping"))
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    # -- the inference thread ---------------------------------------------------------------
 
     def _ensure_thread(self) -> None:
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._work, name="demo_app-inference", daemon=True
-                )
-                self._thread.start()
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._work, name="demo_app-inference", daemon=True)
+            self._thread.start()
 
     def _work(self) -> None:
         while True:
-            batch = [self._queue.get()]
-            self._gather(batch)
-            self._run(batch)
+            with self._changed:
+                while not self._closed and not self._small and not self._large:
+                    self._changed.wait()
+                if self._closed:
+                    return
+            batch = self._take_small()
+            if batch:
+                self._run(batch)
+            request = self._next_large()
+            if request is not None:
+                self._step(request)
 
-    def _gather(self, batch: List[Request]) -> None:
-        size = len(batch[0][0])
+    def _take_small(self) -> List[Request]:
+        """Waiting small requests, one per visitor in turn, up to ``max_batch_size`` rows."""
         deadline = time.monotonic() + self.max_wait_ms / 1000
-        while size < self.max_batch_size:
-            try:
-                wait = deadline - time.monotonic()
-                request = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
-            except queue.Empty:
-                return
-            batch.append(request)
-            size += len(request[0])
+        batch: List[Request] = []
+        rows = 0
+        with self._changed:
+            while True:
+                took = False
+                for visitor in list(self._small):
+                    queue = self._small[visitor]
+                    request = queue[0]
+                    if batch and rows + request.rows > self.max_batch_size:
+                        continue
+                    queue.popleft()
+                    if queue:
+                        self._small.move_to_end(visitor)  # the next batch starts with another visitor
+                    else:
+                        del self._small[visitor]
+                    if request.abandoned:
+                        continue
+                    batch.append(request)
+                    rows += request.rows
+                    took = True
+                    if rows >= self.max_batch_size:
+                        return batch
+                if not took:
+                    wait = deadline - time.monotonic()
+                    if not batch or wait <= 0:
+                        return batch
+                    self._changed.wait(wait)
+
+    def _next_large(self) -> Optional[Request]:
+        """The large request whose visitor's turn it is (visitors rotate after each step)."""
+        with self._changed:
+            while self._large:
+                visitor, queue = next(iter(self._large.items()))
+                request = queue[0]
+                self._large.pop(visitor)
+                if request.abandoned:
+                    queue.popleft()
+                    if queue:
+                        self._large[visitor] = queue
+                    continue
+                self._large[visitor] = queue  # to the end of the line: the next visitor's turn
+                return request
+        return None
+
+    def _step(self, request: Request) -> None:
+        """One step of a large request; its results or error when it ends."""
+        finished = True
+        try:
+            if request.steps is None:
+                if not request.set_running_or_notify_cancel():
+                    return
+                request.steps = self._run_steps(request.items)
+            next(request.steps)
+            finished = False
+        except StopIteration as end:
+            request.set_result(end.value)
+        except Exception as error:  # noqa: BLE001 - handed to this caller alone
+            self._fail(request, error)
+        finally:
+            if finished or request.abandoned:
+                if not finished:
+                    request.steps.close()
+                    if not request.done():
+                        request.set_exception(Abandoned("abandoned"))
+                self._remove_large(request)
+
+    def _remove_large(self, request: Request) -> None:
+        with self._changed:
+            queue = self._large.get(request.visitor)
+            if queue and queue[0] is request:
+                queue.popleft()
+                if not queue:
+                    del self._large[request.visitor]
 
     def _run(self, batch: List[Request]) -> None:
-        live = [(sentences, future) for sentences, future in batch if future.set_running_or_notify_cancel()]
-        if not live:
-            return
-        sentences = [s for request_sentences, _ in live for s in request_sentences]
+        live = [request for request in batch if request.set_running_or_notify_cancel()]
+        if live:
+            self._run_live(live)
+
+    def _run_live(self, live: List[Request]) -> None:
+        items = [item for request in live for item in request.items]
         try:
-            results = self._run_batch(sentences)
+            results = self._run_batch(items)
         except Exception as error:  # noqa: BLE001
             if len(live) == 1:
-                self._fail(live[0][1], error)
+                self._fail(live[0], error)
             else:
                 # One request's bad input must not fail its neighbours: run each on its own.
                 for request in live:
-                    self._run_alone(*request)
+                    self._run_alone(request)
             return
         start = 0
-        for request_sentences, future in live:
-            future.set_result(results[start:start + len(request_sentences)])
-            start += len(request_sentences)
+        for request in live:
+            request.set_result(results[start:start + len(request.items)])
+            start += len(request.items)
 
-    def _run_alone(self, sentences: List[str], future: Future) -> None:
+    def _run_alone(self, request: Request) -> None:
         try:
-            future.set_result(self._run_batch(sentences))
+            request.set_result(self._run_batch(request.items))
         except Exception as error:  # noqa: BLE001 - handed to this caller alone
-            self._fail(future, error)
+            self._fail(request, error)
 
     @staticmethod
-    def _fail(future: Future, error: Exception) -> None:
+    def _fail(request: Request, error: Exception) -> None:
         # One line, without the input (visitors' text is never logged); the caller gets the error.
         logger.warning("a request failed in the model: %s", type(error).__name__)
-        future.set_exception(error)
+        request.set_exception(error)
+
+
+@atexit.register
+def _close_all() -> None:
+    """At exit, let each inference thread finish its step: a thread stopped inside the model
+    while Python shuts down can crash the process."""
+    for batcher in list(_batchers):
+        batcher.close(timeout=5)

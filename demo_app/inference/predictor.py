@@ -13,7 +13,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 
 from ..tasks import Task, get_task
-from .batching import MicroBatcher
+from .batching import MicroBatcher, Steps
 
 
 MODEL_INPUTS = ("input_ids", "token_type_ids", "attention_mask", "pixel_values")
@@ -27,9 +27,12 @@ class Predictor:
     """Owns a task, a model, its tokenizer, its device and its class labels.
 
     ``source`` is the checkpoint it was loaded from and ``demo_model`` whether that is a bundled
-    demo model: the page and ``/healthz`` say which model is served. ``predict`` runs batches padded to their longest input and truncated at ``max_seq_length``
-    tokens, under ``torch.inference_mode``. With ``batching=True`` (the default) every call, from
-    any thread, goes through one inference thread that batches concurrent callers together.
+    demo model: the page and ``/healthz`` say which model is served. ``predict`` runs batches
+    padded to their longest input and truncated at ``max_seq_length`` tokens, under
+    ``torch.inference_mode``, at most ``batch_size`` rows (sequences: a long QA context is several)
+    per forward pass. With ``batching=True`` (the default) every call, from any thread, goes
+    through one inference thread that batches concurrent callers together and lets visitors
+    with large requests take turns (``batching.py``).
     """
 
     def __init__(
@@ -62,22 +65,37 @@ class Predictor:
         self.source = source  # the checkpoint file or directory served, when known
         self.demo_model = demo_model  # a bundled demo model, not the student's
         self.batcher: Optional[MicroBatcher] = (
-            MicroBatcher(self._predict_now, max_batch_size=batch_size, max_wait_ms=max_wait_ms,
-                         max_queue=max_queue)
+            MicroBatcher(self._predict_now, run_steps=self._predict_steps, max_batch_size=batch_size,
+                         max_wait_ms=max_wait_ms, max_queue=max_queue,
+                         max_queue_per_visitor=max(batch_size, max_queue // 2))
             if batching
             else None
         )
 
-    def predict(self, inputs: Sequence, timeout: Optional[float] = None) -> List[object]:
+    def predict(self, inputs: Sequence, timeout: Optional[float] = None, *, visitor: str = "",
+                gone: Optional[Callable[[], bool]] = None, background: bool = False) -> List[object]:
         """One result per input (sentences, (premise, hypothesis) pairs, images: as the task
         takes them), in the task's own form: a ``Prediction`` for classifiers, a dict for NER
         and QA; ``task.to_dict`` turns each into ratsnlp's dict. Raises ``TypeError`` /
         ``ValueError`` saying which input is wrong, and ``batching.Overloaded`` when the
-        request queue is full."""
+        request queue is full. ``visitor`` (who asks: visitors take turns), ``gone`` (a check
+        that the caller is still there), ``timeout`` and ``background`` (a file job's chunk:
+        served in turn with the large requests) matter only with batching."""
         items = self.task.check_inputs(inputs)
         if self.batcher is None:
             return self._predict_now(items)
-        return self.batcher(items, timeout=timeout)
+        return self.batcher(items, timeout=timeout, visitor=visitor, rows=self.rows(items),
+                            stepwise=background, gone=gone)
+
+    def rows(self, items: Sequence) -> int:
+        """What ``items`` cost, priced before any work: the sequences the model will read (an
+        upper bound: a long QA context is read in several windows)."""
+        return sum(self.task.rows(item, self.max_seq_length) for item in items)
+
+    def close(self) -> None:
+        """Stop the inference thread after its current step (for a clean exit)."""
+        if self.batcher is not None:
+            self.batcher.close()
 
     def describe(self) -> Dict[str, object]:
         """Facts about the loaded model, for ``/healthz``, the page and logs."""
@@ -94,30 +112,72 @@ class Predictor:
         }
 
     def _predict_now(self, items: List) -> List[object]:
+        """All of ``items`` at once (the steps run back to back)."""
+        return run_to_end(self._predict_steps(items))
+
+    def _predict_steps(self, items: List) -> Steps:
+        """The results for ``items``, yielding after every forward pass of at most
+        ``batch_size`` rows, so that other work can run in between."""
         # Sorting by length keeps inputs of similar length in one batch: less padding.
         order = sorted(range(len(items)), key=lambda i: _length(items[i]))
         results: List[object] = [None] * len(items)
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start:start + self.batch_size]
-            batch = [items[i] for i in chunk]
+        for number, group in enumerate(self._groups(order, items)):
+            if number:
+                yield  # another visitor's work may run here
+            batch = [items[i] for i in group]
             encoding = self.task.preprocess(self.tokenizer, batch, self.max_seq_length)
-            outputs = self._forward(encoding)
-            for i, result in zip(chunk, self.task.postprocess(batch, encoding, outputs, self.labels)):
+            outputs = yield from self._forward_steps(encoding)
+            for i, result in zip(group, self.task.postprocess(batch, encoding, outputs, self.labels)):
                 results[i] = result
         return results
 
+    def _groups(self, order: List[int], items: List) -> List[List[int]]:
+        """``order`` cut into groups of at most ``batch_size`` rows (or one item of more)."""
+        groups: List[List[int]] = [[]]
+        rows = 0
+        for i in order:
+            cost = self.task.rows(items[i], self.max_seq_length)
+            if groups[-1] and rows + cost > self.batch_size:
+                groups.append([])
+                rows = 0
+            groups[-1].append(i)
+            rows += cost
+        return groups
+
     def _forward(self, encoding) -> Dict[str, torch.Tensor]:
+        """The model's outputs for one whole encoding."""
+        return run_to_end(self._forward_steps(encoding))
+
+    def _forward_steps(self, encoding):
         """The task's forward pass over the model's own inputs (the encoding may also carry
-        offsets), which must give finite numbers."""
-        inputs = {name: encoding[name].to(self.device) for name in MODEL_INPUTS if name in encoding}
-        if "pixel_values" in inputs:  # in the model's own precision (bf16 / fp16 when so loaded)
-            inputs["pixel_values"] = inputs["pixel_values"].to(next(self.model.parameters()).dtype)
-        with torch.inference_mode():
-            tensors = self.task.forward(self.model, inputs)
+        offsets), ``batch_size`` rows at a time with a step in between; the outputs must be
+        finite numbers."""
+        inputs = {name: encoding[name] for name in MODEL_INPUTS if name in encoding}
+        total = next(iter(inputs.values())).shape[0]
+        parts: List[Dict[str, torch.Tensor]] = []
+        for start in range(0, total, self.batch_size):
+            if parts:
+                yield  # another visitor's work may run here
+            chunk = {name: value[start:start + self.batch_size].to(self.device) for name, value in inputs.items()}
+            if "pixel_values" in chunk:  # in the model's own precision (bf16 / fp16 when so loaded)
+                chunk["pixel_values"] = chunk["pixel_values"].to(next(self.model.parameters()).dtype)
+            with torch.inference_mode():
+                parts.append(self.task.forward(self.model, chunk))
+        tensors = {name: torch.cat([part[name] for part in parts]) if len(parts) > 1 else parts[0][name]
+                   for name in parts[0]}
         if not all(torch.isfinite(value).all() for value in tensors.values()):
             raise PredictionError("the model's outputs are not numbers (NaN or infinity): its "
                                   "weights are broken; load a checkpoint from a healthy training run")
         return tensors
+
+
+def run_to_end(steps: Steps):
+    """What a step generator returns, its steps run back to back."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as end:
+            return end.value
 
 
 def make_inference_fn(predictor: Predictor) -> Callable[..., Dict[str, object]]:

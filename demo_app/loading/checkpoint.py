@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import pickle
+import zipfile
 from pathlib import Path
 from typing import Dict
 
@@ -109,6 +110,7 @@ def _read_torch_file(path: Path) -> StateDict:
 
 
 def _torch_load_weights_only(path: Path):
+    _check_not_compressed(path)
     try:
         # mmap needs the zip format of torch >= 1.6; older files are read the plain way below.
         return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
@@ -128,6 +130,24 @@ def _torch_load_weights_only(path: Path):
         raise _refused(path, error) from None
     except Exception as error:  # noqa: BLE001
         raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({error})") from None
+
+
+def _check_not_compressed(path: Path) -> None:
+    """torch.save stores its archive's entries uncompressed, and reading them memory-mapped
+    assumes so: a compressed entry (a re-zipped or crafted file, a "zip bomb") would be read as
+    garbage. Only the archive's directory is read here."""
+    if not zipfile.is_zipfile(path):
+        return  # the legacy (pre-1.6) format: read the plain way
+    try:
+        with zipfile.ZipFile(path) as archive:
+            compressed = [info.filename for info in archive.infolist() if info.compress_type != zipfile.ZIP_STORED]
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # torch says what is wrong with it
+    if compressed:
+        raise CheckpointError(f"{path} is a compressed archive ({compressed[0]} and {len(compressed) - 1} "
+                              "more entries), which torch.save never writes: it was re-zipped or "
+                              "forged; use the file training wrote, or save the weights again with "
+                              "torch.save(model.state_dict(), 'model.pth')")
 
 
 def _refused(path: Path, error: Exception) -> CheckpointError:

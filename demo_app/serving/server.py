@@ -73,6 +73,9 @@ class ServerHandle:
         if self.tunnel is not None:
             self.tunnel.close()
         self._server.close_everything(self._thread)
+        state = getattr(self.app, "extensions", {}).get("demo_app")
+        if state is not None:
+            state.close()  # its file jobs stop, and their files are deleted
         with _running_lock:
             if _running.get((self.host, self.port)) is self:
                 del _running[(self.host, self.port)]

@@ -4,7 +4,13 @@ waitress reads every request on one event loop and hands only complete requests 
 threads, so a slow or idle connection costs a socket, never a thread. What this module adds:
 
 - room for thousands of connections (poll() instead of select(), whose limit is 1024 sockets),
-  closed when idle for ``IDLE_TIMEOUT_S`` or still sending headers after ``HEADER_TIMEOUT_S``;
+  closed when idle for ``IDLE_TIMEOUT_S``, still sending headers after ``HEADER_TIMEOUT_S``, or
+  sending a body slower than ``MIN_BODY_BYTES_PER_S`` (after ``BODY_GRACE_S``);
+- near the connection limit, the connections that have waited longest without a request being
+  answered are closed to make room, so a flood through a tunnel (every visitor 127.0.0.1)
+  cannot keep new visitors out;
+- the app can tell that a client has gone while its request waits for the model
+  (``waitress.client_disconnected``), so its work is dropped;
 - bodies over the app's limit are read and thrown away (up to ``DISCARD_LIMIT_BYTES``) instead
   of stored, chunked ones too, so the app answers its own JSON 413 to a client still sending;
 - one address other than loopback may hold at most ``CONNECTIONS_PER_ADDRESS`` connections;
@@ -41,6 +47,10 @@ CONNECTIONS_PER_ADDRESS = 200  # for peers other than loopback (a tunnel agent i
 _LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
 IDLE_TIMEOUT_S = 60
 HEADER_TIMEOUT_S = 20
+BODY_GRACE_S = 10  # then a body must have come at MIN_BODY_BYTES_PER_S on average
+MIN_BODY_BYTES_PER_S = 1024
+CROWDED = 0.9  # of the connection limit: make room from here ...
+ROOMY = 0.8  # ... down to here
 DISCARD_LIMIT_BYTES = 64 * 1024 * 1024  # over this waitress answers 413 and closes at once
 
 
@@ -79,10 +89,28 @@ class _Parser(HTTPRequestParser):
                  larger_bodies: Optional[Dict[str, int]] = None) -> None:
         super().__init__(adj)
         self.started = time.monotonic()
+        self.body_started: Optional[float] = None
+        self.body_bytes = 0
         self.discard_bodies_over = discard_bodies_over
         self.larger_bodies = larger_bodies or {}
 
+    def received(self, data: bytes) -> int:
+        consumed = super().received(data)
+        if self.body_started is not None:
+            self.body_bytes += consumed
+        return consumed
+
+    def too_slow(self, now: float) -> bool:
+        """Headers still coming after HEADER_TIMEOUT_S, or a body slower than the minimum rate."""
+        if self.completed:
+            return False
+        if not self.headers_finished:
+            return now - self.started > HEADER_TIMEOUT_S
+        late = now - (self.body_started or now) - BODY_GRACE_S
+        return late > 0 and self.body_bytes < MIN_BODY_BYTES_PER_S * late
+
     def parse_header(self, header_plus: bytes) -> None:
+        self.body_started = time.monotonic()
         super().parse_header(header_plus)
         if self.chunked and "CONTENT_LENGTH" in self.headers:
             self.headers["CONNECTION"] = "close"  # waitress closes after answering
@@ -128,6 +156,7 @@ class DemoWSGIServer(TcpWSGIServer):
             connection_limit=_connection_limit(), channel_timeout=IDLE_TIMEOUT_S,
             cleanup_interval=2, asyncore_use_poll=hasattr(select, "poll"),
             max_request_body_size=DISCARD_LIMIT_BYTES + 1,  # waitress refuses from this size on
+            channel_request_lookahead=1,  # keeps reading while a request runs: a client's leaving shows
             # X-Forwarded-For reaches the app, which trusts only the hops it is told to.
             clear_untrusted_proxy_headers=False,
         )
@@ -169,6 +198,7 @@ class DemoWSGIServer(TcpWSGIServer):
     def handle_accept(self) -> None:
         before = set(self.active_channels)
         super().handle_accept()
+        self._make_room()
         for fileno in set(self.active_channels) - before:  # the connection just accepted
             channel = self.active_channels[fileno]
             peer = channel.addr[0] if isinstance(channel.addr, tuple) else None
@@ -179,11 +209,23 @@ class DemoWSGIServer(TcpWSGIServer):
 
     def maintenance(self, now: float) -> None:
         super().maintenance(now)  # idle connections
-        started_before = time.monotonic() - HEADER_TIMEOUT_S
+        monotonic_now = time.monotonic()
         for channel in list(self.active_channels.values()):
             request = channel.request
-            if request is not None and not request.headers_finished and request.started < started_before:
-                channel.will_close = True  # slowloris: headers still trickling in
+            if request is not None and request.too_slow(monotonic_now):
+                channel.will_close = True  # slowloris: headers or a body trickling in
+        self._make_room()
+
+    def _make_room(self) -> None:
+        """Near the connection limit, close the connections that have gone longest without
+        activity and have no request being answered (idle, or still sending one)."""
+        limit = self.adj.connection_limit
+        if len(self.active_channels) < CROWDED * limit:
+            return
+        waiting = sorted((c for c in self.active_channels.values() if not c.requests and not c.will_close),
+                         key=lambda c: c.last_activity)
+        for channel in waiting[:max(0, len(self.active_channels) - int(ROOMY * limit))]:
+            channel.will_close = True
 
 
 def _connection_limit() -> int:

@@ -97,6 +97,11 @@ class Task:
             return check_text(item, f"{self.fields[0]} {index}")
         return check_fields(item, index, self.fields, self.item_name)
 
+    def rows(self, item, max_seq_length: int) -> int:
+        """What one input costs, priced before any work: the sequences (rows) the model will
+        read for it. One for most tasks; a long QA context is read in several windows."""
+        return 1
+
     def max_chars(self, field: str, default: int) -> int:
         """The longest text ``field`` may hold: the task's own limit, else ``default``."""
         return self.field_max_chars.get(field, default)

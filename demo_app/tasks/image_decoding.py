@@ -3,7 +3,9 @@
 Accepted: JPEG, PNG, WebP, GIF (its first frame) and BMP. The EXIF orientation a phone camera
 writes is applied, so a portrait photo is classified upright (a broken EXIF block is ignored).
 Pictures are shrunk to at most MAX_SIDE pixels a side as they are decoded, and large ones are
-decoded one at a time, so many large uploads at once cannot exhaust memory. Grey, palette, RGBA (over white),
+decoded one at a time, so many large uploads at once cannot exhaust memory; after a large one
+the C allocator is asked to give the freed memory back to the system (glibc keeps it otherwise,
+and a few dozen large photos would leave the server gigabytes bigger). Grey, palette, RGBA (over white),
 CMYK and 16-bit pictures become RGB. The pixel count is checked from the file's header, before
 any pixel is decoded, so a "decompression bomb" (a small file that claims a huge picture) is
 refused without using memory.
@@ -12,8 +14,11 @@ refused without using memory.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import io
 import threading
+import time
 import warnings
 
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "MPO")  # MPO: a JPEG from some phone cameras
@@ -22,6 +27,9 @@ MAX_IMAGE_PIXELS = 40_000_000  # 40 megapixels: any phone photo; a 20000x20000 b
 MAX_SIDE = 1024  # larger pictures are shrunk at once: every model here reads at most a few hundred
 LARGE_PIXELS = 4_000_000  # pictures this large are decoded one at a time (memory stays bounded)
 _LARGE_DECODE = threading.Lock()
+TRIM_PIXELS = 1_000_000  # after decoding a picture this large, memory is handed back (at most ...
+TRIM_EVERY_S = 0.5  # ... this often)
+_last_trim = 0.0
 
 
 class ImageError(ValueError):
@@ -55,8 +63,13 @@ def decode_image(data: bytes, name: str = "the file", max_pixels: int = MAX_IMAG
             picture.seek(0)  # a GIF's (or an animated WebP's) first frame
             if picture.format in ("JPEG", "MPO"):
                 picture.draft("RGB", (MAX_SIDE, MAX_SIDE))  # decodes a big JPEG at a smaller scale
-            with _LARGE_DECODE if width * height > LARGE_PIXELS else contextlib.nullcontext():
+            large = width * height > LARGE_PIXELS
+            with _LARGE_DECODE if large else contextlib.nullcontext():
                 picture = _small(picture)
+                if large:  # before the next large one is decoded
+                    release_freed_memory(at_once=True)
+            if width * height > TRIM_PIXELS:
+                release_freed_memory()
             return to_rgb(_upright(picture))
     except ImageError:
         raise
@@ -68,6 +81,27 @@ def decode_image(data: bytes, name: str = "the file", max_pixels: int = MAX_IMAG
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise ImageError(f"{name} could not be read as an image; it may be truncated or damaged "
                          f"({' '.join(str(error).split())[:120]})") from None
+
+
+def release_freed_memory(at_once: bool = False) -> None:
+    """Ask glibc to return freed heap memory to the system (``malloc_trim``; at most every
+    ``TRIM_EVERY_S`` unless ``at_once``); nothing elsewhere."""
+    global _last_trim
+    now = time.monotonic()
+    if (now - _last_trim < TRIM_EVERY_S and not at_once) or _malloc_trim is None:
+        return
+    _last_trim = now
+    _malloc_trim(0)
+
+
+def _find_malloc_trim():
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc (macOS, musl, Windows)
+        return None
+
+
+_malloc_trim = _find_malloc_trim()
 
 
 def _small(picture):

@@ -55,6 +55,16 @@ class QuestionAnswering(Task):
     def has_head(self, state_dict: StateDict) -> bool:
         return any(key.startswith("qa_outputs.") for key in state_dict)
 
+    def rows(self, item, max_seq_length: int) -> int:
+        """The windows the context can take at most, from its length in characters (a token
+        covers at least one character), as ``preprocess`` cuts them."""
+        question, context = item
+        room = max_seq_length - min(len(question), MAX_QUERY_LENGTH) - 3
+        if room < 2:
+            return 1
+        step = room - min(DOC_STRIDE, room // 2)
+        return 1 + max(0, -(-(len(context) - room) // step))
+
     def preprocess(self, tokenizer, items: List[Tuple[str, str]], max_seq_length: int) -> Dict[str, torch.Tensor]:
         questions = [truncate_question(tokenizer, question) for question, _ in items]
         contexts = [context for _, context in items]

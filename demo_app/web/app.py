@@ -10,6 +10,8 @@ files (``files.py``) and the history (``history.py``).
 
 from __future__ import annotations
 
+import secrets
+import sys
 from typing import Optional
 
 from flask import Flask
@@ -24,6 +26,7 @@ from .rate_limits import RateLimiter
 from .state import DemoState, resource_dirs
 
 PUBLIC_RATE_LIMIT = "60/minute"  # per visitor, applied by serve() when a tunnel opens
+WEAK_PASSWORD_CHARS = 12  # shorter passwords get a warning: guessing them is bounded only by time
 
 
 def create_app(model, **options) -> Flask:
@@ -33,7 +36,7 @@ def create_app(model, **options) -> Flask:
     follow its task), or any ratsnlp-style ``inference_fn(sentence) -> dict`` (served as
     document classification). ``options`` are the fields of :class:`WebOptions`.
     """
-    state = DemoState.build(model, WebOptions(**options))
+    state = DemoState.build(model, _with_password(WebOptions(**options)))
     templates, static = resource_dirs()
     app = Flask("demo_app", template_folder=str(templates), static_folder=str(static))
     app.json.ensure_ascii = False
@@ -47,6 +50,21 @@ def create_app(model, **options) -> Flask:
     if state.history is not None:
         app.register_blueprint(history_routes)
     return app
+
+
+def _with_password(settings: WebOptions) -> WebOptions:
+    """``auth="user"`` gets a generated strong password, shown once on the terminal (never in
+    the log); a short given one gets a warning."""
+    if settings.auth and ":" not in settings.auth:
+        password = secrets.token_urlsafe(12)
+        settings.auth = f"{settings.auth}:{password}"
+        print(f"Visitors log in as {settings.auth.split(':')[0]!r} with the password {password} "
+              "(generated now; shown only here)", file=sys.stderr, flush=True)
+    elif settings.auth and len(settings.auth.partition(":")[2]) < WEAK_PASSWORD_CHARS:
+        print(f"warning: the visitor password is shorter than {WEAK_PASSWORD_CHARS} characters; a "
+              "guesser is slowed but not stopped. Give the user alone for a generated one.",
+              file=sys.stderr, flush=True)
+    return settings
 
 
 def limit_public_traffic(app: Flask, forwarded_hops: int = 0) -> Optional[str]:

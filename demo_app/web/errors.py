@@ -40,13 +40,11 @@ def _api_error(error: ApiError):
 
 
 def _http_error(error: HTTPException):
-    own_limit = request.path in current_app.config.get("DEMO_APP_BODY_LIMITS", {})  # file uploads
-    setting = "max_file_bytes" if own_limit else "max_body_bytes"
     messages = {
         404: f"no such page: {request.path} (the API is POST /api, POST or GET /predict, "
              "POST /predict/file, GET /healthz)",
         405: f"{request.method} is not allowed on {request.path}",
-        413: f"request body over {request.max_content_length} bytes ({setting})",
+        413: _too_large(),
     }
     message = messages.get(error.code, error.description or error.name)
     if not is_api_request() and error.code != 413:
@@ -57,6 +55,17 @@ def _http_error(error: HTTPException):
     if error.code == 405 and error.valid_methods:
         response.headers["Allow"] = ", ".join(error.valid_methods)
     return response
+
+
+def _too_large() -> str:
+    """Why a body was refused: its size, or (a form within the size) its parts."""
+    limit = request.max_content_length
+    length = request.content_length
+    if request.mimetype == "multipart/form-data" and length is not None and (limit is None or length <= limit):
+        return (f"the form has more than {request.max_form_parts} parts, or a field over "
+                f"{request.max_form_memory_size} bytes; send one file in the field \"file\"")
+    own_limit = request.path in current_app.config.get("DEMO_APP_BODY_LIMITS", {})  # file uploads
+    return f"request body over {limit} bytes ({'max_file_bytes' if own_limit else 'max_body_bytes'})"
 
 
 def _unexpected_error(error: Exception):

@@ -10,16 +10,19 @@ answers 202 at once with the job's ``status_url`` to poll.
 
 from __future__ import annotations
 
+import itertools
+import threading
 from pathlib import Path
 
-from flask import Blueprint, jsonify, request, send_file
+from flask import Blueprint, jsonify, request, send_file, url_for
 
-from ..files.formats import DataFileError, RowReader, buffered, count_lines, file_format
+from ..files.formats import DataFileError, count_lines, file_format
 from ..files.jobs import Jobs, JobsBusy
 from .errors import ApiError
 from .state import current_visitor, demo_state
 
 FILE_PATH = "/predict/file"
+CHECKING = threading.BoundedSemaphore(2)  # uploads read through at once, before their job starts
 
 file_routes = Blueprint("files", __name__)
 
@@ -52,13 +55,13 @@ def predict_file():
         raise
     if rows <= settings.sync_file_rows:
         job.wait(settings.request_timeout_s)
-    answer = job.to_dict()
+    answer = _answer(job)
     return jsonify(answer), 202 if answer["status"] == "running" else 200
 
 
 @file_routes.get("/jobs/<job_id>")
 def job_status(job_id: str):
-    return jsonify(_job(job_id).to_dict())
+    return jsonify(_answer(_job(job_id)))
 
 
 @file_routes.delete("/jobs/<job_id>")
@@ -66,7 +69,7 @@ def job_cancel(job_id: str):
     job = _job(job_id)
     job.cancel()
     job.wait(5)
-    return jsonify(job.to_dict())
+    return jsonify(_answer(job))
 
 
 @file_routes.get("/jobs/<job_id>/results.csv")
@@ -74,7 +77,7 @@ def job_results(job_id: str):
     job = _job(job_id)
     if job.status == "running":
         raise ApiError(409, "the file is still being predicted; download when its status is done")
-    if job.status == "failed" or not job.output.is_file():
+    if not job.output.is_file():
         raise ApiError(404, "this job has no results")
     download = (Path(job.name).stem or "upload") + "-predictions.csv"
     return send_file(job.output, mimetype="text/csv", as_attachment=True, download_name=download)
@@ -90,20 +93,27 @@ def _check_upload(path: Path, name: str, input_format: str, jobs: Jobs, settings
     if rows > settings.max_file_rows:
         raise ApiError(413, f"{name} has about {rows} rows; the limit is {settings.max_file_rows} "
                             "(max_file_rows); split it or use the command line (README: Files)")
-    predictor = jobs.predictor
-    with open(path, "rb") as stream:
-        try:
-            reader = RowReader(buffered(stream), name, predictor.task, predictor.labels, jobs.max_chars,
-                               input_format)
-            rows_iterator = reader.start()
+    if not CHECKING.acquire(timeout=settings.request_timeout_s):
+        raise ApiError(503, "other uploads are being read; try again shortly", {"Retry-After": "5"})
+    try:
+        with open(path, "rb") as stream:
+            rows_iterator = jobs.reader(stream, name, input_format).start()
             if input_format == "json":  # one item per object, however the file breaks its lines
-                rows = sum(1 for _ in rows_iterator)
-        except DataFileError as error:
-            raise ApiError(400, str(error)) from None
+                rows = sum(1 for _ in itertools.islice(rows_iterator, settings.max_file_rows + 1))
+    except DataFileError as error:
+        raise ApiError(400, str(error)) from None
+    finally:
+        CHECKING.release()
     if rows > settings.max_file_rows:
-        raise ApiError(413, f"{name} has {rows} rows; the limit is {settings.max_file_rows} "
-                            "(max_file_rows); split it or use the command line (README: Files)")
+        raise ApiError(413, f"{name} has over {settings.max_file_rows} rows (max_file_rows); "
+                            "split it or use the command line (README: Files)")
     return rows
+
+
+def _answer(job) -> dict:
+    """The job's answer, with its URLs from the root of the site (where the app is mounted)."""
+    return job.to_dict(status_url=url_for("files.job_status", job_id=job.id),
+                       download_url=url_for("files.job_results", job_id=job.id))
 
 
 def _job(job_id: str):

@@ -127,25 +127,30 @@ class AnswerOptions(Guard):
 
 
 class BasicAuth(Guard):
-    """HTTP basic auth for everything but ``/healthz``; wrong passwords are limited per visitor
-    (``AUTH_FAILURE_LIMIT``), checked before the password so one out of guesses gets no more."""
+    """HTTP basic auth for everything but ``/healthz``.
+
+    The right password always gets in: it cannot be locked out, however many wrong guesses
+    came from the same address (behind an ssh tunnel or Colab's proxy every visitor is
+    127.0.0.1). Only the failing attempts are throttled: past ``AUTH_FAILURE_LIMIT`` wrong
+    passwords a visitor's wrong ones answer 429, and they never count against anyone else.
+    Guessing is then bounded by the password's strength: ``create_app(auth="user")`` (or
+    ``--auth user``) makes a strong one.
+    """
 
     def __init__(self, credentials: str) -> None:
         self.credentials = credentials
-        self.failures = RateLimiter(AUTH_FAILURE_LIMIT)
+        self.failures = RateLimiter(AUTH_FAILURE_LIMIT, everyone=False)
 
     def before(self) -> None:
-        if request.path == "/healthz":
+        if request.path == "/healthz" or self._authorized():
             return
-        wait = self.failures.wait(current_visitor())
-        if wait:
-            raise ApiError(429, f"too many wrong passwords; try again in {retry_after_header(wait)} s",
-                           {"Retry-After": retry_after_header(wait)})
-        if not self._authorized():
-            if "Authorization" in request.headers:  # a guess; a first visit sends none
-                self.failures.check(current_visitor())
-            raise ApiError(401, "this demo needs a user name and password",
-                           {"WWW-Authenticate": 'Basic realm="demo_app", charset="UTF-8"'})
+        if "Authorization" in request.headers:  # a guess; a first visit sends none
+            wait = self.failures.check(current_visitor())
+            if wait:
+                raise ApiError(429, f"too many wrong passwords; try again in {retry_after_header(wait)} s",
+                               {"Retry-After": retry_after_header(wait)})
+        raise ApiError(401, "this demo needs a user name and password",
+                       {"WWW-Authenticate": 'Basic realm="demo_app", charset="UTF-8"'})
 
     def _authorized(self) -> bool:
         scheme, _, credentials = request.headers.get("Authorization", "").strip().partition(" ")

@@ -54,7 +54,8 @@ def history_view():
     flagged_only = request.args.get("flagged") == "1"
     rows = list(state.history.rows(flagged_only=flagged_only, newest_first=True, limit=VIEW_ROWS))
     return render_template("history.html", rows=rows, flagged_only=flagged_only,
-                           total=state.history.count(), shown=VIEW_ROWS,
+                           total=state.history.count(), shown=VIEW_ROWS, rolled_off=state.history.rolled_off(),
+                           budget_mb=(state.history.max_bytes or 0) // (1024 * 1024),
                            title=state.settings.title or state.task.title, fields=state.task.fields)
 
 

@@ -18,11 +18,16 @@ class WebOptions:
         ``max_sentence_chars``, its earlier name, is still accepted.
     max_batch_sentences: most inputs in one ``{"inputs": [...]}`` request (a task may allow
         fewer: 8 images); more -> 413.
+    max_request_rows: the most sequences of ``max_seq_length`` tokens one request may have the
+        model read, priced from its length before any work (a sentence is one; a QA context up
+        to one per window); more -> 413.
     request_timeout_s: longest wait for a prediction; longer -> 503 with Retry-After. The page
         gives up 2 s after that and says so.
     cors_origins: origins allowed to call the API from other sites; none by default.
-    auth: ``"user:password"`` to require HTTP basic auth from visitors (``/healthz`` stays open).
-        Wrong passwords count against ``AUTH_FAILURE_LIMIT`` per visitor (then 429).
+    auth: ``"user:password"`` to require HTTP basic auth from visitors (``/healthz`` stays open);
+        ``"user"`` alone makes a strong password, shown once when the app is made
+        (``generated_password``). The right password always gets in; wrong ones count against
+        ``AUTH_FAILURE_LIMIT`` per visitor (then 429 for that visitor's wrong ones).
     rate_limit: e.g. ``"60/minute"`` per visitor; over it -> 429 with Retry-After. None: no limit.
     rate_limit_total: the ceiling for all visitors together; default ten times ``rate_limit``.
     forwarded_hops: how many proxies in front of the app append the visitor's address to
@@ -34,8 +39,12 @@ class WebOptions:
     title: the page title; None: the task's.
     history: a SQLite file (or a ``History``) that keeps every prediction and visitors'
         corrections (``demo_app.history``); None (the default) keeps nothing. The page says so.
+    max_history_bytes: the history's budget: past it the oldest unflagged rows are removed
+        (the owner's view says how many).
     max_file_bytes: the largest file ``POST /predict/file`` takes; larger -> 413.
     max_file_rows: the most rows in one file; more -> 413.
+    max_file_columns: the most columns (or JSON fields) in one file; more -> 400.
+    max_file_result_bytes: the largest results file a job may write; then it stops and says so.
     sync_file_rows: a file of at most this many rows is answered in the same request (when done
         within ``request_timeout_s``); a larger one gets 202 and a job to poll.
     max_file_jobs: files predicted at the same time (one per visitor); more -> 429.
@@ -44,6 +53,7 @@ class WebOptions:
     max_body_bytes: Optional[int] = None
     max_text_chars: int = 2000
     max_batch_sentences: int = 64
+    max_request_rows: int = 512
     request_timeout_s: float = 30.0
     cors_origins: Sequence[str] = ()
     auth: Optional[str] = None
@@ -53,8 +63,11 @@ class WebOptions:
     examples: Optional[Sequence] = None
     title: Optional[str] = None
     history: object = None
+    max_history_bytes: int = 200 * 1024 * 1024
     max_file_bytes: int = 16 * 1024 * 1024
     max_file_rows: int = 100_000
+    max_file_columns: int = 50
+    max_file_result_bytes: int = 64 * 1024 * 1024
     sync_file_rows: int = 1000
     max_file_jobs: int = 2
     max_sentence_chars: dataclasses.InitVar[Optional[int]] = None  # max_text_chars's earlier name
@@ -63,10 +76,10 @@ class WebOptions:
         if max_sentence_chars is not None:
             self.max_text_chars = max_sentence_chars
         if self.auth is not None:
-            user, _, password = self.auth.partition(":")
-            if not user or not password:
+            user, colon, password = self.auth.partition(":")
+            if not user or (colon and not password):
                 raise ValueError("auth must look like 'user:password', with a user name and a "
-                                 "non-empty password")
+                                 "non-empty password (or 'user' alone for a generated password)")
         if not isinstance(self.forwarded_hops, int) or self.forwarded_hops < 0:
             raise ValueError(f"forwarded_hops must be 0 or more, got {self.forwarded_hops!r}")
         self.cors_origins = tuple(self.cors_origins)

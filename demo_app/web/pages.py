@@ -12,7 +12,7 @@ from typing import Dict, List
 
 from flask import Blueprint, g, jsonify, render_template, request
 
-from ..inference import Overloaded, PredictionError
+from ..inference import Abandoned, Overloaded, PredictionError
 from .errors import ApiError
 from .recording import record_results
 from .state import DemoState, current_visitor, demo_state, texts_of
@@ -63,8 +63,13 @@ def answers(items: List) -> List[Dict[str, object]]:
     state = demo_state()
     g.sentence_chars = sum(len(text) for item in items for text in texts_of(item) if isinstance(text, str))
     started = time.perf_counter()
+    visitor = current_visitor()
     try:
-        results = state.predict_many(items)
+        results = state.predict_many(items, visitor, request.environ.get("waitress.client_disconnected"))
+    except ApiError:
+        raise
+    except Abandoned:  # the client left: nobody reads this answer
+        raise ApiError(499, "the client closed the connection") from None
     except Overloaded as error:
         raise ApiError(503, str(error), {"Retry-After": "1"}) from None
     except FutureTimeout:
@@ -78,7 +83,7 @@ def answers(items: List) -> List[Dict[str, object]]:
                             " the server keeps serving other requests") from None
     if state.history is not None:
         source = "page" if request.headers.get("X-Demo-Source") == "page" else "api"
-        record_results(state.history, state.task, items, results, source=source, visitor=current_visitor(),
+        record_results(state.history, state.task, items, results, source=source, visitor=visitor,
                        latency_ms=(time.perf_counter() - started) * 1000)
     return results
 

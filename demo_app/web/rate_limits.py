@@ -56,30 +56,32 @@ class TokenBucket:
 class RateLimiter:
     """``rate`` per visitor (e.g. ``"60/minute"``) and ``total`` for everyone together.
 
-    ``total`` defaults to ten times ``rate``. Thread-safe.
+    ``total`` defaults to ten times ``rate``; ``everyone=False`` has no server-wide bucket (for
+    counts that must never spill from one visitor onto others). Thread-safe.
     """
 
-    def __init__(self, rate: str, total: Optional[str] = None, *, max_visitors: int = 10_000) -> None:
+    def __init__(self, rate: str, total: Optional[str] = None, *, max_visitors: int = 10_000,
+                 everyone: bool = True) -> None:
         self.rate = rate
         self.capacity, self.period = parse_rate(rate)
         self.total = total or f"{self.capacity * TOTAL_PER_VISITOR}/{_unit(self.period)}"
         self._total_capacity, self._total_period = parse_rate(self.total)
         self.max_visitors = max_visitors
         self._visitors: "OrderedDict[str, TokenBucket]" = OrderedDict()
-        self._everyone = TokenBucket(self._total_capacity, self._total_period, time.monotonic())
+        self._everyone = TokenBucket(self._total_capacity, self._total_period, time.monotonic()) if everyone else None
         self._lock = threading.Lock()
 
     def check(self, visitor: str) -> float:
         """Take one request for ``visitor``: 0 if allowed, else the seconds to wait."""
         now = time.monotonic()
         with self._lock:
-            return self._bucket(visitor, now).take(now) or self._everyone.take(now)
+            return self._bucket(visitor, now).take(now) or (self._everyone.take(now) if self._everyone else 0.0)
 
     def wait(self, visitor: str) -> float:
         """The seconds ``visitor`` must wait before the next request (0: none); takes nothing."""
         now = time.monotonic()
         with self._lock:
-            return self._bucket(visitor, now).wait(now) or self._everyone.wait(now)
+            return self._bucket(visitor, now).wait(now) or (self._everyone.wait(now) if self._everyone else 0.0)
 
     def _bucket(self, visitor: str, now: float) -> TokenBucket:
         bucket = self._visitors.pop(visitor, None)

@@ -13,14 +13,16 @@ from ..loading.paths import drive_file_path
 logger = logging.getLogger("demo_app.web")
 
 
-def open_history(history, predictor) -> Optional[History]:
-    """``history`` (a path or a History) opened for ``predictor``'s model; None when off."""
+def open_history(history, predictor, max_bytes: Optional[int] = None) -> Optional[History]:
+    """``history`` (a path or a History) opened for ``predictor``'s model, within ``max_bytes``;
+    None when off."""
     if history is None or history is False:
         return None
     if isinstance(history, History):
         return history
     model, model_hash = model_identity(predictor.source if predictor is not None else None)
-    return History(drive_file_path(history), model=model or "inference_fn", model_hash=model_hash)
+    return History(drive_file_path(history), model=model or "inference_fn", model_hash=model_hash,
+                   max_bytes=max_bytes)
 
 
 def record_results(history: History, task, items: Sequence, results: List[Dict[str, object]],

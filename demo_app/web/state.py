@@ -15,12 +15,14 @@ from ..history import History
 from ..inference import Predictor
 from ..tasks import Task, get_task
 from .recording import open_history, record_results
+from .errors import ApiError
 from .inputs import ImageInputReader, InputReader, input_reader
 from .options import WebOptions
 from .rate_limits import RateLimiter
 from .visitors import visitor_key
 
-PredictMany = Callable[[List], List[Dict[str, object]]]
+# (items, visitor, gone) -> the task's result dicts; gone() says the client has left
+PredictMany = Callable[[List, str, Optional[Callable[[], bool]]], List[Dict[str, object]]]
 
 
 @dataclasses.dataclass
@@ -45,14 +47,20 @@ class DemoState:
         state = cls(settings=settings, task=task, predictor=predictor,
                     predict_many=_predict_many_for(model, predictor, settings),
                     inputs=input_reader(task, settings.max_text_chars, settings.max_batch_sentences),
-                    history=open_history(settings.history, predictor),
+                    history=open_history(settings.history, predictor, settings.max_history_bytes),
                     rate_limiter=RateLimiter(settings.rate_limit, settings.rate_limit_total)
                     if settings.rate_limit else None)
         if predictor is not None and task.input_kind == "text":  # a bare inference_fn cannot batch files
             state.jobs = Jobs(predictor, max_running=settings.max_file_jobs, max_chars=settings.max_text_chars,
                               record=state.record_file_rows if state.history is not None else None,
-                              timeout=settings.request_timeout_s)
+                              max_result_bytes=settings.max_file_result_bytes,
+                              max_columns=settings.max_file_columns)
         return state
+
+    def close(self) -> None:
+        """Stop this app's file jobs and delete their files (the server is stopping)."""
+        if self.jobs is not None:
+            self.jobs.close()
 
     def record_file_rows(self, items: List, results: List[Dict[str, object]], visitor: str) -> None:
         record_results(self.history, self.task, items, results, source="file", visitor=visitor,
@@ -83,12 +91,18 @@ def texts_of(item) -> tuple:
 
 def _predict_many_for(model, predictor: Optional[Predictor], settings: WebOptions) -> PredictMany:
     if predictor is not None:
-        def predict_many(items: List) -> List[Dict[str, object]]:
-            results = predictor.predict(items, timeout=settings.request_timeout_s)
+        def predict_many(items: List, visitor: str, gone) -> List[Dict[str, object]]:
+            rows = predictor.rows(items)
+            if rows > settings.max_request_rows:
+                raise ApiError(413, f"this request would have the model read up to {rows} sequences "
+                                    f"of {predictor.max_seq_length} tokens; the limit is "
+                                    f"{settings.max_request_rows} (max_request_rows): send fewer or "
+                                    "shorter inputs")
+            results = predictor.predict(items, timeout=settings.request_timeout_s, visitor=visitor, gone=gone)
             return [predictor.task.to_dict(result) for result in results]
         return predict_many
     if callable(model):  # a plain ratsnlp-style inference_fn; routes validated the inputs
-        def call_each(items: List) -> List[Dict[str, object]]:
+        def call_each(items: List, visitor: str, gone) -> List[Dict[str, object]]:
             return [model(*texts_of(item)) for item in items]
         return call_each
     raise TypeError("create_app() takes a Predictor (from load_predictor) or an inference_fn")
