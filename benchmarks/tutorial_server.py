@@ -5,7 +5,7 @@ importing ratsnlp: build BertForSequenceClassification from the pretrained confi
 torch.load the whole Lightning checkpoint, copy `state_dict` in, then answer POST /api one
 sentence at a time, padded to max_seq_length, from Flask's threaded development server.
 
-    python benchmarks/tutorial_server.py PRETRAINED_DIR CHECKPOINT_FILE PORT [--once] [--pair | --ner | --qa]
+    python benchmarks/tutorial_server.py PRETRAINED_DIR CHECKPOINT_FILE PORT [--once] [--pair | --ner | --qa | --generation]
 
 --once loads, predicts one input, prints the peak memory and exits (the cold-start figure).
 The other flags pick one of the book's other deploy chapters, each as its notebook writes it:
@@ -16,6 +16,10 @@ The other flags pick one of the book's other deploy chapters, each as its notebo
 --qa    question answering: ``BertForQuestionAnswering``, question cut at 32 tokens, pad to 128
         (longer contexts are cut), independent start / end argmax, ``POST /api`` with
         ``{"question", "context"}``.
+--generation  sentence generation: ``GPT2LMHeadModel``, ``PreTrainedTokenizerFast(eos_token="</s>")``,
+        the book's ``inference_fn(prompt, min_length, ...)`` calling ``model.generate``, ``POST /api``
+        with ``{"prompt", "min_length", "max_length", "top_p", "top_k", "repetition_penalty",
+        "no_repeat_ngram_size", "temperature"}``, the whole text in one answer.
 """
 
 import sys
@@ -148,6 +152,37 @@ def load_qa(pretrained, checkpoint_path, max_seq_length=128, max_query_length=32
     return inference_fn
 
 
+GENERATION_FIELDS = ("prompt", "min_length", "max_length", "top_p", "top_k", "repetition_penalty",
+                     "no_repeat_ngram_size", "temperature")
+
+
+def load_generation(pretrained, checkpoint_path):
+    """The generation deploy notebook's loading and inference_fn, as written."""
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    model = GPT2LMHeadModel(GPT2Config.from_pretrained(pretrained))
+    fine_tuned = torch.load(checkpoint_path, map_location=torch.device("cpu"), weights_only=True)
+    model.load_state_dict({k.replace("model.", ""): v for k, v in fine_tuned["state_dict"].items()})
+    model.eval()
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(pretrained, eos_token="</s>")
+
+    def inference_fn(prompt, min_length=10, max_length=20, top_p=1.0, top_k=50, repetition_penalty=1.0,
+                     no_repeat_ngram_size=0, temperature=1.0):
+        try:
+            input_ids = tokenizer.encode(prompt, return_tensors="pt")
+            with torch.no_grad():
+                generated_ids = model.generate(
+                    input_ids, do_sample=True, top_p=float(top_p), top_k=int(top_k), min_length=int(min_length),
+                    max_length=int(max_length), repetition_penalty=float(repetition_penalty),
+                    no_repeat_ngram_size=int(no_repeat_ngram_size), temperature=float(temperature))
+            generated_sentence = tokenizer.decode([el.item() for el in generated_ids[0]])
+        except:  # noqa: E722 - the book's
+            generated_sentence = "처리 중 오류가 발생했습니다."
+        return {"result": generated_sentence}
+
+    return inference_fn
+
+
 def encode_plus(tokenizer, query_ids, context, max_seq_length):
     """What the book's ``tokenizer.encode_plus(text=query_ids, text_pair=context,
     truncation="only_second", padding="max_length", ...)`` returned; transformers 5 removed
@@ -164,13 +199,15 @@ def encode_plus(tokenizer, query_ids, context, max_seq_length):
 
 def main():
     pretrained, checkpoint_path, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    chapter = next((flag for flag in ("--pair", "--ner", "--qa") if flag in sys.argv), "--doccls")
-    loaders = {"--doccls": load, "--pair": load_pair, "--ner": load_ner, "--qa": load_qa}
+    chapter = next((flag for flag in ("--pair", "--ner", "--qa", "--generation") if flag in sys.argv), "--doccls")
+    loaders = {"--doccls": load, "--pair": load_pair, "--ner": load_ner, "--qa": load_qa,
+               "--generation": load_generation}
     inference_fn = loaders[chapter](pretrained, checkpoint_path)
-    two_fields = {"--pair": ("premise", "hypothesis"), "--qa": ("question", "context")}.get(chapter)
+    body_fields = {"--pair": ("premise", "hypothesis"), "--qa": ("question", "context"),
+                  "--generation": GENERATION_FIELDS}.get(chapter)
     if "--once" in sys.argv:
         first = {"--pair": ["나는 밥을 먹었다", "나는 식사를 했다"],
-                 "--qa": ["세종대왕은 언제 태어났나?", "세종대왕은 1397년에 태어났다."]}
+                 "--qa": ["세종대왕은 언제 태어났나?", "세종대왕은 1397년에 태어났다."], "--generation": ["긍정 아 정말"]}
         inference_fn(*first.get(chapter, ["이 영화 정말 재밌어요"]))
         peak_kb = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
         print(f"cold_start_s={time.perf_counter() - started:.3f} peak_rss_mb={peak_kb / 1024:.0f}")
@@ -180,7 +217,7 @@ def main():
     @app.route("/api", methods=["POST"])
     def api():
         body = request.json
-        return jsonify(inference_fn(*(body[field] for field in two_fields)) if two_fields else inference_fn(body))
+        return jsonify(inference_fn(*(body[field] for field in body_fields)) if body_fields else inference_fn(body))
 
     app.run(host="127.0.0.1", port=port, threaded=True)
 

@@ -1,7 +1,8 @@
 """demo_app: turn a fine-tuned Korean BERT model into a live web demo.
 
 Tasks: ``classification`` (nlpbook's sentiment chapter), ``pair-classification`` (its NLI
-chapter), ``ner``, ``qa`` and ``image-classification``; see ``demo_app.tasks``. Whole data
+chapter), ``ner``, ``qa``, ``generation`` (its KoGPT2 chapter) and ``image-classification``;
+see ``demo_app.tasks``. Whole data
 files: ``predict_file``. A record of a demo: ``create_app(..., history="demo.sqlite")`` and
 ``History``.
 
@@ -25,7 +26,8 @@ from .colab import in_colab, mount_drive
 from .files import DataFileError, FileReport, predict_file
 from .history import History
 from .inference import Overloaded, PredictionError, Predictor, make_inference_fn
-from .loading import CheckpointError, DeployArguments, find_best_checkpoint, load_classifier, load_predictor, read_state_dict
+from .loading import (CheckpointError, DeployArguments, GenerationDeployArguments, find_best_checkpoint,
+                      load_classifier, load_predictor, read_state_dict)
 from .serving import ServerHandle, Tunnel, TunnelError, open_tunnel, serve
 from .tasks import TASKS, Prediction, get_task
 from .web import WebOptions, create_app
@@ -40,6 +42,7 @@ __all__ = [
     "predict_file",
     "Classifier",
     "DeployArguments",
+    "GenerationDeployArguments",
     "Overloaded",
     "Prediction",
     "PredictionError",

@@ -5,16 +5,9 @@ run it so that nbval has outputs to compare with.
     python scripts/make_image_notebook.py
 """
 
-from pathlib import Path
+import notebook_maker
 
-import nbformat
-from nbclient import NotebookClient
-
-ROOT = Path(__file__).resolve().parent.parent
-SOURCE = ROOT / "notebooks" / "deploy_sentiment_demo_colab.ipynb"
-TARGET = ROOT / "notebooks" / "deploy_image_classification_colab.ipynb"
-
-notebook = nbformat.read(SOURCE, as_version=4)
+notebook = notebook_maker.read("deploy_sentiment_demo_colab.ipynb")
 cells = notebook.cells
 cells[0].source = """# 이미지 분류 모델 웹 데모 만들기 (Deploy an image classification demo)
 
@@ -93,11 +86,4 @@ if server.running:
     print({key: answer[key] for key in ("class_id", "class_name", "prediction", "probability")})
 else:
     print("The server is stopped: run the 'Start the web server' cell again.")"""
-for cell in cells:
-    if cell.cell_type == "code":
-        cell.outputs = []
-        cell.execution_count = None
-NotebookClient(notebook, timeout=300, kernel_name="python3",
-               resources={"metadata": {"path": str(TARGET.parent)}}).execute()
-nbformat.write(notebook, TARGET)
-print(TARGET)
+print(notebook_maker.run_and_write(notebook, "deploy_image_classification_colab.ipynb"))

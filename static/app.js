@@ -192,7 +192,71 @@
       }
       fields[input.name] = input.value;
     }
+    // The task's settings (generation's decoding settings): sent as typed, "" for the default,
+    // as the book's page sends them.
+    for (const setting of document.querySelectorAll(".setting")) fields[setting.name] = setting.value;
     return fields;
+  }
+
+  // A task whose results stream (generation): POST predict/stream answers with server-sent
+  // events, {"type": "text", "text": piece} as the model writes, then {"type": "result", ...}.
+  // The stop button aborts the request, which stops the server's work too.
+  const streams = document.body.dataset.stream === "on";
+  const stopButton = document.getElementById("stop");
+  let streaming = null;
+
+  async function stream(fields) {
+    streaming = new AbortController();
+    if (stopButton) stopButton.hidden = false;
+    try {
+      const response = await fetch("predict/stream", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "ngrok-skip-browser-warning": "1", "X-Demo-Source": "page" },
+        body: JSON.stringify(fields),
+        signal: streaming.signal,
+      });
+      if (!response.ok) {
+        const data = await response.json().catch(() => null);
+        throw new Error("서버 오류 (server error): " + (data && data.error ? data.error : "HTTP " + response.status));
+      }
+      renderer.start(fields);
+      result.hidden = false;
+      const reader = response.body.getReader();
+      const decoder = new TextDecoder();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
+        let end;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          const frame = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          if (!frame.startsWith("data: ")) continue;
+          const event = JSON.parse(frame.slice(6));
+          if (event.type === "text") renderer.append(String(event.text));
+          else if (event.type === "error") throw new Error("서버 오류 (server error): " + event.error);
+          else if (event.type === "result") return event.result;
+        }
+      }
+      throw new Error("연결이 끊겼습니다 (the connection closed before the end)");
+    } catch (error) {
+      if (error.name === "AbortError") return null;  // stopped: the text so far stays
+      if (error instanceof TypeError) {
+        throw new Error("네트워크 오류: 서버에 연결할 수 없습니다 (network error: server unreachable)");
+      }
+      throw error;
+    } finally {
+      streaming = null;
+      if (stopButton) stopButton.hidden = true;
+    }
+  }
+
+  if (stopButton) {
+    stopButton.addEventListener("click", () => {
+      if (streaming) streaming.abort();
+      statusLine.textContent = "멈췄습니다 (stopped)";
+    });
   }
 
   async function run() {
@@ -202,9 +266,10 @@
     const fileName = chosen ? String(chosen.name || "photo") : null;
     submit.disabled = true;
     form.setAttribute("aria-busy", "true");
-    statusLine.textContent = "분석 중… (analyzing…)";
+    statusLine.textContent = streams ? "생성 중… (writing…)" : "분석 중… (analyzing…)";
     try {
-      const data = await classify(fields);
+      const data = streams ? await stream(fields) : await classify(fields);
+      if (data === null) return;
       if (fileName !== null) data.image = fileName;  // shown as the input, as text
       render(data);
       statusLine.textContent = "";

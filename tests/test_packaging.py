@@ -33,6 +33,21 @@ def test_wheel_contains_the_page_and_the_demo_model(wheel):
     assert "demo_app/tasks/pair_classification.py" in names
 
 
+def test_the_wheel_carries_every_tasks_demo_model_and_page_parts(wheel):
+    """What adding a task takes, checked for each: its demo model, its form and result partials
+    and its renderer ship in the wheel."""
+    from demo_app import TASKS
+
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for task in TASKS.values():
+        for folder in {task.demo_pretrained_dir, task.demo_checkpoint_dir}:
+            shipped = f"demo_app/demo_model/{folder.name}/"
+            assert any(name.startswith(shipped) for name in names), (task.name, shipped)
+        assert f"demo_app/templates/forms/{task.form}.html" in names, task.name
+        assert f"demo_app/templates/results/{task.renderer}.html" in names, task.name
+        assert f"demo_app/static/renderers/{task.renderer}.js" in names, task.name
+
+
 def test_installed_wheel_serves_the_page(wheel, tmp_path):
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
@@ -44,13 +59,17 @@ def test_installed_wheel_serves_the_page(wheel, tmp_path):
         "page = client.get('/'); assert page.status_code == 200 and b'textarea' in page.data\n"
         "assert client.get('/static/app.js').status_code == 200\n"
         "print(client.post('/api', json='이 영화 정말 재밌어요').get_json()['prediction'])\n"
+        "app = demo_app.create_app(demo_app.load_classifier(demo_app.DeployArguments(task='generation'), verbose=False))\n"
+        "client = app.test_client()\n"
+        "assert client.get('/').status_code == 200 and client.get('/static/renderers/text.js').status_code == 200\n"
+        "print(client.post('/api', json={'prompt': '긍정 아 정말', 'top_k': '1'}).get_json()['result'])\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["PYTHONPATH"] = str(target)
     result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "긍정 (positive)"
+    assert result.stdout.splitlines() == ["긍정 (positive)", "긍정 아 정말 좋았어요 위기도 감동적이었다</s>"]
 
 
 def python_313():

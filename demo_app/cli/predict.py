@@ -19,7 +19,11 @@ def add_parser(commands, model_flags: argparse.ArgumentParser) -> None:
     predict.add_argument("inputs", nargs="*", metavar="INPUT",
                          help="sentences (classification, ner); PREMISE HYPOTHESIS pairs "
                               "(pair-classification); QUESTION CONTEXT pairs (qa); image files "
-                              "(image-classification)")
+                              "(image-classification); prompts (generation)")
+    predict.add_argument("--set", dest="settings", action="append", default=[], metavar="NAME=VALUE",
+                         help="a task's setting for the INPUTs, e.g. generation's --set top_k=1 "
+                              "--set max_length=40 (repeatable; a data file's columns of those names "
+                              "set them per row)")
     data_file = predict.add_argument_group("a whole data file instead of INPUTs (see README: file formats)")
     data_file.add_argument("--input", metavar="FILE",
                            help="a .csv, .tsv (NSMC's ratings_test.txt), .jsonl or .json file with "
@@ -39,7 +43,6 @@ def add_parser(commands, model_flags: argparse.ArgumentParser) -> None:
 
 
 def run(options: argparse.Namespace) -> int:
-    from ..inference import make_inference_fn
     from ..loading import load_predictor
 
     if bool(options.inputs) == bool(options.input):
@@ -50,10 +53,12 @@ def run(options: argparse.Namespace) -> int:
         return _predict_file(options)
     if options.task:  # a wrong number of inputs fails before the model is loaded
         group_inputs(options.inputs, get_task(options.task).fields)
+    settings = dict(_setting(text) for text in options.settings)
     predictor = load_predictor(deploy_arguments(options), batching=False)
-    task, inference_fn = predictor.task, make_inference_fn(predictor)
+    task = predictor.task
     for texts in group_inputs(options.inputs, task.fields):
-        result = inference_fn(*(task.read_file_item(text, Path.cwd()) for text in texts))
+        item = task.make_item([task.read_file_item(text, Path.cwd()) for text in texts], settings)
+        result = task.to_dict(predictor.predict([item])[0])
         if task.input_kind != "text":  # name the file, as the input column of a data file would
             result = {**dict(zip(task.fields, texts)), **result}
         print(json.dumps(result, ensure_ascii=False), flush=True)
@@ -81,6 +86,13 @@ def _predict_file(options: argparse.Namespace) -> int:
     if report.summary is not None and report.summary.total:
         print(report.summary.format(), file=sys.stderr)
     return 0
+
+
+def _setting(text: str):
+    name, equals, value = text.partition("=")
+    if not equals or not name.strip():
+        raise ValueError(f"--set takes NAME=VALUE, e.g. --set top_k=1; got {text!r}")
+    return name.strip(), value.strip()
 
 
 def group_inputs(inputs: List[str], fields) -> List[List[str]]:

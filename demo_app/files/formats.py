@@ -242,7 +242,10 @@ class RowReader:
                 texts.append(check_text(value, f"line {line}: {column!r}", self.task.max_chars(field, self.max_chars)))
             except FieldError as error:
                 return Row(line, values, problem=str(error))
-        row = Row(line, values, item=texts[0] if len(texts) == 1 else tuple(texts))
+        try:
+            row = Row(line, values, item=self.task.make_item(texts, values, f"line {line}"))
+        except FieldError as error:
+            return Row(line, values, problem=str(error))
         if self.gold_column is not None and self.labels:
             gold = values.get(self.gold_column)
             if gold is not None and str(gold).strip():

@@ -11,7 +11,8 @@ a long QA context is one per window). Each turn of the inference thread does two
 1. **small requests** (at most ``max_batch_size`` rows each), taken one per visitor in turn
    until a batch is full, are run together in one padded forward pass, as a micro-batch;
 2. **one step** of one large request (more rows than a batch, a file job's chunk, a generation),
-   the visitors taking turns: a step is one forward pass of at most ``max_batch_size`` rows.
+   the visitors taking turns, and each visitor's requests too: a step is one forward pass of at
+   most ``max_batch_size`` rows (a generated token).
 
 So a short request waits at most for one step of somebody else's large work, however much of it
 is queued, and visitors with large work take turns. A lone request does not wait for company:
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import queue
 import threading
 import time
 import weakref
@@ -36,7 +38,7 @@ from typing import Callable, Deque, Dict, Generator, List, Optional, Sequence
 
 logger = logging.getLogger(__name__)
 
-Steps = Generator[None, None, list]  # yields after each step, returns the results
+Steps = Generator[object, None, list]  # yields after each step (None, or progress), returns the results
 POLL_S = 0.1  # how often a waiting caller looks whether its client is still there
 _batchers: "weakref.WeakSet[MicroBatcher]" = weakref.WeakSet()
 
@@ -57,6 +59,28 @@ class Request(Future):
         self.items, self.visitor, self.rows, self.stepwise = items, visitor, rows, stepwise
         self.steps: Optional[Steps] = None
         self._abandoned = threading.Event()
+        self._events: "queue.SimpleQueue[object]" = queue.SimpleQueue()
+
+    def report(self, event: object) -> None:
+        """A step's progress (a generated piece of text), for :meth:`events`."""
+        self._events.put(event)
+
+    def events(self, gone: Optional[Callable[[], bool]] = None):
+        """The progress events of this request's steps as they come, until it is done; abandons
+        it when ``gone()`` says the caller left (:class:`Abandoned`)."""
+        while True:
+            try:
+                yield self._events.get(timeout=POLL_S)
+                continue
+            except queue.Empty:
+                pass
+            if self.done():
+                while not self._events.empty():
+                    yield self._events.get()
+                return
+            if gone is not None and gone():
+                self.abandon()
+                raise Abandoned("the caller left before the answer was ready")
 
     def abandon(self) -> None:
         """Nobody waits for this any more: drop it, queued or between two of its steps."""
@@ -223,17 +247,18 @@ class MicroBatcher:
                     self._changed.wait(wait)
 
     def _next_large(self) -> Optional[Request]:
-        """The large request whose visitor's turn it is (visitors rotate after each step)."""
+        """The large request whose turn it is: visitors take turns, and so do one visitor's
+        requests (each moves to the back of its line after a step)."""
         with self._changed:
             while self._large:
                 visitor, queue = next(iter(self._large.items()))
-                request = queue[0]
                 self._large.pop(visitor)
+                request = queue.popleft()
                 if request.abandoned:
-                    queue.popleft()
                     if queue:
                         self._large[visitor] = queue
                     continue
+                queue.append(request)
                 self._large[visitor] = queue  # to the end of the line: the next visitor's turn
                 return request
         return None
@@ -246,7 +271,9 @@ class MicroBatcher:
                 if not request.set_running_or_notify_cancel():
                     return
                 request.steps = self._run_steps(request.items)
-            next(request.steps)
+            event = next(request.steps)
+            if event is not None:
+                request.report(event)
             finished = False
         except StopIteration as end:
             request.set_result(end.value)
@@ -263,8 +290,8 @@ class MicroBatcher:
     def _remove_large(self, request: Request) -> None:
         with self._changed:
             queue = self._large.get(request.visitor)
-            if queue and queue[0] is request:
-                queue.popleft()
+            if queue and request in queue:
+                queue.remove(request)
                 if not queue:
                     del self._large[request.visitor]
 

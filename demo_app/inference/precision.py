@@ -21,6 +21,7 @@ import torch.nn.functional as F
 PRECISIONS = ("fp32", "bf16", "fp16")
 # kcbert-base (768) runs 3x faster with bf16 matmuls; the demo model (64) runs slower.
 MIN_HIDDEN_SIZE_FOR_BF16 = 512
+OUTPUT_HEADS = ("classifier", "qa_outputs", "lm_head", "score")
 
 
 class Bf16Linear(torch.nn.Module):
@@ -73,7 +74,8 @@ def apply_precision(model: torch.nn.Module, precision: str, device: torch.device
         return model.to(torch.float16 if precision == "fp16" else torch.bfloat16)
     for module in list(model.modules()):
         for name, child in list(module.named_children()):
-            # The classification head is tiny; it stays fp32.
-            if isinstance(child, torch.nn.Linear) and name != "classifier":
+            # The output heads stay fp32: tiny for classifiers, and a language model's picks
+            # every token (and is tied to the input embedding).
+            if isinstance(child, torch.nn.Linear) and name not in OUTPUT_HEADS:
                 setattr(module, name, Bf16Linear(child))
     return model

@@ -52,9 +52,9 @@ class Predictor:
         source: Optional[str] = None,
         demo_model: bool = False,
     ) -> None:
-        if len(labels) != model.config.num_labels:
-            raise ValueError(f"{len(labels)} labels for a model with {model.config.num_labels} classes")
         self.task = get_task(task)
+        if self.task.labelled and len(labels) != model.config.num_labels:
+            raise ValueError(f"{len(labels)} labels for a model with {model.config.num_labels} classes")
         self.model = model
         self.tokenizer = tokenizer
         self.labels: Tuple[str, ...] = tuple(labels)
@@ -85,7 +85,31 @@ class Predictor:
         if self.batcher is None:
             return self._predict_now(items)
         return self.batcher(items, timeout=timeout, visitor=visitor, rows=self.rows(items),
-                            stepwise=background, gone=gone)
+                            stepwise=background or self.task.stepwise, gone=gone)
+
+    def stream(self, inputs: Sequence, *, visitor: str = "", gone: Optional[Callable[[], bool]] = None):
+        """The task's progress events (generation: ``{"item": i, "text": piece}``) as they are
+        made, then ``{"results": [...]}`` (the task's own form, as ``predict`` returns them).
+        The caller's leaving (``gone``) stops the work."""
+        items = self.task.check_inputs(inputs)
+        if self.batcher is None:
+            steps = self._predict_steps(items)
+            while True:
+                try:
+                    event = next(steps)
+                except StopIteration as end:
+                    yield {"results": end.value}
+                    return
+                if event is not None:
+                    yield event
+        request = self.batcher.submit(items, visitor=visitor, rows=self.rows(items), stepwise=True)
+        try:
+            for event in request.events(gone):
+                yield event
+            yield {"results": request.result()}
+        finally:
+            if not request.done():
+                request.abandon()  # the caller stopped reading: nobody wants the rest
 
     def rows(self, items: Sequence) -> int:
         """What ``items`` cost, priced before any work: the sequences the model will read (an
@@ -118,6 +142,9 @@ class Predictor:
     def _predict_steps(self, items: List) -> Steps:
         """The results for ``items``, yielding after every forward pass of at most
         ``batch_size`` rows, so that other work can run in between."""
+        own = self.task.steps(self, items)
+        if own is not None:
+            return (yield from own)
         # Sorting by length keeps inputs of similar length in one batch: less padding.
         order = sorted(range(len(items)), key=lambda i: _length(items[i]))
         results: List[object] = [None] * len(items)

@@ -15,7 +15,7 @@ from typing import Optional
 
 from ..inference import Predictor
 from ..tasks import Task, get_task, task_for_config
-from .arguments import DeployArguments, find_best_checkpoint
+from .arguments import DeployArguments, GenerationDeployArguments, find_best_checkpoint
 from .checkpoint import CheckpointError, read_state_dict
 from .common import resolve_device, say, silent
 from .image_model import load_image_predictor
@@ -62,5 +62,5 @@ def _task_before_loading(args: DeployArguments) -> Optional[Task]:
     return task_for_config(config) if isinstance(config, dict) else None
 
 
-__all__ = ["CheckpointError", "DeployArguments", "LOADERS", "find_best_checkpoint", "load_classifier",
+__all__ = ["CheckpointError", "DeployArguments", "GenerationDeployArguments", "LOADERS", "find_best_checkpoint", "load_classifier",
            "load_predictor", "read_state_dict"]

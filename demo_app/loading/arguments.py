@@ -35,6 +35,8 @@ class DeployArguments:
     downstream_model_dir: directory of fine-tuned checkpoints; the ``*.ckpt`` with the lowest
         ``val_loss`` in its name is used (or a ``save_pretrained`` directory).
     downstream_model_checkpoint_fpath: one checkpoint file; wins over ``downstream_model_dir``.
+        ``downstream_model_checkpoint_path``, the name older ratsnlp versions and the book's
+        generation chapter use, is the same argument.
     max_seq_length: longer inputs are truncated to this many tokens.
     task: ``"classification"``, ``"pair-classification"``, ...; None recognises it from the
         checkpoint (nlpbook's directory names such as ``checkpoint-paircls``), else
@@ -53,8 +55,11 @@ class DeployArguments:
     device: str = "auto"
     precision: str = "auto"
     task: Optional[str] = None
+    downstream_model_checkpoint_path: dataclasses.InitVar[Optional[str]] = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, downstream_model_checkpoint_path: Optional[str]) -> None:
+        if downstream_model_checkpoint_path is not None:
+            self.downstream_model_checkpoint_fpath = self.downstream_model_checkpoint_fpath or downstream_model_checkpoint_path
         if self.task is not None:
             get_task(self.task)  # an unknown name fails here, listing the tasks
         if not isinstance(self.max_seq_length, int) or isinstance(self.max_seq_length, bool):
@@ -80,6 +85,15 @@ class DeployArguments:
             or self.downstream_model_dir
             or self.downstream_model_checkpoint_fpath
         )
+
+
+@dataclasses.dataclass
+class GenerationDeployArguments(DeployArguments):
+    """ratsnlp's ``GenerationDeployArguments``: :class:`DeployArguments` for nlpbook's
+    sentence-generation chapter (``task="generation"``). With no checkpoint, the pretrained
+    model itself is served (the book: ``downstream_model_checkpoint_path=None``)."""
+
+    task: Optional[str] = "generation"
 
 
 def checkpoint_val_loss(path: Path) -> Optional[float]:

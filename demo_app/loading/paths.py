@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, Optional, Tuple
 from urllib.parse import urlparse
 
-from ..tasks import get_task
+from ..tasks import Task, get_task
 from .arguments import DEFAULT_PRETRAINED_MODEL_NAME, DeployArguments, find_best_checkpoint
 from .checkpoint import is_hf_model_dir
 
@@ -25,13 +25,14 @@ DRIVE_ROOTS = ("My Drive", "MyDrive")
 _LISTED = 12  # entries shown from a nearby directory
 
 
-def resolve_model_paths(args: DeployArguments,
-                        say: Callable[[str], None] = lambda message: None) -> Tuple[str, Path]:
-    """``(pretrained model name or dir, weights path)`` for ``args``, checking that they exist."""
+def resolve_model_paths(args: DeployArguments, say: Callable[[str], None] = lambda message: None,
+                        task: Optional[Task] = None) -> Tuple[str, Path]:
+    """``(pretrained model name or dir, weights path)`` for ``args``, checking that they exist.
+    ``task`` (when known before the weights are read) may serve a pretrained model alone."""
     if args.uses_demo_model:
-        task = get_task(args.task)
+        task = task or get_task(args.task)
         return str(task.demo_pretrained_dir), find_best_checkpoint(task.demo_checkpoint_dir)
-    pretrained = args.pretrained_model_name or DEFAULT_PRETRAINED_MODEL_NAME
+    pretrained = args.pretrained_model_name or (task.default_pretrained if task else DEFAULT_PRETRAINED_MODEL_NAME)
     if args.downstream_model_checkpoint_fpath:
         weights = existing_path(args.downstream_model_checkpoint_fpath, "checkpoint file", say)
     elif args.downstream_model_dir:
@@ -39,6 +40,10 @@ def resolve_model_paths(args: DeployArguments,
         weights = directory if is_hf_model_dir(directory) else find_best_checkpoint(directory)
     elif is_hf_model_dir(Path(pretrained).expanduser()):
         weights = Path(pretrained).expanduser()  # a fine-tuned save_pretrained directory
+    elif task is not None and task.pretrained_alone and not looks_like_a_path(pretrained):
+        say(f"No fine-tuned checkpoint given: serving {pretrained} itself.")
+        check_hub_name_reachable(pretrained)
+        weights = hub_snapshot(pretrained)
     else:
         raise FileNotFoundError(
             f"no fine-tuned checkpoint given for {pretrained!r}: set downstream_model_dir (a "
@@ -123,6 +128,14 @@ def nearby(path: Path) -> str:
     checkpoints = [str(p.relative_to(parent)) for p in itertools.islice(parent.glob("*/*.ckpt"), 3)]
     found = f"; checkpoints there: {', '.join(checkpoints)}" if checkpoints else ""
     return f"{parent} holds: {shown or 'nothing'}{found}"
+
+
+def hub_snapshot(name: str) -> Path:
+    """The local folder of hub model ``name``'s config, tokenizer and weights (downloaded
+    once into the Hugging Face cache; safetensors, else the pickled .bin read weights-only)."""
+    from huggingface_hub import snapshot_download
+
+    return Path(snapshot_download(name, allow_patterns=["*.json", "*.txt", "*.model", "*.safetensors", "*.bin"]))
 
 
 def check_hub_name_reachable(name: str, timeout: float = 3.0) -> None:

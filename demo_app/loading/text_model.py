@@ -36,17 +36,18 @@ def load_text_predictor(args: DeployArguments, task: Optional[Task], device: tor
     """The model ``args`` names (or its task's bundled demo model) on ``device``, checked;
     ``task`` None: recognised from the checkpoint."""
     started = time.perf_counter()
-    pretrained, weights_path = resolve_model_paths(args, say)
+    pretrained, weights_path = resolve_model_paths(args, say, task)
     state_dict, task = _read_weights(args, task, weights_path, say)
     config = load_config(pretrained)
-    config.num_labels = number_of_classes(state_dict, task)
+    if task.labelled:
+        config.num_labels = number_of_classes(state_dict, task)
     positions = getattr(config, "max_position_embeddings", None)
     if positions and args.max_seq_length > positions:
         raise ValueError(f"max_seq_length {args.max_seq_length} is longer than the model's "
                          f"{positions} positions (max_position_embeddings); use at most {positions}")
-    labels = _labels_for(args.labels, config, task, weights_path)
+    labels = _labels_for(args.labels, config, task, weights_path) if task.labelled else ()
     model = build_model(config, state_dict, task)
-    tokenizer = load_tokenizer(pretrained, config.model_type)
+    tokenizer = load_tokenizer(pretrained, config.model_type, task)
     check_vocabulary(tokenizer, model, pretrained)
 
     precision = choose_precision(device, args.precision, getattr(config, "hidden_size", 768))
@@ -55,8 +56,8 @@ def load_text_predictor(args: DeployArguments, task: Optional[Task], device: tor
                           max_seq_length=args.max_seq_length, precision=precision,
                           source=str(weights_path), demo_model=args.uses_demo_model, **predictor_options)
     smoke_test(predictor)
-    say(f"Loaded {config.model_type} with {config.num_labels} classes on {device} ({precision}) "
-        f"in {time.perf_counter() - started:.1f} s.")
+    classes = f" with {config.num_labels} classes" if task.labelled else ""
+    say(f"Loaded {config.model_type}{classes} on {device} ({precision}) in {time.perf_counter() - started:.1f} s.")
     return predictor
 
 
@@ -89,10 +90,12 @@ def build_model(config, state_dict: StateDict, task: Optional[Task] = None) -> t
     """
     import transformers
 
-    model_class = getattr(transformers, (task or get_task(None)).model_class)
+    task = task or get_task(None)
+    model_class = getattr(transformers, task.model_class)
     with torch.device("meta"):
         model = model_class.from_config(config)
-    state_dict = {k: v for k, v in state_dict.items() if not k.endswith(_DERIVED_BUFFERS)}
+    state_dict = {k: v for k, v in state_dict.items()
+                  if not k.endswith(_DERIVED_BUFFERS) and not k.endswith(task.unused_checkpoint_keys)}
     expected = model.state_dict()
     wrong_shapes = [f"{key} {list(tensor.shape)} vs {list(expected[key].shape)}"
                     for key, tensor in state_dict.items()
@@ -104,7 +107,8 @@ def build_model(config, state_dict: StateDict, task: Optional[Task] = None) -> t
             f"{len(wrong_shapes)} differ, e.g. {_key_list(wrong_shapes, limit=3)} (checkpoint vs config)"
         )
     result = model.load_state_dict(state_dict, strict=False, assign=True)
-    missing = [k for k in result.missing_keys if not k.endswith(_DERIVED_BUFFERS)]
+    tied = _tied_keys(model) if getattr(config, "tie_word_embeddings", False) else set()
+    missing = [k for k in result.missing_keys if not k.endswith(_DERIVED_BUFFERS) and k not in tied]
     if missing or result.unexpected_keys:
         raise CheckpointError(
             f"the checkpoint does not match the {config.model_type} model of the pretrained config"
@@ -112,11 +116,19 @@ def build_model(config, state_dict: StateDict, task: Optional[Task] = None) -> t
             f"missing keys: {_key_list(missing, limit=4)}; "
             f"unexpected keys: {_key_list(result.unexpected_keys, limit=4)}"
         )
-    _materialize_derived_buffers(model)
+    if tied & set(result.missing_keys):
+        model.tie_weights()  # a save_pretrained folder keeps a tied head once, as the embedding
+    _materialize_derived_buffers(model, task)
     return model
 
 
-def _materialize_derived_buffers(model: torch.nn.Module) -> None:
+def _tied_keys(model: torch.nn.Module) -> set:
+    """The keys of weights shared with another (an LM head tied to the input embedding)."""
+    keys = getattr(model, "_tied_weights_keys", None) or ()
+    return set(keys.keys() if isinstance(keys, dict) else keys)
+
+
+def _materialize_derived_buffers(model: torch.nn.Module, task: Task) -> None:
     for module in model.modules():
         for name, buffer in list(module.named_buffers(recurse=False)):
             if buffer is None or buffer.device.type != "meta":
@@ -126,23 +138,30 @@ def _materialize_derived_buffers(model: torch.nn.Module) -> None:
             elif name == "token_type_ids":
                 value = torch.zeros(buffer.shape, dtype=torch.long)
             else:
+                value = task.derived_buffer(name, buffer)
+            if value is None:
                 raise CheckpointError(f"the checkpoint has no value for the model's buffer {name!r}")
             module.register_buffer(
                 name, value, persistent=name not in module._non_persistent_buffers_set
             )
 
 
-def load_tokenizer(pretrained: str, model_type: str):
-    from transformers import AutoTokenizer
+def load_tokenizer(pretrained: str, model_type: str, task: Optional[Task] = None):
+    import transformers
 
     directory = Path(pretrained)
     if directory.is_dir() and not any((directory / name).is_file() for name in TOKENIZER_FILES):
         raise CheckpointError(f"{directory} has no tokenizer vocabulary (looked for "
                               f"{', '.join(TOKENIZER_FILES)}): copy the pretrained model's vocab.txt "
                               "there, or name the hub model it came from")
-    # KcBERT is cased; nlpbook loads it with do_lower_case=False and so do we.
+    # KcBERT is cased; nlpbook loads it with do_lower_case=False and so do we. A task may load
+    # its tokenizer as the book does (generation: KoGPT2's tokenizer.json, eos_token="</s>").
     options = {"do_lower_case": False} if model_type == "bert" else {}
-    return AutoTokenizer.from_pretrained(pretrained, trust_remote_code=False, **options)
+    tokenizer_class = transformers.AutoTokenizer
+    if task is not None and task.tokenizer_class and not (directory.is_dir() and not (directory / "tokenizer.json").is_file()):
+        tokenizer_class = getattr(transformers, task.tokenizer_class)
+    options.update(task.tokenizer_options if task is not None else {})
+    return tokenizer_class.from_pretrained(pretrained, trust_remote_code=False, **options)
 
 
 def _labels_for(requested: Optional[Sequence[str]], config, task: Task, weights_path: Path) -> Tuple[str, ...]:

@@ -23,6 +23,7 @@ from typing import Dict, Optional
 from .base import Input, Prediction, StateDict, Task
 from .classification import DocumentClassification
 from .fields import FieldError, FieldTooLong, FieldTypeError, check_text
+from .generation import SentenceGeneration
 from .image_classification import ImageClassification
 from .ner import NamedEntityRecognition
 from .pair_classification import PairClassification
@@ -30,7 +31,7 @@ from .qa import QuestionAnswering
 
 TASKS: Dict[str, Task] = {task.name: task for task in (
     DocumentClassification(), PairClassification(), NamedEntityRecognition(), QuestionAnswering(),
-    ImageClassification())}
+    ImageClassification(), SentenceGeneration())}
 DEFAULT_TASK = "classification"
 
 

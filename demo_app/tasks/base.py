@@ -55,13 +55,22 @@ class Task:
     item_example = "[input]"  # how to pass one input to predict(), in messages
     max_items: Optional[int] = None  # inputs in one HTTP request (None: WebOptions.max_batch_sentences)
     max_body_bytes: int = 64 * 1024  # the web app's default request body limit for this task
+    api_body = "text"  # ratsnlp's POST /api body for a one-field task: a JSON string ("object": fields)
 
     # -- the model ------------------------------------------------------------------------
     loader = "text"  # "text": a state_dict read into model_class; "image": a save_pretrained folder
     model_class: str = ""  # the transformers Auto class
+    labelled = True  # a head with one output per class (labels); False: a language model
+    stepwise = False  # always run in steps (large-request lane), e.g. generation's token by token
+    streams = False  # results can be streamed as they are made (POST /predict/stream)
+    tokenizer_class: Optional[str] = None  # None: transformers' AutoTokenizer
+    tokenizer_options: Dict[str, object] = {}  # given to the tokenizer's from_pretrained
+    unused_checkpoint_keys: Tuple[str, ...] = ()  # key endings older checkpoints carry, dropped
+    pretrained_alone = False  # with no fine-tuned checkpoint, serve the pretrained model itself
     head_description = ""  # what its checkpoints are, in messages: "a question-answering model"
     head_bias_keys: Tuple[str, ...] = ()  # the head's bias, whose length is the number of classes
     checkpoint_dir_name: str = ""  # nlpbook's directory name, e.g. "checkpoint-doccls"
+    default_pretrained = "beomi/kcbert-base"  # the book's pretrained model for the chapter
     demo_pretrained_dir: Path = DEMO_MODEL_DIR
     demo_checkpoint_dir: Path = DEMO_MODEL_DIR
     demo_description: str = ""
@@ -73,7 +82,13 @@ class Task:
     lead: str = ""  # the page's one-line explanation, in Korean ...
     lead_en: str = ""  # ... and in English
     examples: Sequence[Input] = ()
+    action, action_en = "분석하기", "Analyze"  # the submit button
     correction_placeholder = ""  # the "wrong?" box's hint, for tasks corrected with free text
+
+    def form_settings(self) -> List[Dict[str, object]]:
+        """Settings the page's form shows beside the text fields (``name``, ``label``,
+        ``default``, ``help``, ``kind``, ``min``, ``max``); none by default."""
+        return []
 
     # -- data files and the history -------------------------------------------------------
     input_kind = "text"  # "text" fields, or an "image" file
@@ -101,6 +116,11 @@ class Task:
         """What one input costs, priced before any work: the sequences (rows) the model will
         read for it. One for most tasks; a long QA context is read in several windows."""
         return 1
+
+    def make_item(self, texts: Sequence[str], values: Dict[str, object], where: str = ""):
+        """One input from its checked text fields (``values``: the whole request object or data
+        row, for tasks that read more from it): the text, or the tuple of texts."""
+        return texts[0] if len(texts) == 1 else tuple(texts)
 
     def max_chars(self, field: str, default: int) -> int:
         """The longest text ``field`` may hold: the task's own limit, else ``default``."""
@@ -147,6 +167,11 @@ class Task:
                 return int(bias.shape[0]) if bias.dim() == 1 else -1
         return None
 
+    def derived_buffer(self, name: str, buffer: torch.Tensor) -> Optional[torch.Tensor]:
+        """The value of a buffer the model builds itself and checkpoints may lack (known to this
+        task's architectures), or None."""
+        return None
+
     def default_labels(self, num_labels: int) -> Tuple[str, ...]:
         return tuple(f"class {i}" for i in range(num_labels))
 
@@ -164,6 +189,12 @@ class Task:
         default ``model(**inputs)``'s ``*logits`` tensors, as fp32 on the CPU."""
         outputs = model(**inputs)
         return {name: value.float().cpu() for name, value in outputs.items() if name.endswith("logits")}
+
+    def steps(self, predictor, items: List):
+        """For a task that runs the model its own way (generation): a generator that yields
+        after each step (a progress event for a stream, or None) and returns the results.
+        None: the predictor's preprocess -> forward -> postprocess."""
+        return None
 
     def postprocess(self, items: List, encoding, outputs: Dict[str, torch.Tensor],
                     labels: Sequence[str]) -> List:

@@ -24,6 +24,7 @@ from .options import WebOptions
 from .pages import pages
 from .rate_limits import RateLimiter
 from .state import DemoState, resource_dirs
+from .stream import stream_routes
 
 PUBLIC_RATE_LIMIT = "60/minute"  # per visitor, applied by serve() when a tunnel opens
 WEAK_PASSWORD_CHARS = 12  # shorter passwords get a warning: guessing them is bounded only by time
@@ -47,6 +48,8 @@ def create_app(model, **options) -> Flask:
     app.register_blueprint(pages)
     if state.jobs is not None:
         app.register_blueprint(file_routes)
+    if state.task.streams and state.predictor is not None:
+        app.register_blueprint(stream_routes)
     if state.history is not None:
         app.register_blueprint(history_routes)
     return app

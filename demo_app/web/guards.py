@@ -20,12 +20,13 @@ from flask import Flask, Request, Response, current_app, g, jsonify, request
 from ..colab import in_colab
 from .errors import ApiError
 from .files import FILE_PATH
+from .stream import STREAM_PATH
 from .rate_limits import RateLimiter, retry_after_header
 from .state import DemoState, current_visitor, demo_state
 
 logger = logging.getLogger("demo_app.web")
 
-LIMITED_PATHS = ("/api", "/predict", FILE_PATH, "/flag")  # what the rate limit counts
+LIMITED_PATHS = ("/api", "/predict", FILE_PATH, STREAM_PATH, "/flag")  # what the rate limit counts
 AUTH_FAILURE_LIMIT = "5/minute"  # wrong passwords per visitor; beyond it -> 429
 # Only the app's own files. Framing: the app itself and Colab's notebook page; inside a Colab
 # runtime also Colab's output frames, which live on per-session googleusercontent.com hosts.

@@ -45,10 +45,10 @@ class InputReader:
 
     def from_api_body(self):
         """ratsnlp's ``POST /api`` body: a JSON string (one-sentence tasks) or an object."""
-        if len(self.fields) == 1:
+        if len(self.fields) == 1 and self.task.api_body == "text":
             body = json_body(str, 'POST /api takes a JSON string, e.g. "이 영화 정말 재밌어요" '
                                   "(for objects use POST /predict)")
-            return self.text(body, f"the {self.fields[0]}", self.fields[0])
+            return self.item([self.text(body, f"the {self.fields[0]}", self.fields[0])], {})
         body = json_body(dict, f"POST /api takes {self.object_usage.split(' or ')[0]}")
         return self.from_object(body)
 
@@ -65,7 +65,7 @@ class InputReader:
         if missing:
             query = "&".join(f"{field}=..." for field in self.fields)
             raise ApiError(400, f"missing query parameter: /predict?{query}")
-        return self.item([self.text(request.args[field], field, field) for field in self.fields])
+        return self.item([self.text(request.args[field], field, field) for field in self.fields], request.args)
 
     def from_object(self, body: dict, where: str = ""):
         for field in self.fields:
@@ -73,7 +73,7 @@ class InputReader:
                 raise ApiError(400, f'missing "{field}"{where and " in " + where}: send '
                                     f"{self.object_usage}")
         prefix = f"{where}." if where else ""
-        return self.item([self.text(body[field], prefix + field, field) for field in self.fields])
+        return self.item([self.text(body[field], prefix + field, field) for field in self.fields], body, where)
 
     def many(self, inputs: object, key: str) -> List:
         if not isinstance(inputs, list) or not inputs:
@@ -88,15 +88,19 @@ class InputReader:
         if isinstance(value, dict):
             return self.from_object(value, where)
         if len(self.fields) == 1:
-            return self.text(value, where, self.fields[0])
+            return self.item([self.text(value, where, self.fields[0])], {}, where)
         if isinstance(value, list) and len(value) == len(self.fields):
             return self.item([self.text(v, f"{where}[{i}]", field)
-                              for i, (v, field) in enumerate(zip(value, self.fields))])
+                              for i, (v, field) in enumerate(zip(value, self.fields))], {}, where)
         raise ApiError(400, f"{where} must be an object like {self.object_usage.split(' or ')[0]}, "
                             f"got {type_name(value)}")
 
-    def item(self, texts: List[str]):
-        return texts[0] if len(texts) == 1 else tuple(texts)
+    def item(self, texts: List[str], values, where: str = ""):
+        """The task's input from its checked texts and the rest of the request (``values``)."""
+        try:
+            return self.task.make_item(texts, values, where)
+        except FieldError as error:
+            raise ApiError(error.status, str(error)) from None
 
     def text(self, value: object, where: str, field: str) -> str:
         setting = "" if field in self.task.field_max_chars else "max_text_chars"

@@ -13,6 +13,7 @@ from typing import Dict, List
 from flask import Blueprint, g, jsonify, render_template, request
 
 from ..inference import Abandoned, Overloaded, PredictionError
+from ..tasks import FieldError
 from .errors import ApiError
 from .recording import record_results
 from .state import DemoState, current_visitor, demo_state, texts_of
@@ -68,6 +69,8 @@ def answers(items: List) -> List[Dict[str, object]]:
         results = state.predict_many(items, visitor, request.environ.get("waitress.client_disconnected"))
     except ApiError:
         raise
+    except FieldError as error:  # found while the model read it (a prompt too many tokens long)
+        raise ApiError(error.status, str(error)) from None
     except Abandoned:  # the client left: nobody reads this answer
         raise ApiError(499, "the client closed the connection") from None
     except Overloaded as error:
@@ -97,8 +100,8 @@ def page_texts(state: DemoState) -> Dict[str, object]:
         model_note = "모델 (model): inference_fn"
     else:
         labels = predictor.labels
-        shown = " / ".join(labels) if len(labels) <= 6 else f"{len(labels)} tags"
-        model_note = f"모델 (model): {predictor.describe()['checkpoint']} · {task.name} · {shown}"
+        shown = "" if not labels else f" · {' / '.join(labels)}" if len(labels) <= 6 else f" · {len(labels)} tags"
+        model_note = f"모델 (model): {predictor.describe()['checkpoint']} · {task.name}{shown}"
     return {
         "demo_model": bool(predictor and predictor.demo_model),
         "model_note": model_note,
@@ -110,6 +113,10 @@ def page_texts(state: DemoState) -> Dict[str, object]:
         "title": state.settings.title or task.title,
         "lead": task.lead,
         "lead_en": task.lead_en,
+        "action": task.action,
+        "action_en": task.action_en,
         "correction": "label" if task.has_gold_labels else "text",
         "correction_placeholder": task.correction_placeholder,
+        "form_settings": task.form_settings(),
+        "streams": task.streams and predictor is not None,
     }

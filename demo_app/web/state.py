@@ -92,12 +92,7 @@ def texts_of(item) -> tuple:
 def _predict_many_for(model, predictor: Optional[Predictor], settings: WebOptions) -> PredictMany:
     if predictor is not None:
         def predict_many(items: List, visitor: str, gone) -> List[Dict[str, object]]:
-            rows = predictor.rows(items)
-            if rows > settings.max_request_rows:
-                raise ApiError(413, f"this request would have the model read up to {rows} sequences "
-                                    f"of {predictor.max_seq_length} tokens; the limit is "
-                                    f"{settings.max_request_rows} (max_request_rows): send fewer or "
-                                    "shorter inputs")
+            check_cost(predictor, items, settings)
             results = predictor.predict(items, timeout=settings.request_timeout_s, visitor=visitor, gone=gone)
             return [predictor.task.to_dict(result) for result in results]
         return predict_many
@@ -106,6 +101,15 @@ def _predict_many_for(model, predictor: Optional[Predictor], settings: WebOption
             return [model(*texts_of(item)) for item in items]
         return call_each
     raise TypeError("create_app() takes a Predictor (from load_predictor) or an inference_fn")
+
+
+def check_cost(predictor: Predictor, items: List, settings: WebOptions) -> None:
+    """A 413 for a request that would cost more than ``max_request_rows``, before any work."""
+    rows = predictor.rows(items)
+    if rows > settings.max_request_rows:
+        raise ApiError(413, f"this request would have the model read up to {rows} sequences of "
+                            f"{predictor.max_seq_length} tokens; the limit is {settings.max_request_rows} "
+                            "(max_request_rows): send fewer or shorter inputs")
 
 
 def resource_dirs():

@@ -1,0 +1,77 @@
+"""``POST /predict/stream``: a result sent as it is made, for tasks whose results stream
+(generation: the text a token at a time), as server-sent events.
+
+The body is what ``POST /predict`` takes for one input. The answer is ``text/event-stream``: one
+``data: {"type": "text", "text": "..."}`` event per new piece, then ``data: {"type": "result",
+"result": {...}}`` (what ``POST /predict`` answers), or ``data: {"type": "error", "error": "..."}``
+if the model fails on the way. A bad body is a JSON 4xx before anything streams. A client that
+closes the connection stops the work. Registered only for such tasks.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from flask import Blueprint, Response, g, request, stream_with_context
+
+from ..inference import Abandoned, Overloaded, PredictionError
+from ..tasks import FieldError
+from .errors import ApiError, logger
+from .recording import record_results
+from .state import check_cost, current_visitor, demo_state
+
+STREAM_PATH = "/predict/stream"
+
+stream_routes = Blueprint("stream", __name__)
+
+
+@stream_routes.post(STREAM_PATH)
+def predict_stream():
+    state = demo_state()
+    items, many = state.inputs.from_predict_body()
+    if many:
+        raise ApiError(400, f"{STREAM_PATH} takes one input; send several to POST /predict")
+    check_cost(state.predictor, items, state.settings)
+    g.sentence_chars = len(str(items[0]))
+    visitor, source = current_visitor(), "page" if request.headers.get("X-Demo-Source") == "page" else "api"
+    gone = request.environ.get("waitress.client_disconnected")
+    events = state.predictor.stream(items, visitor=visitor, gone=gone)
+    try:
+        first = next(events)  # refused at once (busy, a prompt too long) is JSON, not a stream
+    except Overloaded as error:
+        raise ApiError(503, str(error), {"Retry-After": "1"}) from None
+    except FieldError as error:
+        raise ApiError(error.status, str(error)) from None
+
+    def answer():
+        started = time.perf_counter()
+        try:
+            event = first
+            while True:
+                if "results" in event:
+                    results = [state.task.to_dict(result) for result in event["results"]]
+                    if state.history is not None:
+                        record_results(state.history, state.task, items, results, source=source,
+                                       visitor=visitor, latency_ms=(time.perf_counter() - started) * 1000)
+                    yield _event({"type": "result", "result": results[0]})
+                    return
+                yield _event({"type": "text", "text": event["text"]})
+                event = next(events)
+        except Abandoned:
+            return  # the client left: nobody reads the rest
+        except (PredictionError, Overloaded) as error:
+            yield _event({"type": "error", "error": str(error)})
+        except Exception as error:  # noqa: BLE001 - one line in the log, the stream says why
+            logger.warning("prediction failed: %s", type(error).__name__)
+            yield _event({"type": "error", "error": f"the model could not process this request "
+                                                    f"({type(error).__name__})"})
+        finally:
+            events.close()  # a client that left mid-stream: the work is abandoned
+
+    return Response(stream_with_context(answer()), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _event(data: dict) -> str:
+    return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"

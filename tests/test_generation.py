@@ -1,0 +1,281 @@
+"""Sentence generation (nlpbook's fifth deploy chapter): the book's text on a checkpoint written
+by ratsnlp's own generation training code, decoding settings checked, the text streamed over a
+real socket and stopped when the client leaves, the page, the CLI, files and the history."""
+
+import functools
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from demo_app import (DeployArguments, GenerationDeployArguments, create_app, load_predictor, make_inference_fn,
+                      serve)
+from demo_app.tasks.generation import MAX_NEW_TOKENS
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE = ROOT / "tests" / "fixtures" / "ratsnlp-1.0.53"
+PRETRAINED = ROOT / "demo_app" / "demo_model" / "pretrained-generation"
+BOOK = [json.loads(line) for line in (FIXTURE / "tutorial_outputs_generation.jsonl").read_text(encoding="utf-8").splitlines()]
+BOOK_SETTINGS = ("min_length", "max_length", "top_p", "top_k", "repetition_penalty", "no_repeat_ngram_size", "temperature")
+
+
+@pytest.fixture(scope="module")
+def book_model(tmp_path_factory):
+    """The ratsnlp-written checkpoint in a student's Drive layout (the folder's name says the task)."""
+    drive = tmp_path_factory.mktemp("drive") / "nlpbook" / "checkpoint-generation"
+    shutil.copytree(FIXTURE / "checkpoint-generation", drive)
+    return load_predictor(DeployArguments(pretrained_model_name=str(PRETRAINED), downstream_model_dir=str(drive),
+                                          precision="fp32"), verbose=False)
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return load_predictor(DeployArguments(task="generation"), verbose=False)
+
+
+@pytest.fixture(scope="module")
+def demo_server(demo):
+    handle = serve(create_app(demo), port=0, quiet=True)
+    yield handle
+    handle.stop()
+
+
+def test_the_books_text_on_a_ratsnlp_checkpoint(book_model):
+    """Every greedy (top_k=1) line the book's deploy code wrote, word for word, token for token."""
+    assert book_model.task.name == "generation"
+    inference_fn = make_inference_fn(book_model)
+    compared = 0
+    for line in BOOK:
+        settings = {name: line[name] for name in BOOK_SETTINGS}
+        if line.get("error"):  # min_length 10 > max_length 8: the book's generate raised too
+            with pytest.raises(ValueError, match="min_length .* max_length"):
+                inference_fn(line["prompt"], **settings)
+            continue
+        result = inference_fn(line["prompt"], **settings)
+        assert result["result"] == line["result"], line
+        assert result["prompt"] + result["generated"] == line["result"].replace("</s>", "")
+        assert result["tokens"] == len(line["generated_ids"]) - len(line["input_ids"])
+        compared += 1
+    assert compared == 15
+
+
+def test_the_books_post_api_body_with_strings_gives_the_books_text(book_model):
+    """The book's page sends every setting as a string, "" for an empty field."""
+    with serve(create_app(book_model), port=0, quiet=True) as server:
+        for line in BOOK[:8]:
+            body = {"prompt": line["prompt"], **{name: "" for name in BOOK_SETTINGS}, "top_k": "1"}
+            answer = requests.post(server.url + "/api", json=body, timeout=30)
+            assert answer.status_code == 200 and answer.json()["result"] == line["result"]
+
+
+def test_generation_is_recognised_and_loaded_the_books_ways(tmp_path, demo):
+    checkpoint = next((FIXTURE / "checkpoint-generation").glob("*.ckpt"))
+    renamed = tmp_path / "my-gpt-run"  # recognised by its language-model head alone
+    renamed.mkdir()
+    shutil.copy(checkpoint, renamed)
+    by_head = load_predictor(DeployArguments(pretrained_model_name=str(PRETRAINED), downstream_model_dir=str(renamed)),
+                             verbose=False)
+    assert by_head.task.name == "generation"
+    # ratsnlp's GenerationDeployArguments, with the name older ratsnlp and the book's text use
+    older = load_predictor(GenerationDeployArguments(pretrained_model_name=str(PRETRAINED),
+                                                     downstream_model_checkpoint_path=str(checkpoint)), verbose=False)
+    assert make_inference_fn(older)("긍정 아 정말", top_k=1)["result"] == BOOK[0]["result"]
+    # no checkpoint: the pretrained model itself (a save_pretrained folder here, a hub name in Colab)
+    saved = tmp_path / "kogpt2-like"
+    demo.model.save_pretrained(saved)
+    demo.tokenizer.save_pretrained(saved)
+    alone = load_predictor(GenerationDeployArguments(pretrained_model_name=str(saved)), verbose=False)
+    given_alone = load_predictor(DeployArguments(pretrained_model_name=str(saved)), verbose=False)
+    assert alone.task.name == given_alone.task.name == "generation"
+    expected = make_inference_fn(demo)("부정 스토리가", top_k=1)["result"]
+    assert make_inference_fn(alone)("부정 스토리가", top_k=1)["result"] == expected
+
+
+def test_sampling_with_a_seed_repeats_and_greedy_equals_top_k_1(demo):
+    inference_fn = make_inference_fn(demo)
+    first = inference_fn("긍정 배우들 연기가", seed=11, max_new_tokens=30)["generated"]
+    assert inference_fn("긍정 배우들 연기가", seed=11, max_new_tokens=30)["generated"] == first
+    texts = {inference_fn("긍정 배우들 연기가", seed=seed, max_new_tokens=30)["generated"] for seed in range(6)}
+    assert len(texts) > 1  # sampling does sample
+    greedy = inference_fn("부정", do_sample=False)["result"]
+    assert greedy == inference_fn("부정", top_k=1)["result"]
+    beams = inference_fn("부정", num_beams=3, do_sample=False, max_new_tokens=12)
+    assert beams["tokens"] <= 12 and beams["result"].startswith("부정")
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"top_k": "abc"}, "top_k"),
+    ({"top_p": "1.5"}, "top_p"),
+    ({"top_p": 0}, "top_p"),
+    ({"temperature": "0"}, "temperature"),
+    ({"repetition_penalty": -1}, "repetition_penalty"),
+    ({"max_length": "12.5"}, "max_length"),
+    ({"min_length": 30, "max_length": 20}, "min_length"),
+    ({"max_new_tokens": MAX_NEW_TOKENS + 1}, "max_new_tokens"),
+    ({"max_length": 100_000}, "max_length"),
+    ({"no_repeat_ngram_size": [2]}, "no_repeat_ngram_size"),
+    ({"do_sample": "maybe"}, "do_sample"),
+    ({"seed": -1}, "seed"),
+    ({"num_beams": 9}, "num_beams"),
+    ({"prompt": ""}, "prompt"),
+    ({"prompt": "가" * 301}, "prompt"),
+])
+def test_bad_settings_are_400s_naming_the_field_and_its_range(demo_server, body, field):
+    answer = requests.post(demo_server.url + "/api", json={"prompt": "긍정", **body}, timeout=30)
+    assert answer.status_code in (400, 413) and answer.headers["Content-Type"].startswith("application/json")
+    message = answer.json()["error"]
+    assert field in message and ("must be" in message or "larger than" in message or "limit" in message
+                                 or "empty" in message), message
+
+
+def test_a_prompt_of_too_many_tokens_is_a_400_not_work(demo_server):
+    answer = requests.post(demo_server.url + "/predict", json={"prompt": "긍정 " + "좋" * 200}, timeout=30)
+    assert answer.status_code == 400 and "tokens long" in answer.json()["error"]
+
+
+def slow_down(predictor, seconds_per_token):
+    """Every forward pass of the model takes ``seconds_per_token`` longer (a big model's pace);
+    returns the list that counts the calls."""
+    calls = []
+    forward = predictor.model.forward
+
+    @functools.wraps(forward)
+    def slow(*args, **kwargs):
+        calls.append(time.monotonic())
+        time.sleep(seconds_per_token)
+        return forward(*args, **kwargs)
+
+    predictor.model.forward = slow
+    return calls
+
+
+def read_events(response):
+    for line in response.iter_lines():
+        if line.startswith(b"data: "):
+            yield json.loads(line[6:])
+
+
+def test_the_text_streams_as_it_is_written_and_stops_when_the_client_leaves():
+    predictor = load_predictor(DeployArguments(task="generation"), verbose=False)
+    calls = slow_down(predictor, 0.05)
+    with serve(create_app(predictor), port=0, quiet=True) as server:
+        started = time.monotonic()
+        response = requests.post(server.url + "/predict/stream", timeout=60, stream=True,
+                                 json={"prompt": "긍정 아 정말", "min_length": 40, "max_length": 60, "top_k": 1})
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        events = read_events(response)
+        first = next(events)
+        first_at = time.monotonic() - started
+        rest = list(events)
+        total = time.monotonic() - started
+        assert first["type"] == "text" and rest[-1]["type"] == "result"
+        assert first_at < total / 3, (first_at, total)  # the first words came long before the end
+        streamed = first["text"] + "".join(event["text"] for event in rest[:-1])
+        assert streamed == rest[-1]["result"]["generated"]
+
+        # A client that leaves: its generation stops within a step or two.
+        body = json.dumps({"prompt": "부정", "max_new_tokens": MAX_NEW_TOKENS, "min_length": 100}).encode()
+        connection = socket.create_connection(("127.0.0.1", server.port))
+        connection.sendall(b"POST /predict/stream HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        assert b"data: " in connection.recv(4096)
+        calls.clear()
+        connection.close()
+        time.sleep(1.5)
+        stopped_after = len(calls)
+        time.sleep(1.0)
+        assert len(calls) == stopped_after and stopped_after < 20, stopped_after  # 128 tokens were asked for
+
+
+def test_short_requests_are_answered_while_long_generations_run():
+    """Four visitors stream the longest generation allowed (about 6 s each at this pace), all
+    behind one tunnel address; a short generation is answered within a few steps."""
+    predictor = load_predictor(DeployArguments(task="generation"), verbose=False)
+    slow_down(predictor, 0.05)
+    with serve(create_app(predictor), port=0, quiet=True) as server:
+        long = {"prompt": "부정", "max_new_tokens": MAX_NEW_TOKENS, "min_length": 120}
+        streams = [threading.Thread(target=lambda: requests.post(server.url + "/predict", json=long, timeout=120))
+                   for _ in range(4)]
+        for stream in streams:
+            stream.start()
+        time.sleep(1.0)
+        started = time.monotonic()
+        short = requests.post(server.url + "/predict", json={"prompt": "긍정", "max_new_tokens": 3}, timeout=60)
+        waited = time.monotonic() - started
+        assert short.status_code == 200 and short.json()["tokens"] == 3
+        assert waited < 2.0, waited  # turns: 3 of its steps among the others' (first come first served: ~25 s)
+        for stream in streams:
+            stream.join(120)
+
+
+def test_the_history_keeps_the_prompt_the_settings_and_the_text(tmp_path, demo):
+    from demo_app import History
+
+    with serve(create_app(demo, history=str(tmp_path / "h.sqlite")), port=0, quiet=True) as server:
+        answer = requests.post(server.url + "/api", json={"prompt": "긍정 아 정말", "top_k": "1"}, timeout=30).json()
+        streamed = list(read_events(requests.post(server.url + "/predict/stream", timeout=30, stream=True,
+                                                  json={"prompt": "부정 아 정말", "top_k": 1})))
+    rows = list(History(tmp_path / "h.sqlite").rows())
+    assert [row["inputs"]["prompt"] for row in rows] == ["긍정 아 정말", "부정 아 정말"]
+    assert rows[0]["inputs"]["settings"]["top_k"] == 1 and rows[0]["prediction"] == answer["generated"]
+    assert rows[1]["prediction"] == streamed[-1]["result"]["generated"]
+
+
+def test_the_cli_generates_from_prompts_and_from_a_file(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "demo_app", "predict", "--task", "generation", "--set", "top_k=1",
+                          "긍정 아 정말", "부정"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert run.returncode == 0, run.stderr
+    lines = [json.loads(line) for line in run.stdout.splitlines()]
+    assert lines[0]["result"] == "긍정 아 정말 좋았어요 위기도 감동적이었다</s>" and lines[1]["prompt"] == "부정"
+    prompts = tmp_path / "prompts.csv"
+    prompts.write_text("prompt,top_k,max_new_tokens\n긍정 아 정말,1,\n부정 스토리가,1,5\n,1,\n", encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "demo_app", "predict", "--task", "generation", "--input", str(prompts),
+                          "--output", str(tmp_path / "out.csv"), "--no-progress"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert run.returncode == 0, run.stderr
+    import csv
+
+    rows = list(csv.DictReader((tmp_path / "out.csv").open(encoding="utf-8")))
+    assert rows[0]["result"] == lines[0]["result"] and rows[1]["tokens"] == "5"
+    assert rows[2]["error"] and not rows[2]["generated"]  # the empty prompt, kept with its error
+    bad = subprocess.run([sys.executable, "-m", "demo_app", "predict", "--task", "generation", "--set", "top_p=2",
+                          "긍정"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert bad.returncode == 1 and "top_p must be" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.browser
+def test_the_page_writes_the_text_as_it_comes_and_stops(browser, artifacts_dir):
+    predictor = load_predictor(DeployArguments(task="generation"), verbose=False)
+    slow_down(predictor, 0.04)
+    with serve(create_app(predictor), port=0, quiet=True) as server:
+        page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+        page.goto(server.url)
+        page.fill("#prompt", "<img src=x onerror=\"window.__xss=1\"> 긍정 아 정말")
+        page.click("summary")
+        page.fill("#setting-max_new_tokens", "60")
+        page.fill("#setting-min_length", "60")
+        page.click("#submit")
+        page.wait_for_function("() => document.getElementById('result-generated').textContent.length > 2")
+        partial = page.text_content("#result-generated")
+        assert page.is_visible("#stop")
+        page.screenshot(path=str(artifacts_dir / "generation-phone.png"), full_page=True)
+        page.click("#stop")
+        page.wait_for_function("() => document.getElementById('stop').hidden")
+        stopped = page.text_content("#result-generated")
+        time.sleep(0.5)
+        assert page.text_content("#result-generated") == stopped and stopped.startswith(partial[:2])
+        assert page.text_content("#result-prompt").startswith("<img src=x")  # shown as text
+        assert page.evaluate("() => window.__xss") is None
+        page.fill("#setting-max_new_tokens", "")
+        page.fill("#setting-min_length", "")
+        page.click("#examples .example >> nth=0")
+        page.wait_for_function("() => document.getElementById('generated-meta').textContent.includes('tokens')")
+        assert page.text_content("#result-prompt") == "긍정 아 정말"
+        page.close()
