@@ -27,7 +27,7 @@ from .files import DataFileError, FileReport, predict_file
 from .history import History
 from .inference import Overloaded, PredictionError, Predictor, make_inference_fn
 from .loading import (CheckpointError, DeployArguments, GenerationDeployArguments, find_best_checkpoint,
-                      load_classifier, load_predictor, read_state_dict)
+                      load_classifier, load_predictor, read_state_dict, resolve_path)
 from .serving import ServerHandle, Tunnel, TunnelError, open_tunnel, serve
 from .tasks import TASKS, Prediction, get_task
 from .web import WebOptions, create_app
@@ -54,6 +54,7 @@ __all__ = [
     "load_predictor",
     "make_inference_fn",
     "read_state_dict",
+    "resolve_path",
     "ServerHandle",
     "WebOptions",
     "create_app",

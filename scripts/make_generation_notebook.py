@@ -36,9 +36,7 @@ cells[7].source = """## 4. 모델 불러오기 (Load the model)
 
 책의 `GenerationDeployArguments`와 같은 이름의 인자를 씁니다. 체크포인트를 `weights_only=True`로 읽고(코드를 실행하는 파일은 거부), 토크나이저는 책처럼 `eos_token="</s>"`로 불러옵니다. 체크포인트 없이(`downstream_model_dir` 비우고 `pretrained_model_name`만) 주면 프리트레인 모델 자체를 서비스합니다. 서버가 이미 실행 중이면 멈춥니다: 새 모델을 서비스하려면 서버 셀을 다시 실행하세요.
 *The book's `GenerationDeployArguments` names. The checkpoint is read weights-only; the tokenizer is loaded as the book loads it (`eos_token="</s>"`). A running server is stopped: run the server cell again to serve the new model.*"""
-cells[8].source = """from pathlib import Path
-
-from demo_app import GenerationDeployArguments, in_colab, load_classifier
+cells[8].source = """from demo_app import GenerationDeployArguments, in_colab, load_classifier, resolve_path
 
 if "server" in globals() and server.running:  # a re-run: the page must not go on serving the old model
     server.stop()
@@ -46,7 +44,7 @@ if "server" in globals() and server.running:  # a re-run: the page must not go o
 if not downstream_model_dir:
     print("No checkpoint given: the bundled demo model is used, and the page says so.")
     args = GenerationDeployArguments()
-elif not in_colab() and not Path(downstream_model_dir).exists():
+elif not in_colab() and resolve_path(downstream_model_dir) is None:
     print(f"Not in Colab, and {downstream_model_dir} is not on this machine: using the bundled demo model "
           "(the page says so).")
     args = GenerationDeployArguments()

@@ -35,9 +35,7 @@ cells[7].source = """## 4. 모델 불러오기 (Load the classifier)
 
 `model.safetensors`만 읽고(코드를 실행할 수 있는 pickle 파일은 거부), 모델 파일에 든 코드는 실행하지 않습니다. 경로가 없으면 근처에 있는 파일을 알려 주는 오류가 납니다. 서버가 이미 실행 중이면 멈춥니다: 새 모델을 서비스하려면 서버 셀을 다시 실행하세요.
 *Reads only safetensors weights and never runs code from the model's files. A path that does not exist is an error listing what is there. A running server is stopped: run the server cell again to serve the new model.*"""
-cells[8].source = """from pathlib import Path
-
-from demo_app import DeployArguments, in_colab, load_classifier
+cells[8].source = """from demo_app import DeployArguments, in_colab, load_classifier, resolve_path
 
 if "server" in globals() and server.running:  # a re-run: the page must not go on serving the old model
     server.stop()
@@ -45,7 +43,7 @@ if "server" in globals() and server.running:  # a re-run: the page must not go o
 if not model_dir:
     print("No model given: the bundled demo model is used, and the page says so.")
     args = DeployArguments(task="image-classification")
-elif not in_colab() and model_dir.startswith("/") and not Path(model_dir).exists():
+elif not in_colab() and model_dir.startswith("/") and resolve_path(model_dir) is None:
     print(f"Not in Colab, and {model_dir} is not on this machine: using the bundled demo model "
           "(the page says so).")
     args = DeployArguments(task="image-classification")

@@ -137,3 +137,23 @@ def test_a_request_that_never_answers_shows_a_timeout(browser, demo_classifier):
             assert not page.is_disabled("#submit")  # the page recovers
         finally:
             context.close()
+
+
+def test_long_qa_examples_fit_their_buttons_on_a_phone(browser, artifacts_dir):
+    from demo_app import DeployArguments, create_app, load_classifier, serve
+
+    qa = load_classifier(DeployArguments(task="qa"), verbose=False)
+    with serve(create_app(qa), port=0, quiet=True) as server:
+        context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True)
+        page = context.new_page()
+        try:
+            page.goto(server.url + "/")
+            boxes = page.eval_on_selector_all(".example", "buttons => buttons.map(b => [b.getBoundingClientRect().right, "
+                                                          "b.clientHeight, parseFloat(getComputedStyle(b).borderTopLeftRadius)])")
+            for right, height, radius in boxes:  # in the screen, a few lines tall, corners that keep the text in
+                assert right <= 360 and height <= 120 and radius <= height / 4, boxes
+            sizes = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+            assert sizes[0] <= sizes[1], sizes
+            page.screenshot(path=str(artifacts_dir / "page-qa-phone.png"), full_page=True)
+        finally:
+            context.close()

@@ -61,6 +61,11 @@ def test_an_uploaded_file_shows_a_table_and_its_csv_downloads(page, tmp_path, ar
     assert cells == [*XSS_PAYLOADS, "시간이 아까웠습니다"]  # shown as text
     assert page.evaluate("() => window.__xss") is None
     assert "accuracy" in page.text_content("#file-summary")
+    # On a phone the table scrolls sideways inside its box; cells keep words whole.
+    widths = page.eval_on_selector_all("#file-table td", "cells => cells.map(c => c.getBoundingClientRect().width)")
+    assert min(widths) >= 90, widths
+    sizes = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert sizes[0] <= sizes[1], sizes
     page.screenshot(path=str(artifacts_dir / "page-file-phone.png"), full_page=True)
     with page.expect_download() as download:
         page.click("#file-download")

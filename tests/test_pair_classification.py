@@ -123,7 +123,7 @@ def test_the_books_command_line(book_checkpoint_dir):
                      str(book_checkpoint_dir), "--max-seq-length", "64",
                      *[text for book in BOOK for text in (book["premise"], book["hypothesis"])])
     assert result.returncode == 0, result.stderr
-    assert "recognised from the directory name checkpoint-paircls" in result.stderr
+    assert "recognised from the folder it was trained in (checkpoint-paircls" in result.stderr
     for line, book in zip(result.stdout.strip().splitlines(), BOOK, strict=True):
         assert_matches_the_book(json.loads(line), book)
     odd = run_cli("predict", "--task", "pair-classification", "나는 밥을 먹었다")

@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 from typing import List
 
-from ..tasks import get_task
+from ..files.formats import TABLE_FORMATS
+from ..tasks import get_task, training_formats
 from .model_flags import deploy_arguments
 
 
@@ -28,17 +29,22 @@ def add_parser(commands, model_flags: argparse.ArgumentParser) -> None:
     data_file.add_argument("--input", metavar="FILE",
                            help="a .csv, .tsv (NSMC's ratings_test.txt), .jsonl or .json file with "
                                 "the task's columns (sentence or document; premise, hypothesis; "
-                                "question, context; image paths) and optionally a gold label column; "
+                                "question, context; prompt; image paths) and optionally a gold column "
+                                "(scored: accuracy, entity F1, exact match and F1); the book's own "
+                                "corpus files too (KLUE-NLI JSON, the NER corpus, KorQuAD 1.0 JSON); "
                                 "for image-classification also a folder of images")
     data_file.add_argument("--output", metavar="FILE",
                            help="where the rows go with their predictions (default: standard output)")
-    data_file.add_argument("--format", dest="input_format", choices=["csv", "tsv", "jsonl", "json"],
-                           help="the input's format (default: from its extension)")
+    data_file.add_argument("--format", dest="input_format", choices=TABLE_FORMATS + tuple(training_formats()),
+                           help="the input's format (default: from its extension and first line; the "
+                                "book's NER corpus and KorQuAD JSON are recognised)")
     data_file.add_argument("--on-bad-row", choices=["skip", "fail"], default="skip",
                            help="skip: write a bad row with its error and go on (default); fail: stop "
                                 "at the first bad row")
     data_file.add_argument("--resume", action="store_true",
                            help="continue the --output file a stopped run left")
+    data_file.add_argument("--overwrite", action="store_true",
+                           help="replace an --output file that exists (without it, that is an error)")
     data_file.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -56,8 +62,10 @@ def run(options: argparse.Namespace) -> int:
     settings = dict(_setting(text) for text in options.settings)
     predictor = load_predictor(deploy_arguments(options), batching=False)
     task = predictor.task
-    for texts in group_inputs(options.inputs, task.fields):
-        item = task.make_item([task.read_file_item(text, Path.cwd()) for text in texts], settings)
+    groups = group_inputs(options.inputs, task.fields)
+    items = [task.make_item([task.read_file_item(text, Path.cwd()) for text in texts], settings) for texts in groups]
+    task.check_inputs(items)  # every input checked first: an error names its own position
+    for texts, item in zip(groups, items):
         result = task.to_dict(predictor.predict([item])[0])
         if task.input_kind != "text":  # name the file, as the input column of a data file would
             result = {**dict(zip(task.fields, texts)), **result}
@@ -71,6 +79,12 @@ def _predict_file(options: argparse.Namespace) -> int:
 
     if not os.path.exists(options.input):
         raise FileNotFoundError(f"no such input file: {options.input}")
+    if options.resume and options.overwrite:
+        raise ValueError("--resume continues the output file and --overwrite replaces it: give one")
+    written = options.output and os.path.isfile(options.output) and os.path.getsize(options.output) > 0
+    if written and not (options.resume or options.overwrite):
+        raise FileExistsError(f"{options.output} exists: add --resume to continue it, or --overwrite to "
+                              "start it again")
     predictor = load_predictor(deploy_arguments(options), batching=False)
     try:
         report = predict_file(predictor, options.input, options.output, on_bad_row=options.on_bad_row,
@@ -79,6 +93,11 @@ def _predict_file(options: argparse.Namespace) -> int:
     except BadRowError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        if options.output:
+            print(f"Stopped. The rows done so far are in {options.output}; the same command with --resume "
+                  "goes on from there.", file=sys.stderr)
+        raise
     resumed = f", {report.resumed} of them from the earlier run" if report.resumed else ""
     print(f"{report.rows} rows{resumed}: {report.predicted} predicted, {report.skipped} skipped"
           + (" (written with their error; see above)" if report.skipped else "")

@@ -25,13 +25,13 @@ import json
 from pathlib import Path
 from typing import IO, Dict, Iterator, List, Optional, Sequence
 
-from ..tasks import FieldError, Task
+from ..tasks import TASKS, FieldError, Task, training_formats
 from ..tasks.fields import check_text, is_valid_unicode
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
            ".json": "json"}
+TABLE_FORMATS = ("csv", "tsv", "jsonl", "json")  # the book's corpus formats come from the tasks
 MAX_LINE_BYTES = 1 << 20  # a longer line is a bad row, skipped without being kept in memory
-GOLD_COLUMNS = ("label", "gold_label")
 ERROR_COLUMN = "error"
 _SNIFF_BYTES = 64 * 1024
 _JSON_CHUNK_BYTES = 64 * 1024
@@ -55,10 +55,12 @@ class Row:
 
 
 def file_format(name: str, requested: Optional[str] = None) -> str:
-    """``csv``, ``tsv``, ``jsonl`` or ``json``, from ``requested`` or the file name's extension."""
+    """``csv``, ``tsv``, ``jsonl`` or ``json`` (or a task's corpus format, when ``requested``),
+    from ``requested`` or the file name's extension."""
     if requested:
-        if requested not in set(FORMATS.values()):
-            raise DataFileError(f"unknown file format {requested!r}; choose csv, tsv, jsonl or json")
+        known = TABLE_FORMATS + tuple(training_formats())
+        if requested not in known:
+            raise DataFileError(f"unknown file format {requested!r}; choose {', '.join(known)}")
         return requested
     suffix = Path(name).suffix.lower()
     if suffix not in FORMATS:
@@ -87,6 +89,8 @@ class RowReader:
         self.max_columns = max_columns
         self.format = file_format(name, format)
         self.encoding = self._sniff_encoding()
+        if format is None:
+            self.format = self._corpus_format() or self.format
         self.columns: List[str] = []
         self.field_columns: Dict[str, str] = {}
         self.gold_column: Optional[str] = None
@@ -105,7 +109,9 @@ class RowReader:
         return rows if first is None else itertools.chain([first], rows)
 
     def __iter__(self) -> Iterator[Row]:
-        if self.format == "json":
+        if self.format == self.task.training_format:
+            yield from self._corpus_rows()
+        elif self.format == "json":
             yield from self._json_rows()
         elif self.format == "jsonl":
             yield from self._jsonl_rows()
@@ -177,6 +183,35 @@ class RowReader:
             yield (Row(line, values if isinstance(values, dict) else {}, problem=problem) if problem
                    else self._row(line, values))
 
+    def _corpus_rows(self) -> Iterator[Row]:
+        """A file in the book's corpus format of the task (NER's corpus, KorQuAD), read by it."""
+        text = io.TextIOWrapper(self.stream, encoding="utf-8-sig" if self.encoding == "utf-8" else self.encoding,
+                                newline="")
+        try:
+            for index, values in enumerate(self.task.read_training_data(text), start=1):
+                if not self.columns:
+                    self._use_columns(list(values))
+                yield self._row(index, values)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise DataFileError(f"{self.name}: {error}") from None
+        finally:
+            text.detach()
+        if not self.columns:
+            raise DataFileError(f"{self.name} holds no {self.task.training_format} examples")
+
+    def _corpus_format(self) -> Optional[str]:
+        """The book's corpus format the file is in, when it is one (and, for another task's, a
+        DataFileError naming that task)."""
+        head = self._head()[:4096].decode(self.encoding, "replace")
+        suffix = Path(self.name).suffix.lower()
+        for task in TASKS.values():
+            if task.training_format and task.is_training_file(head, suffix):
+                if task is not self.task:
+                    raise DataFileError(f"{self.name} is a {task.training_format} file, the {task.name} "
+                                        f"task's corpus: predict it with --task {task.name}")
+                return task.training_format
+        return None
+
     def _json_rows(self) -> Iterator[Row]:
         """A JSON array of objects, read one item at a time (memory stays bounded: an item may
         be at most ``MAX_LINE_BYTES`` long)."""
@@ -227,7 +262,7 @@ class RowReader:
                     f"{self.name} has the columns {', '.join(repr(c) for c in columns) or '(none)'}; "
                     f"the {self.task.name} task needs a {field!r} column{also}")
             self.field_columns[field] = found
-        self.gold_column = next((lowered[name] for name in GOLD_COLUMNS if name in lowered), None)
+        self.gold_column = next((lowered[name] for name in self.task.gold_columns if name in lowered), None)
 
     def _row(self, line: int, values: Dict[str, object]) -> Row:
         for column, value in values.items():
@@ -246,11 +281,11 @@ class RowReader:
             row = Row(line, values, item=self.task.make_item(texts, values, f"line {line}"))
         except FieldError as error:
             return Row(line, values, problem=str(error))
-        if self.gold_column is not None and self.labels:
+        if self.gold_column is not None:
             gold = values.get(self.gold_column)
             if gold is not None and str(gold).strip():
                 try:
-                    row.gold = self.task.gold_label(str(gold), self.labels)
+                    row.gold = self.task.read_gold(gold, self.labels)
                 except ValueError as error:
                     return Row(line, values, problem=f"line {line}: {error}")
         return row
@@ -432,7 +467,7 @@ class RowWriter:
     def __init__(self, stream: IO[str], format: str, input_columns: Sequence[str],
                  result_columns: Sequence[str], write_header: bool = True) -> None:
         self.stream = stream
-        self.format = "jsonl" if format == "json" else format
+        self.format = format if format in ("csv", "tsv") else "jsonl"  # a JSON or corpus input: JSONL
         self.columns = [*input_columns, *[c for c in result_columns if c not in input_columns]]
         if ERROR_COLUMN not in self.columns:
             self.columns.append(ERROR_COLUMN)
@@ -445,6 +480,9 @@ class RowWriter:
 
     def write(self, row: Row, result_columns: Optional[Dict[str, object]]) -> None:
         values = {key: safe_text(value) for key, value in row.values.items()}
+        if self._csv is not None:  # a list (KorQuAD's answers) or an object in a cell: as JSON
+            values = {key: json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else value
+                      for key, value in values.items()}
         values.update(result_columns or {})
         values[ERROR_COLUMN] = row.problem or ""
         if self._csv is not None:

@@ -21,7 +21,6 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from .formats import (DataFileError, FolderReader, Row, RowReader, RowWriter, buffered, count_lines,
                          file_format)
-from .evaluation import Summary
 
 CHUNK_ROWS = 256  # rows predicted together: big enough to keep the batches full
 MAX_PROBLEMS_KEPT = 1000  # the report keeps this many messages; all are counted
@@ -44,16 +43,13 @@ class FileReport:
     skipped: int = 0
     resumed: int = 0
     problems: List[str] = dataclasses.field(default_factory=list)
-    summary: Optional[Summary] = None
+    summary: Optional[object] = None  # the task's scorer (tasks/scoring.py): accuracy, entity F1, EM/F1
     cancelled: bool = False
-    label_column: str = "prediction"  # the result column the summary compares with the gold label
 
     @classmethod
     def for_predictor(cls, predictor) -> "FileReport":
-        """An empty report, with a summary when the predictor's task has class labels to score."""
-        task = predictor.task
-        return cls(summary=Summary(predictor.labels) if task.has_gold_labels else None,
-                   label_column=task.label_column)
+        """An empty report, with the task's scorer for the gold column (when it has one)."""
+        return cls(summary=predictor.task.scorer(predictor.labels))
 
     def note_problem(self, message: str) -> None:
         self.skipped += 1
@@ -67,7 +63,7 @@ class FileReport:
             return
         self.predicted += 1
         if self.summary is not None and row.gold is not None:
-            self.summary.add(row.gold, str(columns[self.label_column]))
+            self.summary.add(row.gold, columns)
 
     def to_dict(self) -> Dict[str, object]:
         return {"rows": self.rows, "predicted": self.predicted, "skipped": self.skipped,
@@ -160,7 +156,7 @@ def predict_file(predictor, input_path, output_path=None, *, on_bad_row: str = "
             total = count_lines(input_path) - (1 if reader.format in ("csv", "tsv") else 0)  # the header
         rows = reader.start()
         result_columns = list(task.output_columns)
-        output_format = reader.format
+        output_format = reader.format if reader.format in ("csv", "tsv") else "jsonl"
         if output_path is not None:
             output_format = _output_format(Path(output_path), reader.format)
         done, last_values = (_resume(Path(output_path), reader, output_format, result_columns, report)
@@ -203,7 +199,7 @@ def _output_format(path: Path, input_format: str) -> str:
     try:
         return file_format(path.name)
     except DataFileError:
-        return "jsonl" if input_format == "json" else input_format
+        return input_format if input_format in ("csv", "tsv") else "jsonl"
 
 
 def _resume(output: Path, input_reader: RowReader, output_format: str, result_columns: List[str],
@@ -232,8 +228,7 @@ def _resume(output: Path, input_reader: RowReader, output_format: str, result_co
     if last is None:
         report.rows = report.predicted = report.skipped = report.resumed = 0
         report.problems.clear()
-        if report.summary is not None:
-            report.summary = Summary(report.summary.labels)
+        report.summary = input_reader.task.scorer(input_reader.labels)
         if keep:
             with open(output, "r+b") as stream:
                 stream.truncate(0)  # only a header: write it again

@@ -49,6 +49,11 @@ def export(history: History, stream: IO[str], format: str = "csv", flagged_only:
 def _export_training(history: History, stream: IO[str], format: str) -> int:
     """The flagged rows' corrections, as the task whose format ``format`` is writes them."""
     task = training_formats()[format]
+    present = history.tasks()
+    if present and task.name not in present:
+        fitting = [name for name, other in training_formats().items() if other.name in present]
+        raise ValueError(f"this history holds {', '.join(present)} predictions, and {format} is the "
+                         f"{task.name} task's format: use {' or '.join(fitting) or 'csv, tsv or jsonl'}")
     examples = []
     for row in history.rows(flagged_only=True):
         if row["task"] != task.name or not row["correction"]:

@@ -169,6 +169,10 @@ class History:
             row["outputs"] = json.loads(row["outputs"])
             yield row
 
+    def tasks(self) -> List[str]:
+        """The tasks whose predictions the history holds."""
+        return [row[0] for row in self._connection().execute("SELECT DISTINCT task FROM predictions ORDER BY task")]
+
     def count(self) -> int:
         return self._connection().execute("SELECT COUNT(*) FROM predictions").fetchone()[0]
 

@@ -64,6 +64,7 @@ class Predictor:
         self.precision = precision
         self.source = source  # the checkpoint file or directory served, when known
         self.demo_model = demo_model  # a bundled demo model, not the student's
+        self.warnings: List[str] = []  # what may be wrong with the model, shown with it
         self.batcher: Optional[MicroBatcher] = (
             MicroBatcher(self._predict_now, run_steps=self._predict_steps, max_batch_size=batch_size,
                          max_wait_ms=max_wait_ms, max_queue=max_queue,
@@ -133,6 +134,7 @@ class Predictor:
             "precision": self.precision,
             "max_seq_length": self.max_seq_length,
             "batch_size": self.batch_size,
+            "warnings": list(self.warnings),
         }
 
     def _predict_now(self, items: List) -> List[object]:

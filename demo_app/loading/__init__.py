@@ -19,7 +19,7 @@ from .arguments import DeployArguments, GenerationDeployArguments, find_best_che
 from .checkpoint import CheckpointError, read_state_dict
 from .common import resolve_device, say, silent
 from .image_model import load_image_predictor
-from .paths import looks_like_a_path
+from .paths import looks_like_a_path, resolve_path
 from .text_model import load_text_predictor
 
 LOADERS = {"text": load_text_predictor, "image": load_image_predictor}
@@ -63,4 +63,4 @@ def _task_before_loading(args: DeployArguments) -> Optional[Task]:
 
 
 __all__ = ["CheckpointError", "DeployArguments", "GenerationDeployArguments", "LOADERS", "find_best_checkpoint", "load_classifier",
-           "load_predictor", "read_state_dict"]
+           "load_predictor", "read_state_dict", "resolve_path"]

@@ -11,12 +11,13 @@ states of a 1.3 GB Lightning file are mapped but never read.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import pickle
 import zipfile
-from pathlib import Path
-from typing import Dict
+from pathlib import Path, PurePosixPath
+from typing import Dict, Optional, Tuple
 
 import torch
 
@@ -42,13 +43,25 @@ def is_hf_model_dir(path: Path) -> bool:
     )
 
 
-def read_state_dict(path: str | Path) -> StateDict:
-    """Read model weights from ``path`` (any supported format) as a plain ``state_dict``.
+@dataclasses.dataclass
+class Checkpoint:
+    """What a checkpoint file holds that demo_app uses: the weights, and for a Lightning file
+    the name of the folder its ``ModelCheckpoint`` saved into (``checkpoint-paircls``): a record
+    of the task it was trained for that survives renaming or copying the folder."""
+
+    state_dict: StateDict
+    trained_in: Optional[str] = None
+
+
+def read_checkpoint(path: str | Path) -> Checkpoint:
+    """Read model weights from ``path`` (any supported format) as a plain ``state_dict``, and
+    Lightning's record of where the file was saved.
 
     Lightning's ``model.`` prefix is removed, so the keys match
     ``AutoModelForSequenceClassification`` (``bert.encoder...``, ``classifier.weight``).
     """
     path = Path(path).expanduser()
+    trained_in = None
     if path.is_dir():
         raw = _read_hf_dir(path)
     elif not path.is_file():
@@ -59,8 +72,13 @@ def read_state_dict(path: str | Path) -> StateDict:
     elif path.suffix == ".safetensors":
         raw = _read_safetensors(path)
     else:
-        raw = _read_torch_file(path)
-    return _strip_lightning_prefix(raw)
+        raw, trained_in = _read_torch_file(path)
+    return Checkpoint(_strip_lightning_prefix(raw), trained_in)
+
+
+def read_state_dict(path: str | Path) -> StateDict:
+    """The weights of :func:`read_checkpoint` alone."""
+    return read_checkpoint(path).state_dict
 
 
 def _read_hf_dir(directory: Path) -> StateDict:
@@ -91,9 +109,11 @@ def _read_safetensors(path: Path) -> StateDict:
         raise CheckpointError(f"{path} is not a readable .safetensors file ({error})") from None
 
 
-def _read_torch_file(path: Path) -> StateDict:
+def _read_torch_file(path: Path) -> Tuple[StateDict, Optional[str]]:
     checkpoint = _torch_load_weights_only(path)
+    trained_in = None
     if isinstance(checkpoint, dict) and isinstance(checkpoint.get("state_dict"), dict):
+        trained_in = _trained_in(checkpoint.get("callbacks"))
         checkpoint = checkpoint["state_dict"]  # Lightning: epoch, optimizer_states, ... beside it
     if not isinstance(checkpoint, dict) or not checkpoint:
         raise CheckpointError(
@@ -106,7 +126,18 @@ def _read_torch_file(path: Path) -> StateDict:
         raise CheckpointError(
             f"{path} is not a state_dict: entries that are not tensors: {', '.join(others[:8])}"
         )
-    return tensors
+    return tensors, trained_in
+
+
+def _trained_in(callbacks: object) -> Optional[str]:
+    """The name of the folder Lightning's ModelCheckpoint saved into (its ``dirpath``)."""
+    if not isinstance(callbacks, dict):
+        return None
+    for state in callbacks.values():
+        dirpath = state.get("dirpath") if isinstance(state, dict) else None
+        if isinstance(dirpath, str) and dirpath.strip():
+            return PurePosixPath(dirpath.replace("\\", "/")).name or None
+    return None
 
 
 def _torch_load_weights_only(path: Path):

@@ -9,6 +9,8 @@ numbers.
 
 from __future__ import annotations
 
+from typing import List
+
 from ..inference import PredictionError, Predictor
 from ..tasks import TASKS, StateDict, Task, task_with_head
 from .checkpoint import MAX_CLASSES, CheckpointError
@@ -39,19 +41,43 @@ def number_of_classes(state_dict: StateDict, task: Task) -> int:
     return count
 
 
-def check_vocabulary(tokenizer, model, pretrained: str) -> None:
-    """The tokenizer's vocabulary must fit the embedding rows the checkpoint trained.
+UNKNOWN_SHARE_WARNING = 0.05  # more of the task's examples' tokens [UNK] than this: another vocabulary?
+
+
+def check_vocabulary(tokenizer, model, pretrained: str, task: Task) -> List[str]:
+    """The tokenizer's vocabulary must fit the embedding rows the checkpoint trained, and its
+    special tokens the config's; returns warnings (an unusual share of ``[UNK]`` in the task's
+    examples) to show with the model.
 
     More tokens than rows would index past the embedding; far fewer means another vocabulary
-    (transformers builds a 5-token tokenizer when ``vocab.txt`` is missing)."""
+    (transformers builds a 5-token tokenizer when ``vocab.txt`` is missing). A vocabulary of the
+    same size from another model passes that check, so its special tokens and how much of the
+    task's own examples it knows are looked at too."""
     rows = model.get_input_embeddings().weight.shape[0]
     tokens = len(tokenizer)
+    fix = ("the pretrained model (its vocabulary) is not the one the checkpoint was fine-tuned from; "
+           "set pretrained_model_name to that one")
     if tokens > rows or tokens < rows // 2:
-        raise CheckpointError(
-            f"the tokenizer of {pretrained} has {tokens:,} tokens but the checkpoint's embedding has "
-            f"{rows:,} rows: the pretrained model (vocab.txt) is not the one the checkpoint was "
-            "fine-tuned from; set pretrained_model_name to that one"
-        )
+        raise CheckpointError(f"the tokenizer of {pretrained} has {tokens:,} tokens but the checkpoint's "
+                              f"embedding has {rows:,} rows: {fix}")
+    expected, given = getattr(model.config, "pad_token_id", None), getattr(tokenizer, "pad_token_id", None)
+    if expected is not None and given is not None and expected != given:
+        raise CheckpointError(f"the tokenizer of {pretrained} pads with token {given} but the model's config "
+                              f"says {expected} (pad_token_id): {fix}")
+    share = unknown_share(tokenizer, [text for example in task.examples for text in example if isinstance(text, str)])
+    if share > UNKNOWN_SHARE_WARNING:
+        return [f"{share:.0%} of the tokens of this task's examples are unknown ([UNK]) to the tokenizer of "
+                f"{pretrained}: is it the model the checkpoint was fine-tuned from?"]
+    return []
+
+
+def unknown_share(tokenizer, texts: List[str]) -> float:
+    """The share of ``[UNK]`` among the tokens of ``texts`` (0 for a tokenizer without one)."""
+    unknown = getattr(tokenizer, "unk_token_id", None)
+    if unknown is None or not texts:
+        return 0.0
+    ids = [i for text in texts for i in tokenizer(text, add_special_tokens=False)["input_ids"]]
+    return sum(i == unknown for i in ids) / len(ids) if ids else 0.0
 
 
 def smoke_test(predictor: Predictor) -> None:

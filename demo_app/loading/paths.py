@@ -64,12 +64,12 @@ def existing_path(given: str, what: str, say: Callable[[str], None]) -> Path:
     """``given`` as an existing path (trying Drive's other root spelling), or FileNotFoundError
     that lists the nearest existing directory's entries."""
     path = Path(given).expanduser()
-    if path.exists():
-        return path
+    found = resolve_path(path)
+    if found is not None:
+        if found != path:
+            say(f"{path} does not exist; using {found} (the other spelling of Google Drive's root).")
+        return found
     other = other_drive_spelling(path)
-    if other is not None and other.exists():
-        say(f"{path} does not exist; using {other} (the other spelling of Google Drive's root).")
-        return other
     index = _drive_index(path)
     if index is not None and not Path(*path.parts[:index]).is_dir():
         mount = Path(*path.parts[:index])
@@ -78,6 +78,17 @@ def existing_path(given: str, what: str, say: Callable[[str], None]) -> Path:
     # List the place that exists deepest, under either spelling of Drive's root.
     closest = max((p for p in (path, other) if p is not None), key=lambda p: len(_existing_parent(p).parts))
     raise FileNotFoundError(f"{what} not found: {path}. {nearby(closest)}")
+
+
+def resolve_path(given) -> Optional[Path]:
+    """``given`` as it exists on this machine: itself, or with Google Drive's root spelled the
+    other way (``MyDrive`` / ``My Drive``); None when neither exists. The one path rule of the
+    loader, the CLI and the notebooks."""
+    path = Path(given).expanduser()
+    if path.exists():
+        return path
+    other = other_drive_spelling(path)
+    return other if other is not None and other.exists() else None
 
 
 def drive_file_path(given) -> Path:

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 
 from ..inference import Predictor
 from ..inference.precision import apply_precision, choose_precision
-from ..tasks import Task, get_task, recognise_task
+from ..tasks import Task, TaskMismatch, get_task, recognise_task
 from .arguments import DeployArguments
-from .checkpoint import CheckpointError, StateDict, check_tensors, read_state_dict
+from .checkpoint import CheckpointError, StateDict, check_tensors, read_checkpoint
 from .checks import check_head, check_vocabulary, number_of_classes, smoke_test
 from .common import load_config, size_note
 from .paths import resolve_model_paths
@@ -37,7 +37,7 @@ def load_text_predictor(args: DeployArguments, task: Optional[Task], device: tor
     ``task`` None: recognised from the checkpoint."""
     started = time.perf_counter()
     pretrained, weights_path = resolve_model_paths(args, say, task)
-    state_dict, task = _read_weights(args, task, weights_path, say)
+    state_dict, task, warnings = _read_weights(args, task, weights_path, say)
     config = load_config(pretrained)
     if task.labelled:
         config.num_labels = number_of_classes(state_dict, task)
@@ -48,13 +48,16 @@ def load_text_predictor(args: DeployArguments, task: Optional[Task], device: tor
     labels = _labels_for(args.labels, config, task, weights_path) if task.labelled else ()
     model = build_model(config, state_dict, task)
     tokenizer = load_tokenizer(pretrained, config.model_type, task)
-    check_vocabulary(tokenizer, model, pretrained)
+    for warning in check_vocabulary(tokenizer, model, pretrained, task):
+        say(f"warning: {warning}")
+        warnings.append(warning)
 
     precision = choose_precision(device, args.precision, getattr(config, "hidden_size", 768))
     model = apply_precision(model, precision, device).to(device).eval()
     predictor = Predictor(model, tokenizer, labels=labels, task=task, device=device,
                           max_seq_length=args.max_seq_length, precision=precision,
                           source=str(weights_path), demo_model=args.uses_demo_model, **predictor_options)
+    predictor.warnings.extend(warnings)
     smoke_test(predictor)
     classes = f" with {config.num_labels} classes" if task.labelled else ""
     say(f"Loaded {config.model_type}{classes} on {device} ({precision}) in {time.perf_counter() - started:.1f} s.")
@@ -62,22 +65,31 @@ def load_text_predictor(args: DeployArguments, task: Optional[Task], device: tor
 
 
 def _read_weights(args: DeployArguments, task: Optional[Task], weights_path: Path,
-                  say: Callable[[str], None]) -> Tuple[StateDict, Task]:
-    """The checked weights and the task they are for (given, or recognised)."""
+                  say: Callable[[str], None]) -> Tuple[StateDict, Task, List[str]]:
+    """The checked weights, the task they are for (asked for, or recognised from every piece of
+    evidence the checkpoint carries) and warnings to show with the model."""
     if args.uses_demo_model:
         task = task or get_task(None)
         say(f"No checkpoint given: using demo_app's bundled demo model ({task.demo_description}).")
         say(f"Loading weights from the demo model's {weights_path.name}{size_note(weights_path)} ...")
     else:
         say(f"Loading weights from {weights_path}{size_note(weights_path)} ...")
-    state_dict = read_state_dict(weights_path)
-    check_tensors(state_dict)
-    if task is None:
-        task = recognise_task(None, weights_path, state_dict)
-        if task is not get_task(None):
-            say(f"Task: {task.name} (recognised from {task.why_recognised(weights_path)}).")
-    check_head(state_dict, task)
-    return state_dict, task
+    checkpoint = read_checkpoint(weights_path)
+    check_tensors(checkpoint.state_dict)
+    warnings: List[str] = []
+    if not args.uses_demo_model:
+        try:
+            recognised = recognise_task(args.task or (task.name if task else None), weights_path,
+                                        checkpoint.state_dict, checkpoint.trained_in)
+        except TaskMismatch as error:
+            raise CheckpointError(str(error)) from None
+        task, warnings = recognised.task, recognised.warnings
+        if recognised.reason != "asked for":
+            say(f"Task: {task.name} (recognised from {recognised.reason}).")
+        for warning in warnings:
+            say(f"warning: {warning}")
+    check_head(checkpoint.state_dict, task)
+    return checkpoint.state_dict, task, warnings
 
 
 def build_model(config, state_dict: StateDict, task: Optional[Task] = None) -> torch.nn.Module:

@@ -17,8 +17,9 @@ here), data files and the history are generic over tasks.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 from .base import Input, Prediction, StateDict, Task
 from .classification import DocumentClassification
@@ -45,23 +46,68 @@ def get_task(name: "str | Task | None") -> Task:
     return TASKS[name]
 
 
+@dataclasses.dataclass
+class Recognised:
+    """The task a checkpoint is for, and why: ``reason`` names the evidence, ``warnings`` the
+    evidence that disagreed but was outweighed (to be said, never kept silent)."""
+
+    task: Task
+    reason: str
+    warnings: List[str] = dataclasses.field(default_factory=list)
+
+
+class TaskMismatch(ValueError):
+    """The evidence about a checkpoint's task disagrees with itself or with the task asked for;
+    the message says which and names the fix."""
+
+
 def recognise_task(requested: Optional[str], checkpoint_path: Optional[Path],
-                   state_dict: Optional[StateDict] = None) -> Task:
-    """The task asked for; else the one whose nlpbook directory name (``checkpoint-paircls``)
-    holds the checkpoint; else one that files beside it name (NER's ``label_map.txt``); else
-    the first task whose head the checkpoint has; else document classification."""
-    if requested:
-        return get_task(requested)
+                   state_dict: Optional[StateDict] = None, trained_in: Optional[str] = None) -> Recognised:
+    """The checkpoint's task, from every piece of evidence it carries: the folder Lightning
+    saved it into (``trained_in``, recorded inside a ratsnlp ``.ckpt``; it survives renaming
+    and copying), the nlpbook folder names it lies in (``checkpoint-paircls``), files beside it
+    (NER's ``label_map.txt``), and its head. A task asked for must not contradict where the
+    checkpoint was trained; evidence that disagrees is an error naming the fix, or a warning
+    where the stronger evidence wins. With no evidence but the head, a sequence head is
+    document classification (saying how to choose pairs)."""
+    record = _task_named(trained_in)
+    named = [(task, f"the folder it was trained in ({trained_in}, recorded in the checkpoint)")
+             for task in (record,) if task is not None]
     if checkpoint_path is not None:
-        for directory in (checkpoint_path, *checkpoint_path.parents[:2]):
-            for task in TASKS.values():
-                if directory.name == task.checkpoint_dir_name:
-                    return task
+        folders = (checkpoint_path, *checkpoint_path.parents[:2])
+        named += [(task, f"the folder name {folder.name}") for folder in folders
+                  for task in (_task_named(folder.name),) if task is not None][:1]
         directory = checkpoint_path if checkpoint_path.is_dir() else checkpoint_path.parent
-        for task in TASKS.values():
-            if task.recognises_files(directory):
-                return task
-    return task_with_head(state_dict) or TASKS[DEFAULT_TASK]
+        named += [(task, task.why_recognised(checkpoint_path)) for task in TASKS.values()
+                  if task.recognises_files(directory)][:1]
+    if requested:
+        task = get_task(requested)
+        if record is not None and record is not task:
+            raise TaskMismatch(f"this checkpoint was trained in {trained_in} ({record.name}, recorded in the "
+                               f"checkpoint), but the task {task.name!r} was asked for: choose "
+                               f"task={record.name!r} (--task {record.name}), or the checkpoint of a "
+                               f"{task.name} training run")
+        return Recognised(task, "asked for", [f"the task {task.name!r} was asked for, but {why} says {other.name}"
+                                              for other, why in named if other is not task])
+    if named:
+        task, reason = named[0]
+        disagreeing = [(other, why) for other, why in named[1:] if other is not task]
+        if disagreeing and record is None:
+            other, why = disagreeing[0]
+            raise TaskMismatch(f"{reason} says {task.name} but {why} says {other.name}: choose one with "
+                               f"task={task.name!r} or task={other.name!r} (--task)")
+        return Recognised(task, reason, [f"{why} says {other.name}, but {reason} says {task.name}"
+                                         for other, why in disagreeing])
+    task = task_with_head(state_dict) or TASKS[DEFAULT_TASK]
+    alike = [other for other in TASKS.values() if other is not task and state_dict and other.has_head(state_dict)]
+    return Recognised(task, "the checkpoint's head", [
+        f"nothing but its head names this checkpoint's task, and {other.name} models have the same head: "
+        f"serving it as {task.name}; if it is a {other.name} model, choose task={other.name!r} "
+        f"(--task {other.name})" for other in alike])
+
+
+def _task_named(folder: Optional[str]) -> Optional[Task]:
+    return next((task for task in TASKS.values() if folder and folder == task.checkpoint_dir_name), None)
 
 
 def task_with_head(state_dict: Optional[StateDict]) -> Optional[Task]:
@@ -82,5 +128,5 @@ def training_formats() -> Dict[str, Task]:
 
 
 __all__ = ["Input", "Prediction", "Task", "TASKS", "DEFAULT_TASK", "FieldError", "FieldTooLong",
-           "FieldTypeError", "check_text", "get_task", "recognise_task", "task_with_head",
+           "FieldTypeError", "Recognised", "TaskMismatch", "check_text", "get_task", "recognise_task", "task_with_head",
            "task_for_config", "training_formats"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import IO, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import IO, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -96,6 +96,7 @@ class Task:
     output_columns: Tuple[str, ...] = ()  # what result_columns() adds to a data file's row
     has_gold_labels = False  # corrected with one of the labels; data files' label column scored
     label_column = "prediction"  # the result column that holds the predicted label, when scored
+    gold_columns: Tuple[str, ...] = ("label", "gold_label")  # a data file's column of right answers
     training_format: Optional[str] = None  # the book's corpus format for corrections ("nsmc", ...)
 
     # -- inputs ---------------------------------------------------------------------------
@@ -151,10 +152,8 @@ class Task:
         return False
 
     def why_recognised(self, checkpoint: Path) -> str:
-        """Which evidence named this task, for the line the loader prints."""
-        if self.checkpoint_dir_name in checkpoint.parts:
-            return f"the directory name {self.checkpoint_dir_name}"
-        return "the checkpoint's head"
+        """Which files beside ``checkpoint`` name this task (see ``recognises_files``)."""
+        return "the files beside the checkpoint"
 
     # -- the model ------------------------------------------------------------------------
 
@@ -225,8 +224,18 @@ class Task:
         return None if prediction is None else str(prediction)
 
     def gold_label(self, value: str, labels: Sequence[str]) -> Optional[str]:
-        """The label a data file's gold ``label`` column names, for the accuracy summary; None
-        for tasks without class labels to compare (NER, QA). A ValueError if it names none."""
+        """The label a data file's gold ``label`` column (or a visitor's correction) names: for
+        tasks with class labels; None for others. A ValueError if it names none."""
+        return None
+
+    def read_gold(self, value: object, labels: Sequence[str]):
+        """A data file's gold column as the task's scorer takes it (a label; NER's entities; QA's
+        answers); None when there is nothing to score. A ValueError if it cannot be read."""
+        return self.gold_label(str(value), labels)
+
+    def scorer(self, labels: Sequence[str]):
+        """What scores a data file's predictions against its gold column (``scoring.py``), or
+        None for a task that has nothing to score."""
         return None
 
     def read_file_item(self, value: str, directory: Path):
@@ -242,8 +251,19 @@ class Task:
         return None
 
     def write_training_data(self, examples: List[Tuple[int, Dict[str, object]]], stream: IO[str]) -> None:
-        """Write ``(history row id, training_row)`` pairs to ``stream`` as ``training_format``."""
+        """Write ``(history row id, training_row)`` pairs to ``stream`` as ``training_format``, so
+        that the book's corpus reader for the chapter reads them back."""
         raise NotImplementedError(f"the {self.name} task has no training-data format")
+
+    def is_training_file(self, head: str, suffix: str) -> bool:
+        """Whether a data file (its first characters, its extension) is in this task's book
+        corpus format and must be read with :meth:`read_training_data` (NER's corpus, KorQuAD)."""
+        return False
+
+    def read_training_data(self, text: IO[str]) -> Iterator[Dict[str, object]]:
+        """The rows of a file in the book's corpus format, as columns: the task's fields and a
+        gold column."""
+        raise NotImplementedError(f"the {self.name} task reads its corpus as a plain data file")
 
     def describe(self) -> Dict[str, object]:
         return {"task": self.name, "fields": list(self.fields), "renderer": self.renderer}

@@ -11,7 +11,10 @@ from typing import IO, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
+import csv
+
 from .base import DEMO_MODEL_DIR, Input, Prediction, StateDict, Task, first_of
+from .scoring import Summary
 
 DEFAULT_LABELS = ("부정 (negative)", "긍정 (positive)")
 
@@ -59,6 +62,9 @@ class SequenceClassification(Task):
                 return label
         raise ValueError(f"label {value!r} is none of this model's classes: 0-{len(labels) - 1} "
                          f"or {', '.join(repr(label) for label in labels)}")
+
+    def scorer(self, labels: Sequence[str]) -> Summary:
+        return Summary(labels, self.label_column)
 
     def fields_of(self, item) -> Input:
         return (item,) if isinstance(item, str) else tuple(item)
@@ -111,7 +117,12 @@ class DocumentClassification(SequenceClassification):
         return result
 
     def inference_fn(self, predictor) -> Callable[[str], Dict[str, object]]:
-        def inference_fn(sentence: str) -> Dict[str, object]:
+        def inference_fn(sentence: str, *more: str) -> Dict[str, object]:
+            if more:  # the pair notebook's inference_fn(premise, hypothesis) on this model
+                raise TypeError(f"this model is served as {self.name} (one sentence): "
+                                f"inference_fn(sentence) takes 1 text, {1 + len(more)} were given. For "
+                                "(premise, hypothesis) pairs load the checkpoint with "
+                                "task='pair-classification' (--task pair-classification)")
             return self.to_dict(predictor.predict([sentence])[0])
 
         return inference_fn
@@ -121,20 +132,18 @@ class DocumentClassification(SequenceClassification):
         return {"document": inputs[0], "label": labels.index(label)}
 
     def write_training_data(self, examples, stream: IO[str]) -> None:
-        """NSMC's ``ratings_train.txt``: ``id document label`` with a header, tab-separated."""
-        stream.write("id\tdocument\tlabel\n")
+        """NSMC's ``ratings_train.txt``: ``id document label`` with a header, tab-separated, as
+        ratsnlp's ``NsmcCorpus`` reads it (``csv.reader``, tab, ``"`` quotes): a text with a
+        quote, a tab or a line break is quoted, so it comes back as it was typed."""
+        writer = csv.writer(stream, delimiter="\t", quotechar='"', lineterminator="\n")
+        writer.writerow(["id", "document", "label"])
         for row_id, example in examples:
-            stream.write(f"{row_id}\t{one_line(example['document'])}\t{example['label']}\n")
+            writer.writerow([row_id, example["document"], example["label"]])
 
 
 def has_pooler(state_dict: StateDict) -> bool:
     """BERT's sequence classifiers keep the pooler; its token classifiers (NER) have none."""
     return any(".pooler." in key or key.startswith("pooler.") for key in state_dict)
-
-
-def one_line(text: str) -> str:
-    """``text`` with every run of whitespace (tabs, newlines) as one space."""
-    return " ".join(str(text).split())
 
 
 def basis_points(probabilities: List[float]) -> List[int]:

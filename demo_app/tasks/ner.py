@@ -9,15 +9,20 @@ the corpus first used them, so the file, not a fixed list, says what each output
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 from pathlib import Path
-from typing import IO, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import IO, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 
 from .base import DEMO_MODEL_DIR, StateDict, Task
-from .classification import has_pooler, one_line
+from .classification import has_pooler
+from .scoring import f1
 
 LABEL_MAP = "label_map.txt"
+SEPARATOR = "\u241e"  # the book's corpus: text␞labelled text, one example a line
+TAGGED = re.compile(r"<(.+?):([A-Z]{3})>")  # an entity in a labelled text, as the book's corpus marks it
 # The book's tag set (KLUE / 국립국어원 style) and the names its page shows.
 ENTITY_NAMES = {
     "PER": "인명", "LOC": "지명", "ORG": "기관명", "DAT": "날짜", "TIM": "시간", "DUR": "기간",
@@ -36,6 +41,7 @@ class NamedEntityRecognition(Task):
     head_bias_keys = ("classifier.bias",)
     output_columns = ("tagged", "entities")
     training_format = "ner"
+    gold_columns = ("label", "labelled_text", "gold_label")
     correction_placeholder = "예: <이순신:PER>은 조선 중기의 무신이다"
     checkpoint_dir_name = "checkpoint-ner"
     demo_pretrained_dir = DEMO_MODEL_DIR / "pretrained-ner"
@@ -69,10 +75,7 @@ class NamedEntityRecognition(Task):
         return (directory / LABEL_MAP).is_file()
 
     def why_recognised(self, checkpoint: Path) -> str:
-        directory = checkpoint if checkpoint.is_dir() else checkpoint.parent
-        if self.checkpoint_dir_name not in checkpoint.parts and self.recognises_files(directory):
-            return f"the {LABEL_MAP} beside the checkpoint"
-        return super().why_recognised(checkpoint)
+        return f"the {LABEL_MAP} beside the checkpoint"
 
     def preprocess(self, tokenizer, items: List[str], max_seq_length: int) -> Dict[str, torch.Tensor]:
         encoding = tokenizer(items, padding="longest", truncation=True, max_length=max_seq_length,
@@ -133,9 +136,89 @@ class NamedEntityRecognition(Task):
         return {"text": inputs[0], "labelled_text": label.strip()}
 
     def write_training_data(self, examples, stream: IO[str]) -> None:
-        """The book's NER corpus (``train.txt``): one ``text␞labelled_text`` line per example."""
+        """The book's NER corpus (``train.txt``): one ``text␞labelled_text`` line per example, as
+        ratsnlp's ``NERCorpus`` reads it (``readlines``, ``split("␞")``): line breaks and tabs
+        inside a text become spaces and a ``␞`` inside one is dropped, or the line would not
+        read back as one example."""
         for _, example in examples:
-            stream.write(f"{one_line(example['text'])}\u241e{one_line(example['labelled_text'])}\n")
+            stream.write(f"{_corpus_text(example['text'])}{SEPARATOR}{_corpus_text(example['labelled_text'])}\n")
+
+    def is_training_file(self, head: str, suffix: str) -> bool:
+        return SEPARATOR in head.split("\n", 1)[0]
+
+    def read_training_data(self, text: IO[str]) -> Iterator[Dict[str, object]]:
+        """The book's NER corpus lines as rows: ``sentence`` and its ``labelled_text`` (gold)."""
+        for line in text:
+            if line.strip():
+                sentence, _, labelled = line.rstrip("\r\n").partition(SEPARATOR)
+                yield {"sentence": sentence, "labelled_text": labelled.strip()}
+
+    def read_gold(self, value: object, labels: Sequence[str]):
+        """A labelled text (``<이순신:PER>은 ...``) as its entities: ``{(start, end, label)}``."""
+        return set(labelled_entities(str(value))[1])
+
+    def scorer(self, labels: Sequence[str]) -> "EntityScore":
+        return EntityScore()
+
+
+def labelled_entities(labelled: str) -> Tuple[str, List[Tuple[int, int, str]]]:
+    """The plain sentence of a labelled text and its entities' character spans and labels."""
+    plain, spans, position = [], [], 0
+    length = 0
+    for match in TAGGED.finditer(labelled):
+        before = labelled[position:match.start()]
+        plain.append(before)
+        length += len(before)
+        spans.append((length, length + len(match.group(1)), match.group(2)))
+        plain.append(match.group(1))
+        length += len(match.group(1))
+        position = match.end()
+    plain.append(labelled[position:])
+    return "".join(plain), spans
+
+
+def _corpus_text(text: str) -> str:
+    """``text`` on one line of the book's corpus: whitespace runs as one space, no ``␞``."""
+    return " ".join(str(text).replace(SEPARATOR, " ").split())
+
+
+class EntityScore:
+    """Entity-level precision, recall and F1 (an entity counts when its span and label are both
+    right), over all rows and per label."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.counts: Dict[str, Counter] = {}  # label -> gold, predicted, correct
+
+    def add(self, gold: set, columns: Dict[str, object]) -> None:
+        predicted = {(e["start"], e["end"], e["label"]) for e in json.loads(str(columns.get("entities") or "[]"))}
+        self.total += 1
+        for start, end, label in gold | predicted:
+            count = self.counts.setdefault(label, Counter())
+            count["gold"] += (start, end, label) in gold
+            count["predicted"] += (start, end, label) in predicted
+            count["correct"] += (start, end, label) in gold and (start, end, label) in predicted
+
+    def _scores(self, count: Counter) -> Dict[str, float]:
+        precision = count["correct"] / count["predicted"] if count["predicted"] else 0.0
+        recall = count["correct"] / count["gold"] if count["gold"] else 0.0
+        return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1(precision, recall), 4),
+                "support": count["gold"]}
+
+    def to_dict(self) -> Dict[str, object]:
+        overall = sum(self.counts.values(), Counter())
+        return {"metric": "entity f1", "rows": self.total, **self._scores(overall),
+                "per_label": {label: self._scores(count) for label, count in sorted(self.counts.items())}}
+
+    def format(self) -> str:
+        scores = self.to_dict()
+        lines = [f"entity f1: {scores['f1']:.4f} (precision {scores['precision']:.4f}, recall "
+                 f"{scores['recall']:.4f}; {scores['support']} entities in {self.total} labelled rows)", "",
+                 f"{'label':<8} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}"]
+        for label, row in scores["per_label"].items():
+            lines.append(f"{label:<8} {row['precision']:>9.4f} {row['recall']:>7.4f} {row['f1']:>7.4f} "
+                         f"{row['support']:>8}")
+        return "\n".join(lines)
 
 
 def tagged_sentence(sentence: str, entities: List[dict]) -> str:

@@ -66,6 +66,7 @@ class PairClassification(SequenceClassification):
 
     def write_training_data(self, examples, stream: IO[str]) -> None:
         """A JSON list, as KLUE-NLI's files: ``guid``, ``genre``, ``premise``, ``hypothesis``,
-        ``gold_label``."""
+        ``gold_label``. Korean is written as ``\\u`` escapes: ratsnlp's ``KlueNLICorpus`` opens
+        the file without naming an encoding, so only ASCII reads the same everywhere."""
         rows = [{"guid": f"demo-history-{row_id}", "genre": "demo", **example} for row_id, example in examples]
-        stream.write(json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
+        stream.write(json.dumps(rows, ensure_ascii=True, indent=1) + "\n")

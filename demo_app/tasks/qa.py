@@ -11,11 +11,15 @@ the start). The answer's offsets point into the context, so ``context[start:end]
 from __future__ import annotations
 
 import json
-from typing import IO, Callable, Dict, List, Optional, Sequence, Tuple
+import re
+import string
+from collections import Counter
+from typing import IO, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 
 from .base import DEMO_MODEL_DIR, StateDict, Task
+from .scoring import f1
 
 MAX_QUERY_LENGTH = 32  # the book's max_query_length
 DOC_STRIDE = 64  # tokens the windows of a long context share (ratsnlp's doc_stride); less when
@@ -38,6 +42,7 @@ class QuestionAnswering(Task):
     head_bias_keys = ("qa_outputs.bias",)
     output_columns = ("answer", "start", "end", "probability")
     training_format = "korquad"
+    gold_columns = ("answers", "answer", "label")
     correction_placeholder = "본문 속의 답 (the answer, as in the context)"
     checkpoint_dir_name = "checkpoint-qa"
     demo_pretrained_dir = DEMO_MODEL_DIR / "pretrained-qa"
@@ -98,8 +103,10 @@ class QuestionAnswering(Task):
 
     def to_dict(self, result: dict) -> Dict[str, object]:
         """The book's keys, ``question``, ``context`` and ``answer``, plus ``start``/``end``
-        (character offsets into the context), ``probability`` and ``candidates``. A best span
-        below ``NO_ANSWER_BELOW`` gives ``answer: ""`` and ``no_answer: true``."""
+        (character offsets into the context), ``probability``, ``candidates`` and
+        ``inside_word`` (the answer starts inside a word, where the book's answer showed its
+        ``##`` word piece). A best span below ``NO_ANSWER_BELOW`` gives ``answer: ""`` and
+        ``no_answer: true``."""
         spans = result["spans"]
         best = spans[0] if spans else None
         confident = best is not None and best["probability"] >= NO_ANSWER_BELOW
@@ -111,6 +118,7 @@ class QuestionAnswering(Task):
             "end": best["end"] if confident else None,
             "probability": round(best["probability"], 4) if best else 0.0,
             "no_answer": not confident,
+            "inside_word": confident and best["start"] > 0 and result["context"][best["start"] - 1].isalnum(),
             "candidates": [{"text": s["text"], "start": s["start"], "end": s["end"],
                             "probability": round(s["probability"], 4)} for s in spans],
         }
@@ -132,6 +140,33 @@ class QuestionAnswering(Task):
             return None
         return {"question": question, "context": context,
                 "answers": [{"text": label.strip(), "answer_start": start}]}
+
+    def is_training_file(self, head: str, suffix: str) -> bool:
+        """KorQuAD 1.0's JSON: an object with the articles under ``data``."""
+        return suffix == ".json" and head.lstrip().startswith("{") and '"data"' in head
+
+    def read_training_data(self, text: IO[str]) -> Iterator[Dict[str, object]]:
+        """KorQuAD 1.0's questions as rows: ``id``, ``question``, ``context`` and the gold
+        ``answers`` (their texts)."""
+        try:
+            articles = json.load(text)["data"]
+            for article in articles:
+                for paragraph in article["paragraphs"]:
+                    for qa in paragraph["qas"]:
+                        yield {"id": qa.get("id", ""), "question": qa["question"], "context": paragraph["context"],
+                               "answers": [answer["text"] for answer in qa.get("answers", [])]}
+        except (KeyError, TypeError) as error:
+            raise ValueError(f"not a KorQuAD 1.0 file: no {error} where KorQuAD has one") from None
+
+    def read_gold(self, value: object, labels: Sequence[str]):
+        """The right answers: a list (a KorQuAD question's), JSON of one, or one answer's text."""
+        if isinstance(value, str) and value.lstrip().startswith("["):
+            value = json.loads(value)
+        answers = [str(answer) for answer in value] if isinstance(value, list) else [str(value)]
+        return [answer for answer in answers if answer.strip()] or None
+
+    def scorer(self, labels: Sequence[str]) -> "AnswerScore":
+        return AnswerScore()
 
     def write_training_data(self, examples, stream: IO[str]) -> None:
         """KorQuAD 1.0 JSON: one title and paragraph per corrected question."""
@@ -169,3 +204,42 @@ def best_spans(start_logits: torch.Tensor, end_logits: torch.Tensor, in_context:
         first, last = divmod(flat, len(start_p))
         spans.append({"start": int(offsets[first][0]), "end": int(offsets[last][1]), "probability": score})
     return spans
+
+
+class AnswerScore:
+    """KorQuAD's exact match and F1 (over characters, after the official normalisation: lower
+    case, punctuation and spaces removed), each row against its best gold answer."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.exact = 0.0
+        self.f1 = 0.0
+
+    def add(self, gold: List[str], columns: Dict[str, object]) -> None:
+        predicted = _normalized(str(columns.get("answer") or ""))
+        answers = [_normalized(answer) for answer in gold]
+        self.total += 1
+        self.exact += max(float(predicted == answer) for answer in answers)
+        self.f1 += max(_character_f1(predicted, answer) for answer in answers)
+
+    def to_dict(self) -> Dict[str, object]:
+        total = self.total or 1
+        return {"metric": "exact match / f1", "rows": self.total, "exact_match": round(self.exact / total, 4),
+                "f1": round(self.f1 / total, 4)}
+
+    def format(self) -> str:
+        scores = self.to_dict()
+        return (f"exact match: {scores['exact_match']:.4f}, f1: {scores['f1']:.4f} "
+                f"({self.total} questions with gold answers)")
+
+
+def _normalized(text: str) -> str:
+    text = re.sub(f"[{re.escape(string.punctuation)}‘’´`_·“”「」『』<>《》〈〉]", " ", text.lower())
+    return "".join(text.split())
+
+
+def _character_f1(predicted: str, gold: str) -> float:
+    common = sum((Counter(predicted) & Counter(gold)).values())
+    if not common:
+        return 0.0
+    return f1(common / len(predicted), common / len(gold))

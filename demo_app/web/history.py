@@ -60,16 +60,21 @@ def history_view():
 
 
 def _correction(value: object, task: Task, labels: Sequence[str], max_chars: int) -> Optional[str]:
-    """The right answer a visitor gives: one of the labels for a classifier; text (the tagged
-    sentence for NER, the answer for QA) otherwise; may be left out for those."""
+    """The right answer a visitor gives: one of the labels for a classifier (or its index or
+    short name, as in data files); text (the tagged sentence for NER, the answer for QA)
+    otherwise; may be left out for those."""
     if value is None and not task.has_gold_labels:
         return None
+    if task.has_gold_labels and isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)  # a class index, as data files give it
     if not isinstance(value, str):
         raise ApiError(400, f'"correction" must be a string, got {type_name(value)}')
     if task.has_gold_labels:
-        if value not in labels:
-            raise ApiError(400, f'"correction" must be one of the labels: {", ".join(labels)}')
-        return value
+        try:  # a label, its class index (0, 1), or its Korean or English name, as data files give it
+            return task.gold_label(value, labels)
+        except ValueError:
+            raise ApiError(400, f'"correction" must be one of the labels ({", ".join(labels)}) or '
+                                f"its index (0-{len(labels) - 1})") from None
     if len(value) > max_chars:
         raise ApiError(413, f'"correction" is {len(value)} characters long; the limit is {max_chars}')
     return value.strip() or None

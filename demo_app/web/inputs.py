@@ -17,7 +17,7 @@ from typing import List
 
 from flask import request
 
-from ..tasks import FieldError, Task, check_text
+from ..tasks import TASKS, FieldError, Task, check_text
 from ..tasks.fields import type_name
 from ..tasks.image_decoding import MAX_IMAGE_BYTES, ImageError, decode_image
 from .errors import ApiError
@@ -71,9 +71,20 @@ class InputReader:
         for field in self.fields:
             if field not in body:
                 raise ApiError(400, f'missing "{field}"{where and " in " + where}: send '
-                                    f"{self.object_usage}")
+                                    f"{self.object_usage}{self.other_task_hint(body)}")
         prefix = f"{where}." if where else ""
         return self.item([self.text(body[field], prefix + field, field) for field in self.fields], body, where)
+
+    def other_task_hint(self, body: dict) -> str:
+        """A body shaped for another task (premise and hypothesis sent to a single-sentence
+        model): say which task it fits, and how the model would be served as that."""
+        fitting = [task for task in TASKS.values()
+                   if task is not self.task and task.input_kind == "text" and all(f in body for f in task.fields)]
+        if not fitting:
+            return ""
+        other = fitting[0]
+        return (f" (this demo serves a {self.task.name} model; {', '.join(other.fields)} are the "
+                f"{other.name} task's fields: load a {other.name} model, or this one with --task {other.name})")
 
     def many(self, inputs: object, key: str) -> List:
         if not isinstance(inputs, list) or not inputs:

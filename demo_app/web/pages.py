@@ -118,5 +118,6 @@ def page_texts(state: DemoState) -> Dict[str, object]:
         "correction": "label" if task.has_gold_labels else "text",
         "correction_placeholder": task.correction_placeholder,
         "form_settings": task.form_settings(),
+        "warnings": list(predictor.warnings) if predictor is not None else [],
         "streams": task.streams and predictor is not None,
     }

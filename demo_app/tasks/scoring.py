@@ -1,5 +1,9 @@
-"""How well the predictions of a labelled file match its gold labels: accuracy, precision and
-recall per class, and the confusion matrix."""
+"""How well a data file's predictions match its gold answers: the scorer each task gives
+(``Task.scorer``). Every scorer counts rows with ``add(gold, columns)`` (the gold the row's gold
+column named, the result columns written for it), and has ``total`` (rows scored), ``to_dict()``
+and ``format()`` (a plain-text report). Here, for classifiers: accuracy, precision and recall
+per class, and the confusion matrix. NER and QA keep theirs in their modules.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,18 @@ from typing import Dict, List, Sequence
 
 
 class Summary:
-    """Counts gold-vs-predicted pairs over ``labels``; ``add`` one pair per labelled row."""
+    """Counts gold-vs-predicted labels over ``labels`` (the predicted one is the result column
+    ``label_column``); ``add`` one pair per labelled row."""
 
-    def __init__(self, labels: Sequence[str]) -> None:
+    def __init__(self, labels: Sequence[str], label_column: str = "prediction") -> None:
         self.labels = list(labels)
+        self.label_column = label_column
         self._index = {label: i for i, label in enumerate(self.labels)}
         # confusion[gold][predicted]
         self.confusion: List[List[int]] = [[0] * len(self.labels) for _ in self.labels]
 
-    def add(self, gold: str, predicted: str) -> None:
+    def add(self, gold: str, columns: Dict[str, object]) -> None:
+        predicted = str(columns[self.label_column])
         self.confusion[self._index[gold]][self._index[predicted]] += 1
 
     @property
@@ -40,13 +47,12 @@ class Summary:
             support = sum(self.confusion[i])
             precision = true_positive / predicted if predicted else 0.0
             recall = true_positive / support if support else 0.0
-            f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
             rows.append({"label": label, "precision": round(precision, 4), "recall": round(recall, 4),
-                         "f1": round(f1, 4), "support": support})
+                         "f1": round(f1(precision, recall), 4), "support": support})
         return rows
 
     def to_dict(self) -> Dict[str, object]:
-        return {"rows": self.total, "correct": self.correct, "accuracy": round(self.accuracy, 4),
+        return {"metric": "accuracy", "rows": self.total, "correct": self.correct, "accuracy": round(self.accuracy, 4),
                 "per_class": self.per_class(), "labels": self.labels,
                 "confusion_matrix": [list(row) for row in self.confusion]}
 
@@ -74,3 +80,7 @@ def _width(text: str) -> int:
 def _pad(text: str, width: int, right: bool = False) -> str:
     space = " " * max(width - _width(text), 0)
     return space + text if right else text + space
+
+
+def f1(precision: float, recall: float) -> float:
+    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
