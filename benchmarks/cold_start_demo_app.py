@@ -1,6 +1,6 @@
 """demo_app's cold start: process start to first prediction, and peak memory.
 
-    python benchmarks/cold_start_demo_app.py PRETRAINED_DIR CHECKPOINT_DIR
+    python benchmarks/cold_start_demo_app.py PRETRAINED_DIR CHECKPOINT_DIR [--max-seq-length N] [--device D] [--backend B]
 """
 
 import sys
@@ -10,7 +10,11 @@ started = time.perf_counter()
 
 from demo_app import DeployArguments, load_classifier  # noqa: E402
 
-classifier = load_classifier(DeployArguments(pretrained_model_name=sys.argv[1], downstream_model_dir=sys.argv[2]),
+options = dict(zip(sys.argv[3::2], sys.argv[4::2]))
+classifier = load_classifier(DeployArguments(pretrained_model_name=sys.argv[1], downstream_model_dir=sys.argv[2],
+                                             max_seq_length=int(options.get("--max-seq-length", 128)),
+                                             device=options.get("--device", "auto"),
+                                             backend=options.get("--backend", "auto")),
                              verbose=False)
 first_input = {  # the task is recognised from the checkpoint (its folder's name, label map or head)
     "pair-classification": ("나는 밥을 먹었다", "나는 식사를 했다"),

@@ -3,14 +3,21 @@
     python benchmarks/serve_benchmark.py [--duration 10] [--clients 1 4 16]   (or: make benchmark)
     python benchmarks/serve_benchmark.py --task pair-classification   (nlpbook's NLI chapter)
     python benchmarks/serve_benchmark.py --task ner    (named entities; --task qa: question answering)
+    python benchmarks/serve_benchmark.py --inputs short   (the fixture's one-sentence reviews, ~9 tokens)
+    python benchmarks/serve_benchmark.py --device cuda    (demo_app on the GPU; the book's code runs on the CPU)
+    python benchmarks/serve_benchmark.py --backend torch  (demo_app without OpenVINO)
 
 1. Writes a kcbert-base-sized checkpoint the way Lightning writes it (random weights, seed 0,
    AdamW moments included: about 1.3 GB) and a pretrained dir (config + 30000-token vocab).
 2. Cold start and peak RSS of both load paths, each in a fresh process.
 3. Starts the tutorial's server (Flask dev server, pad to 128, one sentence per request) and
    demo_app's (`python -m demo_app serve`, default settings), drives both with wrk at 1, 4 and 16
-   concurrent clients with the same Korean review sentences, and prints req/s, p50, p99 and the
+   concurrent clients with the same Korean reviews, and prints req/s, p50, p99 and the
    demo_app / tutorial ratios. Only 127.0.0.1 is contacted.
+4. The model alone, without HTTP, loaded as each server loads it (``model_only.py``): inputs per
+   second in groups of 16 and the time for one input, so the server's share is visible.
+The reviews are real review length by default: 4 to 9 of the held-out NSMC sentences joined
+(seeded), as long as NSMC's reviews are; the tokens per input are printed.
 With ``--task pair-classification`` the model has 3 classes in a ``checkpoint-paircls`` folder,
 both servers read at most 64 tokens (the book's setting), and the requests are the premise /
 hypothesis pairs of ``data/demo_nli/klue_nli_dev.json``. With ``--task ner``: a token-classification
@@ -27,6 +34,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import re
 import shutil
 import socket
@@ -49,8 +57,13 @@ NER_LABEL_MAP = ROOT / "tests" / "fixtures" / "ratsnlp-1.0.53" / "checkpoint-ner
 QA_FILE = ROOT / "data" / "demo_qa" / "KorQuAD_v1.0_dev.json"
 
 
-def benchmark_bodies(task: str) -> list:
-    """What each chapter's page posts to ``POST /api``, one body per request."""
+REVIEWS = 256  # review-length inputs made for the benchmark
+
+
+def benchmark_bodies(task: str, inputs: str = "real") -> list:
+    """What each chapter's page posts to ``POST /api``, one body per request. The other chapters'
+    data sets are real length already; for reviews ``inputs="short"`` gives the one-sentence
+    fixture (about 9 tokens) and ``"real"`` joins 4 to 9 of its sentences (NSMC's length)."""
     if task == "pair-classification":
         return [{"premise": row["premise"], "hypothesis": row["hypothesis"]}
                 for row in json.loads(PAIRS_FILE.read_text(encoding="utf-8"))]
@@ -60,7 +73,24 @@ def benchmark_bodies(task: str) -> list:
         articles = json.loads(QA_FILE.read_text(encoding="utf-8"))["data"]
         return [{"question": qa["question"], "context": paragraph["context"]}
                 for article in articles for paragraph in article["paragraphs"] for qa in paragraph["qas"]]
-    return [line.split("\t")[1] for line in SENTENCES_FILE.read_text(encoding="utf-8").splitlines()[1:]]
+    sentences = [line.split("\t")[1] for line in SENTENCES_FILE.read_text(encoding="utf-8").splitlines()[1:]]
+    if inputs == "short":
+        return sentences
+    rng = random.Random(0)
+    return [" ".join(rng.sample(sentences, rng.randint(4, 9))) for _ in range(REVIEWS)]
+
+
+def tokens_per_input(pretrained: Path, bodies: list, task: str, max_seq_length: int) -> dict:
+    """Mean tokens of an input as the model reads it (special tokens included), and read at
+    most ``max_seq_length`` (what the book pads every input to)."""
+    from transformers import BertTokenizerFast
+
+    tokenizer = BertTokenizerFast.from_pretrained(str(pretrained), do_lower_case=False)
+    fields = {"pair-classification": ("premise", "hypothesis"), "qa": ("question", "context")}.get(task)
+    lengths = [len(tokenizer(*(body[f] for f in fields))["input_ids"]) if fields else len(tokenizer(body)["input_ids"])
+               for body in bodies]
+    return {"mean": sum(lengths) / len(lengths),
+            "mean_read": sum(min(n, max_seq_length) for n in lengths) / len(lengths)}
 
 
 # Per task: the checkpoint folder ratsnlp writes, the book's max_seq_length, the tutorial's flag.
@@ -173,6 +203,10 @@ def main() -> int:
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--cold-start-runs", type=int, default=3)
     parser.add_argument("--task", choices=list(TASK_SETUP), default="classification")
+    parser.add_argument("--inputs", choices=["real", "short"], default="real",
+                        help="reviews of NSMC's length (default) or the fixture's single sentences")
+    parser.add_argument("--device", default="auto", help="demo_app's --device (the book's code runs on the CPU)")
+    parser.add_argument("--backend", default="auto", help="demo_app's --backend")
     options = parser.parse_args()
     _, max_seq_length, tutorial_flags = TASK_SETUP[options.task]
     if not shutil.which("wrk"):
@@ -189,9 +223,15 @@ def main() -> int:
         print(f"  {checkpoint.name}: {checkpoint.stat().st_size / 1e9:.2f} GB", flush=True)
 
         python = sys.executable
+        # demo_app's OpenVINO export is made at the first load and cached: both figures are shown.
+        os.environ["DEMO_APP_CACHE"] = str(work / "cache")
+        demo_app_flags = ["--max-seq-length", str(max_seq_length), "--device", options.device,
+                          "--backend", options.backend]
         tutorial_once = [python, "benchmarks/tutorial_server.py", str(pretrained), str(checkpoint), "0", "--once",
                          *tutorial_flags]
-        ours_once = [python, "benchmarks/cold_start_demo_app.py", str(pretrained), str(checkpoint.parent)]
+        ours_once = [python, "benchmarks/cold_start_demo_app.py", str(pretrained), str(checkpoint.parent),
+                     *demo_app_flags]
+        first_load = cold_start(ours_once)
         starts = {"tutorial": [], "demo_app": []}
         for _ in range(options.cold_start_runs):  # alternate, so drift hits both alike
             starts["tutorial"].append(cold_start(tutorial_once))
@@ -199,7 +239,12 @@ def main() -> int:
         cold = {name: {key: median([run[key] for run in runs]) for key in ("seconds", "peak_mb")}
                 for name, runs in starts.items()}
 
-        bodies = benchmark_bodies(options.task)
+        bodies = benchmark_bodies(options.task, options.inputs)
+        tokens = tokens_per_input(pretrained, bodies, options.task, max_seq_length)
+        print(f"inputs: {len(bodies)}, {tokens['mean']:.1f} tokens each on average "
+              f"({tokens['mean_read']:.1f} read at max_seq_length {max_seq_length})", flush=True)
+        bodies_file = work / "bodies.json"
+        bodies_file.write_text(json.dumps(bodies, ensure_ascii=False), encoding="utf-8")
         script = work / "post.lua"
         script.write_text(WRK_SCRIPT % ", ".join(json.dumps(json.dumps(b, ensure_ascii=False), ensure_ascii=False)
                                                   for b in bodies), encoding="utf-8")
@@ -209,7 +254,7 @@ def main() -> int:
                                       str(port), *tutorial_flags],
             "demo_app": lambda port: [python, "-m", "demo_app", "serve", "--pretrained", str(pretrained),
                                       "--checkpoint-dir", str(checkpoint.parent), "--port", str(port),
-                                      "--max-seq-length", str(max_seq_length)],
+                                      *demo_app_flags],
         }
         for name, command in servers.items():
             port = free_port()
@@ -225,6 +270,14 @@ def main() -> int:
                 process.terminate()
                 process.wait(timeout=30)
 
+        model_only = {}
+        for name in ("tutorial", "demo_app"):
+            print(f"  {name}: the model alone ...", flush=True)
+            command = [python, "benchmarks/model_only.py", name, str(pretrained), str(checkpoint), str(bodies_file),
+                       options.task, *(demo_app_flags if name == "demo_app" else [])]
+            output = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT).stdout
+            model_only[name] = json.loads(output.strip().splitlines()[-1])
+
         print()
         print("| clients | tutorial req/s | demo_app req/s | ratio | tutorial p50 ms | demo_app p50 ms | ratio "
               "| tutorial p99 ms | demo_app p99 ms | errors (tutorial / demo_app) |")
@@ -234,11 +287,21 @@ def main() -> int:
             print(f"| {clients} | {t['rps']:.1f} | {o['rps']:.1f} | {o['rps'] / t['rps']:.1f}x | {t['p50_ms']:.0f} | "
                   f"{o['p50_ms']:.1f} | {o['p50_ms'] / t['p50_ms']:.2f}x | {t['p99_ms']:.0f} | {o['p99_ms']:.1f} | "
                   f"{t['errors'] + t['socket_errors']} / {o['errors'] + o['socket_errors']} |")
+        t, o = model_only["tutorial"], model_only["demo_app"]
+        print()
+        print("| the model alone (no HTTP) | tutorial | demo_app | ratio |")
+        print("|---|---|---|---|")
+        print(f"| inputs/s, groups of 16 (tutorial: one at a time) | {t['per_second']:.1f} | {o['per_second']:.1f} | "
+              f"{o['per_second'] / t['per_second']:.1f}x |")
+        print(f"| one input, median ms | {t['one_input_ms']:.1f} | {o['one_input_ms']:.1f} | "
+              f"{o['one_input_ms'] / t['one_input_ms']:.2f}x |")
         print()
         print("| load path | cold start to first prediction s | peak RSS MB |")
         print("|---|---|---|")
         for name in ("tutorial", "demo_app"):
             print(f"| {name} | {cold[name]['seconds']:.2f} | {cold[name]['peak_mb']:.0f} |")
+        print(f"| demo_app's first load (makes its OpenVINO export, when it uses one) | "
+              f"{first_load['seconds']:.2f} | {first_load['peak_mb']:.0f} |")
         print(f"| ratio demo_app / tutorial | {cold['demo_app']['seconds'] / cold['tutorial']['seconds']:.2f}x | "
               f"{cold['demo_app']['peak_mb'] / cold['tutorial']['peak_mb']:.2f}x |")
     finally:

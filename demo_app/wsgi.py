@@ -15,6 +15,8 @@ bundled demo model is served:
     DEMO_APP_MAX_SEQ_LENGTH                 default 128
     DEMO_APP_TASK                           classification, pair-classification, ... (default: recognised)
     DEMO_APP_DEVICE / DEMO_APP_PRECISION    auto, cpu, cuda / auto, fp32, bf16, fp16
+    DEMO_APP_BACKEND                        auto, torch, openvino
+    DEMO_APP_CACHE                          where OpenVINO exports are kept (default ~/.cache/demo_app)
     DEMO_APP_AUTH                           user:password for visitor basic auth
     DEMO_APP_RATE_LIMIT                     e.g. 60/minute per client
     DEMO_APP_CORS_ORIGINS                   comma-separated origins allowed to call the API
@@ -48,6 +50,7 @@ def app_from_environment():
         max_seq_length=int(_env("MAX_SEQ_LENGTH", "128")),
         device=_env("DEVICE", "auto"),
         precision=_env("PRECISION", "auto"),
+        backend=_env("BACKEND", "auto"),
         task=_env("TASK"),
     )
     origins = [o.strip() for o in _env("CORS_ORIGINS", "").split(",") if o.strip()]

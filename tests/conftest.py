@@ -1,5 +1,7 @@
+import atexit
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -8,6 +10,9 @@ from demo_app import DeployArguments, create_app, load_classifier, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# OpenVINO exports made by the tests go to a folder of their own, never the user's cache.
+os.environ["DEMO_APP_CACHE"] = tempfile.mkdtemp(prefix="demo_app-test-cache-")
+atexit.register(shutil.rmtree, os.environ["DEMO_APP_CACHE"], True)
 
 ARTIFACTS = ROOT / "test-artifacts"
 

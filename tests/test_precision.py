@@ -34,9 +34,12 @@ def test_bf16_matmuls_keep_labels_and_probabilities_on_a_kcbert_sized_model():
     assert decided.sum() > len(sentences) // 2
 
 
-def test_auto_precision_rules():
+def test_auto_precision_rules(monkeypatch):
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 5))  # a T4 (Colab)
     assert choose_precision(cuda, "auto") == "fp16"
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 0))  # an A100
+    assert choose_precision(cuda, "auto") == "bf16"
     assert choose_precision(cpu, "auto", hidden_size=64) == "fp32"  # small models: casts cost more
     assert choose_precision(cpu, "fp32", hidden_size=768) == "fp32"
     with pytest.raises(ValueError, match="CUDA"):

@@ -29,6 +29,11 @@ def model_flags_parser() -> argparse.ArgumentParser:
                             "name, e.g. checkpoint-paircls, else classification)")
     model.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     model.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    model.add_argument("--backend", default="auto", choices=["auto", "torch", "openvino"],
+                       help="auto: OpenVINO for a kcbert-sized encoder on the CPU, else PyTorch")
+    model.add_argument("--cache-dir", default=None,
+                       help="where OpenVINO exports are kept between loads (default: $DEMO_APP_CACHE or "
+                            "~/.cache/demo_app; '' keeps none)")
     return flags
 
 
@@ -42,5 +47,7 @@ def deploy_arguments(options: argparse.Namespace) -> DeployArguments:
         labels=labels,
         device=options.device,
         precision=options.precision,
+        backend=options.backend,
+        cache_dir=options.cache_dir,
         task=options.task,
     )

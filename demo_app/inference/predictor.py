@@ -62,6 +62,7 @@ class Predictor:
         self.max_seq_length = max_seq_length
         self.batch_size = batch_size
         self.precision = precision
+        self.backend = getattr(model, "backend", "torch")  # "openvino": an OpenVINOModel
         self.source = source  # the checkpoint file or directory served, when known
         self.demo_model = demo_model  # a bundled demo model, not the student's
         self.warnings: List[str] = []  # what may be wrong with the model, shown with it
@@ -132,6 +133,7 @@ class Predictor:
             "labels": list(self.labels),
             "device": str(self.device),
             "precision": self.precision,
+            "backend": self.backend,
             "max_seq_length": self.max_seq_length,
             "batch_size": self.batch_size,
             "warnings": list(self.warnings),

@@ -45,6 +45,10 @@ class DeployArguments:
     device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
     precision: ``"auto"`` (the fastest measured-safe choice for the device), ``"fp32"``, ``"bf16"``
         or ``"fp16"`` (CUDA only).
+    backend: ``"auto"`` (OpenVINO for a kcbert-sized encoder on the CPU when installed, else
+        PyTorch), ``"torch"`` or ``"openvino"``.
+    cache_dir: where OpenVINO exports are kept between loads (default ``$DEMO_APP_CACHE`` or
+        ``~/.cache/demo_app``); ``""`` exports at every load and keeps nothing.
     """
 
     pretrained_model_name: Optional[str] = None
@@ -55,6 +59,8 @@ class DeployArguments:
     device: str = "auto"
     precision: str = "auto"
     task: Optional[str] = None
+    backend: str = "auto"
+    cache_dir: Optional[str] = None
     downstream_model_checkpoint_path: dataclasses.InitVar[Optional[str]] = None
 
     def __post_init__(self, downstream_model_checkpoint_path: Optional[str]) -> None:
@@ -72,6 +78,8 @@ class DeployArguments:
             raise ValueError(
                 f"precision must be 'auto', 'fp32', 'bf16' or 'fp16', got {self.precision!r}"
             )
+        if self.backend not in ("auto", "torch", "openvino"):
+            raise ValueError(f"backend must be 'auto', 'torch' or 'openvino', got {self.backend!r}")
         if self.labels is not None:
             if isinstance(self.labels, str) or not all(isinstance(x, str) for x in self.labels):
                 raise TypeError("labels must be a list of class names, e.g. ['negative', 'positive']")

@@ -16,12 +16,14 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import torch
 
 from ..inference import Predictor
-from ..inference.precision import apply_precision, choose_precision
+from ..inference.precision import choose_precision
 from ..tasks import Task, TaskMismatch, get_task, recognise_task
 from .arguments import DeployArguments
 from .checkpoint import CheckpointError, StateDict, check_tensors, read_checkpoint
 from .checks import check_head, check_vocabulary, number_of_classes, smoke_test
 from .common import load_config, size_note
+from .fast_model import example_encodings, torch_model_in_precision
+from .openvino_export import find_export
 from .paths import resolve_model_paths
 
 # Buffers that transformers builds itself and that older versions also saved in checkpoints.
@@ -37,31 +39,49 @@ def load_text_predictor(args: DeployArguments, task: Optional[Task], device: tor
     ``task`` None: recognised from the checkpoint."""
     started = time.perf_counter()
     pretrained, weights_path = resolve_model_paths(args, say, task)
-    state_dict, task, warnings = _read_weights(args, task, weights_path, say)
     config = load_config(pretrained)
-    if task.labelled:
-        config.num_labels = number_of_classes(state_dict, task)
     positions = getattr(config, "max_position_embeddings", None)
     if positions and args.max_seq_length > positions:
         raise ValueError(f"max_seq_length {args.max_seq_length} is longer than the model's "
                          f"{positions} positions (max_position_embeddings); use at most {positions}")
-    labels = _labels_for(args.labels, config, task, weights_path) if task.labelled else ()
-    model = build_model(config, state_dict, task)
-    tokenizer = load_tokenizer(pretrained, config.model_type, task)
-    for warning in check_vocabulary(tokenizer, model, pretrained, task):
-        say(f"warning: {warning}")
-        warnings.append(warning)
-
     precision = choose_precision(device, args.precision, getattr(config, "hidden_size", 768))
-    model = apply_precision(model, precision, device).to(device).eval()
+    exported = find_export(args, task, device, config, pretrained, weights_path, precision)
+    if exported is not None and exported.manifest is not None:
+        task, warnings, model, precision = exported.load(config, say)  # the weights are not read again
+        tokenizer = load_tokenizer(pretrained, config.model_type, task)
+    else:
+        state_dict, task, warnings = _read_weights(args, task, weights_path, say)
+        model, tokenizer = _checked_model(task, config, state_dict, pretrained, warnings, say)
+        encodings = example_encodings(task, tokenizer, args.max_seq_length) if task.exportable else []
+        if exported is not None and task.exportable:
+            model, precision = exported.make(model, encodings, task, warnings, say)
+        else:
+            model, precision, warning = torch_model_in_precision(
+                model, lambda: build_model(config, state_dict, task), task, precision, device, encodings, say)
+            warnings += [warning] if warning else []
+    labels = _labels_for(args.labels, config, task, weights_path) if task.labelled else ()
     predictor = Predictor(model, tokenizer, labels=labels, task=task, device=device,
                           max_seq_length=args.max_seq_length, precision=precision,
                           source=str(weights_path), demo_model=args.uses_demo_model, **predictor_options)
     predictor.warnings.extend(warnings)
     smoke_test(predictor)
     classes = f" with {config.num_labels} classes" if task.labelled else ""
-    say(f"Loaded {config.model_type}{classes} on {device} ({precision}) in {time.perf_counter() - started:.1f} s.")
+    say(f"Loaded {config.model_type}{classes} on {device} ({precision}, {predictor.backend}) "
+        f"in {time.perf_counter() - started:.1f} s.")
     return predictor
+
+
+def _checked_model(task: Task, config, state_dict: StateDict, pretrained: str, warnings: List[str],
+                   say: Callable[[str], None]) -> Tuple[torch.nn.Module, object]:
+    """The fp32 model holding the checked weights, and its tokenizer (checked against it)."""
+    if task.labelled:
+        config.num_labels = number_of_classes(state_dict, task)
+    model = build_model(config, state_dict, task).eval()
+    tokenizer = load_tokenizer(pretrained, config.model_type, task)
+    for warning in check_vocabulary(tokenizer, model, pretrained, task):
+        say(f"warning: {warning}")
+        warnings.append(warning)
+    return model, tokenizer
 
 
 def _read_weights(args: DeployArguments, task: Optional[Task], weights_path: Path,

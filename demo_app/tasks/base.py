@@ -62,6 +62,7 @@ class Task:
     model_class: str = ""  # the transformers Auto class
     labelled = True  # a head with one output per class (labels); False: a language model
     stepwise = False  # always run in steps (large-request lane), e.g. generation's token by token
+    exportable = True  # one forward pass, logits out (an encoder): OpenVINO can run it
     streams = False  # results can be streamed as they are made (POST /predict/stream)
     tokenizer_class: Optional[str] = None  # None: transformers' AutoTokenizer
     tokenizer_options: Dict[str, object] = {}  # given to the tokenizer's from_pretrained
@@ -127,10 +128,13 @@ class Task:
         """The longest text ``field`` may hold: the task's own limit, else ``default``."""
         return self.field_max_chars.get(field, default)
 
+    def example_items(self) -> list:
+        """The page's examples as inputs to ``predict()``."""
+        return [example[0] if len(example) == 1 else tuple(example) for example in self.examples]
+
     def smoke_input(self):
         """One input for the test prediction made before a model is served."""
-        example = self.examples[0]
-        return example[0] if len(example) == 1 else tuple(example)
+        return self.example_items()[0]
 
     def input_record(self, item) -> Dict[str, object]:
         """What the history keeps of one input: its fields."""

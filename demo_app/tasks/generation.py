@@ -128,6 +128,7 @@ class SentenceGeneration(Task):
     api_body = "object"  # the book's POST /api sends the prompt and its settings
     labelled = False
     stepwise = True  # always work in steps: one token each
+    exportable = False  # a loop of forward passes over a growing cache: PyTorch runs it
     streams = True
     model_class = "AutoModelForCausalLM"
     head_description = "a causal language model (GPT-2)"

@@ -66,6 +66,7 @@ class ImageClassification(Task):
     form = "image"
     renderer = "image"
     loader = "image"
+    exportable = False  # convolutions, loaded their own way (loading/image_model.py)
     model_class = "AutoModelForImageClassification"
     head_description = "an image-classification model"
     demo_pretrained_dir = DEMO_MODEL_DIR / "image-classification"

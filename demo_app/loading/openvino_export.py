@@ -1,0 +1,142 @@
+"""Loading a text model through OpenVINO: from the export cache when the same model was exported
+before (without reading the weights at all), else exported from the checked torch model.
+
+The loader (``text_model``) asks ``find_export`` before it reads the weights; ``None`` means
+OpenVINO cannot run this model here (a GPU, no ``openvino`` package, a small model under
+``backend="auto"``). A found export without a manifest is made after the usual checks with
+``OpenVINOExport.make``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Tuple
+
+import torch
+
+from ..inference.openvino_model import MODEL_FILE, OpenVINOModel, export
+from ..inference.precision import MIN_HIDDEN_SIZE_FOR_BF16, choose_backend
+from ..tasks import Task, get_task
+from .arguments import DeployArguments
+from .common import quiet_transformers
+from .fast_model import Encoding, batch_of, fell_back_warning, first_disagreement, outputs_for
+from .export_cache import EXPORT_FORMAT, ExportCache, default_cache_dir, file_fingerprint, folder_fingerprint
+
+# The pretrained folder's files an export and its manifest depend on (config and vocabulary).
+PRETRAINED_FILES = ("config.json", "vocab.txt", "tokenizer.json", "tokenizer_config.json",
+                    "special_tokens_map.json", "vocab.json", "merges.txt", "spiece.model")
+
+
+@dataclasses.dataclass
+class OpenVINOExport:
+    """One model's place in the export cache (``entry``; None: the cache is off) and, when it was
+    exported before, what loading its weights found (``manifest``)."""
+
+    entry: Optional[Path]
+    precision: str
+    manifest: Optional[Dict[str, object]] = None
+    cache: Optional[ExportCache] = None
+
+    def load(self, config, say: Callable[[str], None]) -> Tuple[Task, List[str], OpenVINOModel, str]:
+        """The cached export, compiled, with its task, warnings and precision (fp32 when the
+        accuracy guard turned bf16 down); sets ``config.num_labels``."""
+        manifest = self.manifest
+        say(f"Using the OpenVINO export made at an earlier load ({self.entry}).")
+        task = get_task(manifest["task"])
+        if manifest.get("num_labels"):
+            config.num_labels = int(manifest["num_labels"])
+        precision = str(manifest.get("precision", self.precision))
+        return task, list(manifest.get("warnings", [])), OpenVINOModel(self.entry / MODEL_FILE, config, precision), precision
+
+    def make(self, model: torch.nn.Module, encodings: List[Encoding], task: Task, warnings: List[str],
+             say: Callable[[str], None]) -> Tuple[OpenVINOModel, str]:
+        """``model`` (fp32, checked) exported and compiled, and its precision: fp32 when the
+        accuracy guard (``fast_model``) turns the faster one down. Kept in the cache for the
+        next load, with what the load found out (the manifest)."""
+        say("Exporting the model to OpenVINO (once per checkpoint: later loads reuse it) ...")
+        reference = outputs_for(model, task, encodings, torch.device("cpu"))
+        example = batch_of(encodings, model.config.pad_token_id or 0)
+        precision = self.precision
+        manifest = {"task": task.name, "num_labels": model.config.num_labels if task.labelled else None}
+
+        def export_into(folder: Path) -> Dict[str, object]:
+            nonlocal precision, compiled
+            with quiet_transformers():
+                export(model, example, folder, precision)
+            compiled = OpenVINOModel(folder / MODEL_FILE, model.config, precision)
+            problem = first_disagreement(reference, outputs_for(compiled, task, encodings, torch.device("cpu")))
+            if problem is not None and precision != "fp32":
+                warnings.append(fell_back_warning(precision, problem))
+                say(f"warning: {warnings[-1]}")
+                precision = "fp32"
+                with quiet_transformers():
+                    export(model, example, folder, precision)
+                compiled = OpenVINOModel(folder / MODEL_FILE, model.config, precision)
+            return {**manifest, "precision": precision, "warnings": warnings}
+
+        compiled: Optional[OpenVINOModel] = None
+        if self.cache is None or self.entry is None:
+            scratch = Path(tempfile.mkdtemp(prefix="demo_app-openvino-"))
+            try:
+                export_into(scratch)
+            finally:  # compiled: the files are no longer read
+                shutil.rmtree(scratch, ignore_errors=True)
+            return compiled, precision
+        try:
+            self.cache.build(self.entry, export_into)
+        except OSError as error:  # a read-only or full cache folder: export for this load only
+            say(f"warning: cannot keep the export in {self.cache.directory} ({error.strerror or error}); "
+                "the next load exports again")
+            self.cache, self.entry = None, None
+            return self.make(model, encodings, task, warnings, say)
+        return compiled, precision
+
+
+def find_export(args: DeployArguments, task: Optional[Task], device: torch.device, config,
+                pretrained: str, weights_path: Path, precision: str) -> Optional[OpenVINOExport]:
+    """The model's place in the export cache, or None when it will run on PyTorch. Before the
+    weights are read, the task may be unknown: generation's GPT-2 is told by its config."""
+    exportable = (task.exportable if task is not None
+                  else getattr(config, "model_type", "") not in ("gpt2",))
+    hidden_size = getattr(config, "hidden_size", MIN_HIDDEN_SIZE_FOR_BF16)
+    if choose_backend(device, args.backend, exportable=exportable, hidden_size=hidden_size,
+                      precision=precision) != "openvino":
+        return None
+    if args.cache_dir == "":
+        return OpenVINOExport(None, precision)
+    cache = ExportCache(Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir())
+    entry = cache.entry(export_key(args, task, config, pretrained, weights_path, precision))
+    return OpenVINOExport(entry, precision, cache.manifest(entry), cache)
+
+
+def export_key(args: DeployArguments, task: Optional[Task], config, pretrained: str,
+               weights_path: Path, precision: str) -> Dict[str, object]:
+    """Everything an export and its manifest are made from (see ``export_cache``)."""
+    import openvino
+    import transformers
+
+    if weights_path.is_dir():
+        weights = folder_fingerprint(weights_path, [path.name for path in weights_path.iterdir()
+                                                    if path.suffix in (".safetensors", ".bin", ".json")])
+    else:
+        weights = file_fingerprint(weights_path)
+    pretrained_dir = Path(pretrained)
+    return {
+        "format": EXPORT_FORMAT, "weights": weights, "precision": precision,
+        "config": config.to_json_string(use_diff=False),
+        "pretrained": (folder_fingerprint(pretrained_dir, PRETRAINED_FILES) if pretrained_dir.is_dir()
+                       else pretrained),
+        "task": args.task or (task.name if task is not None else None),
+        "versions": [_demo_app_version(), openvino.__version__, torch.__version__, transformers.__version__],
+    }
+
+
+def _demo_app_version() -> str:
+    try:
+        return importlib.metadata.version("demo_app")
+    except importlib.metadata.PackageNotFoundError:  # run from a source folder, not installed
+        return "source"
