@@ -16,8 +16,12 @@ a long QA context is one per window). Each turn of the inference thread does two
 
 So a short request waits at most for one step of somebody else's large work, however much of it
 is queued, and visitors with large work take turns. A lone request does not wait for company:
-the thread starts as soon as something arrives, and the batch grows while a step runs.
-``max_wait_ms`` can add a short wait for more requests.
+the thread starts as soon as something arrives, and the batch grows while a step runs. Under
+steady load the visitors of the last batch come back together; when fewer are waiting than that
+batch held, the thread waits for the others a moment (a tenth of that batch's time, at most
+``MAX_PATIENCE_S``), so that batches stay full rather than alternating between large and small
+(measured at 16 clients on kcbert-base: batches of 12 and 4 in turn, 25% fewer answers per
+second). ``max_wait_ms`` sets a fixed wait instead.
 
 A caller that stops waiting (its client disconnected, its timeout passed, its job was cancelled)
 **abandons** its request: queued, it is dropped; running as steps, it stops at the next step.
@@ -40,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 Steps = Generator[object, None, list]  # yields after each step (None, or progress), returns the results
 POLL_S = 0.1  # how often a waiting caller looks whether its client is still there
+MAX_PATIENCE_S = 0.02  # the longest wait for the rest of the last batch's visitors
 _batchers: "weakref.WeakSet[MicroBatcher]" = weakref.WeakSet()
 
 
@@ -138,6 +143,8 @@ class MicroBatcher:
         self._changed = threading.Condition()
         self._thread: Optional[threading.Thread] = None
         self._closed = False
+        self._last_rows = 0  # the last small batch's size, and how long it ran
+        self._last_seconds = 0.0
         _batchers.add(self)
 
     # -- callers ----------------------------------------------------------------------------
@@ -216,8 +223,11 @@ class MicroBatcher:
                 self._step(request)
 
     def _take_small(self) -> List[Request]:
-        """Waiting small requests, one per visitor in turn, up to ``max_batch_size`` rows."""
-        deadline = time.monotonic() + self.max_wait_ms / 1000
+        """Waiting small requests, one per visitor in turn, up to ``max_batch_size`` rows;
+        waiting a moment for as many as the last batch held (see the module's docstring)."""
+        patience = self.max_wait_ms / 1000 or min(MAX_PATIENCE_S, self._last_seconds / 10)
+        deadline = time.monotonic() + patience
+        expected = max(1, self._last_rows) if not self.max_wait_ms else self.max_batch_size
         batch: List[Request] = []
         rows = 0
         with self._changed:
@@ -242,7 +252,7 @@ class MicroBatcher:
                         return batch
                 if not took:
                     wait = deadline - time.monotonic()
-                    if not batch or wait <= 0:
+                    if not batch or wait <= 0 or rows >= expected:
                         return batch
                     self._changed.wait(wait)
 
@@ -302,8 +312,10 @@ class MicroBatcher:
 
     def _run_live(self, live: List[Request]) -> None:
         items = [item for request in live for item in request.items]
+        started = time.monotonic()
         try:
             results = self._run_batch(items)
+            self._last_rows, self._last_seconds = sum(r.rows for r in live), time.monotonic() - started
         except Exception as error:  # noqa: BLE001
             if len(live) == 1:
                 self._fail(live[0], error)
