@@ -4,7 +4,8 @@ Tasks: ``classification`` (nlpbook's sentiment chapter), ``pair-classification``
 chapter), ``ner``, ``qa``, ``generation`` (its KoGPT2 chapter) and ``image-classification``;
 see ``demo_app.tasks``. Whole data
 files: ``predict_file``. A record of a demo: ``create_app(..., history="demo.sqlite")`` and
-``History``.
+``History``. A demo that outlives the notebook: ``export_app`` (a folder a container host or a
+Hugging Face Space runs) and ``push_to_space``.
 
     from demo_app import DeployArguments, load_classifier, make_inference_fn, create_app, serve
 
@@ -28,7 +29,7 @@ from .history import History
 from .inference import Overloaded, PredictionError, Predictor, make_inference_fn
 from .loading import (CheckpointError, DeployArguments, GenerationDeployArguments, find_best_checkpoint,
                       load_classifier, load_predictor, read_state_dict, resolve_path)
-from .serving import ServerHandle, Tunnel, TunnelError, open_tunnel, serve
+from .serving import ServerHandle, Tunnel, TunnelError, export_app, open_tunnel, push_to_space, serve
 from .tasks import TASKS, Prediction, get_task
 from .web import WebOptions, create_app
 
@@ -58,6 +59,8 @@ __all__ = [
     "ServerHandle",
     "WebOptions",
     "create_app",
+    "export_app",
+    "push_to_space",
     "serve",
     "Tunnel",
     "TunnelError",

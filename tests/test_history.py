@@ -114,7 +114,11 @@ def test_flags_are_stored_with_the_right_label(history_server):
 
 
 def test_exports_round_trip_and_corrections_become_nsmc_training_data(demo_classifier, tmp_path):
-    history = History(tmp_path / "h.sqlite", model="m.ckpt", model_hash="0" * 64)
+    exports_round_trip(History(tmp_path / "h.sqlite", model="m.ckpt", model_hash="0" * 64), demo_classifier)
+
+
+def exports_round_trip(history, demo_classifier):
+    """Four predictions, two corrections, every export format read back (also on PostgreSQL)."""
     task = demo_classifier.task
     results = [task.to_dict(p) for p in demo_classifier.predict(SENTENCES)]
     handles = history.record(task, SENTENCES, results, source="api", visitor="203.0.113.9", latency_ms=8)

@@ -12,7 +12,7 @@ from ..tasks import training_formats
 
 def add_parser(commands, model_flags: argparse.ArgumentParser) -> None:
     history = commands.add_parser("history", help="export a demo's history (serve --history)")
-    history.add_argument("path", metavar="PATH", help="the history file")
+    history.add_argument("path", metavar="PATH", help="the history file, or its postgresql:// URL")
     history.add_argument("--flagged", action="store_true", help="only results visitors marked wrong")
     history.add_argument("--format", default="csv", choices=export_formats(),
                          help="csv/tsv/jsonl: every column; "
@@ -22,9 +22,9 @@ def add_parser(commands, model_flags: argparse.ArgumentParser) -> None:
 
 
 def run(options: argparse.Namespace) -> int:
-    from ..history import History, export
+    from ..history import History, export, is_database_url
 
-    if not os.path.isfile(options.path):
+    if not is_database_url(options.path) and not os.path.isfile(options.path):
         raise FileNotFoundError(f"no such history file: {options.path}")
     history = History(options.path)
     output = open(options.output, "w", encoding="utf-8", newline="") if options.output else sys.stdout

@@ -31,8 +31,9 @@ def add_parser(commands, model_flags: argparse.ArgumentParser) -> None:
     serve.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                        help="allow this origin to call the API (repeatable); none by default")
     serve.add_argument("--history", metavar="PATH", default=None,
-                       help="keep every prediction and visitors' corrections in this SQLite file "
-                            "(the page tells visitors); off by default")
+                       help="keep every prediction and visitors' corrections in this SQLite file, "
+                            "or a postgresql:// database several servers share (the page tells "
+                            "visitors); off by default")
 
 
 def run(options: argparse.Namespace) -> int:
@@ -48,8 +49,9 @@ def run(options: argparse.Namespace) -> int:
     predictor = load_predictor(deploy_arguments(options))
     app = create_app(predictor, auth=auth, rate_limit=options.rate_limit,
                      cors_origins=options.cors_origin, history=options.history)
-    if options.history:
-        print(f"History on: every prediction is kept in {options.history} (the page says so).", flush=True)
+    history = app.extensions["demo_app"].history
+    if history is not None:
+        print(f"History on: every prediction is kept in {history.location} (the page says so).", flush=True)
     tunnel_options = {"ssh_host": options.ssh_host} if tunnel == "ssh" and options.ssh_host else {}
     handle = serve(app, host=options.host, port=options.port, tunnel=tunnel, **tunnel_options)
     print("Press Ctrl-C to stop.", flush=True)

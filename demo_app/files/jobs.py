@@ -13,13 +13,22 @@ cells and at most ``MAX_PROBLEMS`` messages, built once when the job ends; its r
 most ``max_result_bytes`` (then the job stops and says so). Finished jobs are forgotten (and their
 files deleted) after ``KEEP_SECONDS``, when more than ``KEEP_JOBS`` are kept, and when the server
 stops; a server that was killed leaves its folder behind, which the next one deletes.
+
+Several worker processes (gunicorn ``--workers 4``) or replicas serve one demo: a job runs in the
+worker that took the upload, and any other finds it, reports it, cancels it and serves its
+results. Each process keeps its jobs in a folder of its own (``demo_app-jobs-<pid>-...``) under
+one root, the machine's temporary folder, or ``$DEMO_APP_JOBS_DIR``: a volume shared by
+replicas on several machines. A job's progress is published there after every batch
+(``<id>.status.json``); cancelling from another worker leaves ``<id>.cancel`` beside it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -38,6 +47,13 @@ PREVIEW_CHARS = 200  # characters of a cell shown on the page; the CSV has them 
 MAX_PROBLEMS = 50  # bad-row messages in a job's answer; all are counted
 MAX_PROBLEM_CHARS = 300
 FOLDER_PREFIX = "demo_app-jobs-"
+CANCEL_CHECK_S = 0.5  # how often a running job looks for another worker's cancel marker
+
+
+def jobs_root() -> Path:
+    """Where every demo_app process keeps its jobs' folders: ``$DEMO_APP_JOBS_DIR`` (a volume
+    shared by replicas), else the machine's temporary folder."""
+    return Path(os.environ.get("DEMO_APP_JOBS_DIR") or tempfile.gettempdir())
 
 
 class JobsBusy(RuntimeError):
@@ -51,11 +67,11 @@ class ResultsTooLarge(RuntimeError):
 class Job:
     """One uploaded file being predicted. ``status``: running, done, failed or cancelled."""
 
-    def __init__(self, name: str, upload: Path, output: Path, total: int, visitor: str) -> None:
+    def __init__(self, name: str, upload: Path, total: int, visitor: str) -> None:
         self.id = secrets.token_urlsafe(12)
         self.name = name
         self.upload = upload
-        self.output = output
+        self.output = upload.with_name(f"{self.id}.results.csv")  # beside it: <id>.status.json
         self.total = total
         self.visitor = visitor
         self.status = "running"
@@ -68,9 +84,18 @@ class Job:
         self._answer: Optional[Dict[str, object]] = None  # built once, when the job ends
         self._cancel = threading.Event()
         self._finished = threading.Event()
+        self._cancel_checked = 0.0
 
     def cancel(self) -> None:
         self._cancel.set()
+
+    def publish(self) -> None:
+        """Write the job's answer where other workers read it (``SharedJob``)."""
+        status = self.output.with_name(f"{self.id}.status.json")
+        temporary = self.output.with_name(f"{self.id}.status.tmp")
+        temporary.write_text(json.dumps({"name": self.name, "answer": self._answer or self._progress()},
+                                        ensure_ascii=False), encoding="utf-8")
+        os.replace(temporary, status)
 
     def wait(self, timeout: Optional[float] = None) -> bool:
         """Wait until the job ends (up to ``timeout`` s); True if it has."""
@@ -78,6 +103,11 @@ class Job:
 
     @property
     def cancelled(self) -> bool:
+        """Cancelled here, or by another worker (its marker file, looked for twice a second)."""
+        if not self._cancel.is_set() and time.monotonic() - self._cancel_checked > CANCEL_CHECK_S:
+            self._cancel_checked = time.monotonic()
+            if self.output.with_name(f"{self.id}.cancel").exists():
+                self._cancel.set()
         return self._cancel.is_set()
 
     def to_dict(self, status_url: str = "", download_url: str = "") -> Dict[str, object]:
@@ -111,7 +141,48 @@ class Job:
         self.status, self.error = status, error
         self.finished = time.monotonic()
         self._answer = self._progress()
+        try:
+            self.publish()
+        except OSError:  # the folder is gone (the server is stopping): nobody else asks
+            pass
         self._finished.set()
+
+
+class SharedJob:
+    """Another worker's job, read from what it publishes: the same answers as a :class:`Job`."""
+
+    def __init__(self, status_file: Path) -> None:
+        self.status_file = status_file
+        self.id = status_file.name[:-len(".status.json")]
+        self.output = status_file.with_name(f"{self.id}.results.csv")
+        self.name = self._read()["name"]
+
+    @property
+    def status(self) -> str:
+        return self._read()["answer"]["status"]
+
+    def to_dict(self, status_url: str = "", download_url: str = "") -> Dict[str, object]:
+        answer = self._read()["answer"]
+        downloadable = answer["status"] != "running" and self.output.is_file()
+        return {**answer, "status_url": status_url, **({"download": download_url} if downloadable else {})}
+
+    def cancel(self) -> None:
+        self.status_file.with_name(f"{self.id}.cancel").touch()
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        deadline = time.monotonic() + (timeout or 0)
+        while self.status == "running":
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
+        return True
+
+    def _read(self) -> Dict[str, object]:
+        try:
+            return json.loads(self.status_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # removed since: the owner forgot it or stopped
+            return {"name": "", "answer": {"job": self.id, "status": "failed",
+                                           "error": "the worker running this job has stopped"}}
 
 
 class Jobs:
@@ -141,15 +212,24 @@ class Jobs:
             if len(running) >= self.max_running:
                 raise JobsBusy(f"{len(running)} files are being predicted already; try again when "
                                "one is done")
-            job = Job(name, upload, upload.with_suffix(".results.csv"), total, visitor)
+            job = Job(name, upload, total, visitor)
             self._jobs[job.id] = job
+        job.publish()
         threading.Thread(target=self._run, args=(job, input_format), name=f"demo_app-job-{job.id[:6]}",
                          daemon=True).start()
         return job
 
-    def get(self, job_id: str) -> Optional[Job]:
+    def get(self, job_id: str) -> "Job | SharedJob | None":
+        """This process's job, or another worker's (published under the same root)."""
         with self._lock:
-            return self._jobs.get(job_id)
+            job = self._jobs.get(job_id)
+        if job is not None:
+            return job
+        if not job_id.replace("-", "").replace("_", "").isalnum():
+            return None  # never a path
+        for status_file in jobs_root().glob(f"{FOLDER_PREFIX}*/{job_id}.status.json"):
+            return SharedJob(status_file)
+        return None
 
     def reader(self, stream, name: str, input_format: str) -> RowReader:
         """A reader of an upload with this app's limits."""
@@ -157,11 +237,15 @@ class Jobs:
                          input_format, max_columns=self.max_columns)
 
     def new_upload_path(self, input_format: str) -> Path:
-        """A new file for an upload, in this app's temporary folder, which is deleted with the
-        app or when the process exits (uploads and results are visitors' data)."""
+        """A new file for an upload, in this app's folder (see the module's docstring), which is
+        deleted with the app or when the process exits (uploads and results are visitors' data)."""
         with self._lock:
             if self._directory is None:
-                self._directory = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-"))
+                root = jobs_root()
+                root.mkdir(parents=True, exist_ok=True)
+                self._directory = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-", dir=root))
+                (self._directory / "owner.json").write_text(json.dumps({"host": socket.gethostname(),
+                                                                       "pid": os.getpid()}))
                 weakref.finalize(self, shutil.rmtree, str(self._directory), ignore_errors=True)
         return self._directory / f"{secrets.token_hex(8)}.{input_format}"
 
@@ -221,6 +305,8 @@ class Jobs:
             if len(batch_rows) >= predictor.batch_size:
                 self._record(batch_rows, batch_results, job)
                 batch_rows, batch_results = [], []
+            if job.report.rows % predictor.batch_size == 0:
+                job.publish()  # other workers see the progress
             if out.tell() > self.max_result_bytes:
                 raise ResultsTooLarge(f"the results reached {self.max_result_bytes // (1024 * 1024)} MiB "
                                       f"after {job.report.rows} rows (max_file_result_bytes); the rows "
@@ -237,15 +323,27 @@ class Jobs:
         for job in finished:
             if now - (job.finished or now) > KEEP_SECONDS or len(self._jobs) > KEEP_JOBS:
                 self._jobs.pop(job.id, None)
-                job.output.unlink(missing_ok=True)
+                for path in (job.output, job.output.with_name(f"{job.id}.status.json"),
+                             job.output.with_name(f"{job.id}.cancel")):
+                    path.unlink(missing_ok=True)
 
 
 def remove_abandoned_folders() -> None:
     """Delete the job folders of demo_app servers that are gone (killed before they could clean
-    up): their names carry the process id."""
-    for folder in Path(tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*"):
-        pid = folder.name[len(FOLDER_PREFIX):].split("-", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+    up): on this machine, those whose process is not running; on a volume shared with other
+    machines, those nobody has written to for ``KEEP_SECONDS``."""
+    host = socket.gethostname()
+    for folder in jobs_root().glob(f"{FOLDER_PREFIX}*"):
+        try:
+            owner = json.loads((folder / "owner.json").read_text())
+        except (OSError, ValueError):
+            owner = {"host": host, "pid": folder.name[len(FOLDER_PREFIX):].split("-", 1)[0]}
+        pid = str(owner.get("pid"))
+        if owner.get("host") == host:
+            gone = pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid))
+        else:
+            gone = time.time() - folder.stat().st_mtime > KEEP_SECONDS
+        if gone:
             shutil.rmtree(folder, ignore_errors=True)
 
 

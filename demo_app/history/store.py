@@ -1,6 +1,8 @@
-"""The demo's history (opt-in): every prediction and visitors' corrections, in one SQLite file.
+"""The demo's history (opt-in): every prediction and visitors' corrections, in a SQLite file or
+a PostgreSQL database that several servers share.
 
     app = create_app(predictor, history="demo.sqlite")      # or: serve --history demo.sqlite
+    app = create_app(predictor, history="postgresql://user:password@host/demo")   # replicas share it
     python -m demo_app history demo.sqlite --flagged --format nsmc > corrections.txt   (exports.py)
 
 One row per prediction (the ``predictions`` table, README: "History"): when, which task and
@@ -8,14 +10,17 @@ model (checkpoint file name and SHA-256), the inputs and outputs as JSON, the la
 came from (``page``, ``api`` or ``file``) and a salted hash of the visitor's address, never the
 address itself. A visitor who thinks a result is wrong marks it and gives the right label; that
 correction is stored with the row and can be exported as training data in the book's corpus
-format. The file uses SQLite's write-ahead log, so several processes (gunicorn workers) can write
-to it at once, and each prediction is committed as it is made: a killed server loses at most the
-requests it was answering.
+format. Each prediction is committed as it is made (one transaction per request), so a killed
+server loses at most the requests it was answering, and several processes (gunicorn workers,
+replicas behind a load balancer) write at once: a SQLite file through its write-ahead log on one
+machine, PostgreSQL anywhere. The tables are made and upgraded by ``migrations.py``.
 
-The file has a budget (``max_bytes``): past it, the oldest rows nobody flagged are removed to
-make room (the file stays about that size, reusing their space), and the owner's view says how
-many were. A result too large to be worth keeping whole (``MAX_OUTPUTS_CHARS``: a long NER
-sentence's every word piece) keeps only its prediction.
+A SQLite file has a budget (``max_bytes``): past it, the oldest rows nobody flagged are removed
+to make room (the file stays about that size, reusing their space), and the owner's view says how
+many were. (A PostgreSQL database's size is its host's business: no budget there.) A result too
+large to be worth keeping whole (``MAX_OUTPUTS_CHARS``: a long NER sentence's every word piece)
+keeps only its prediction. When the database cannot be reached, predictions are still answered;
+the history counts what it missed and says so.
 """
 
 from __future__ import annotations
@@ -27,116 +32,126 @@ import hmac
 import json
 import os
 import secrets
-import sqlite3
 import threading
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
+import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
+
+from .migrations import META, PREDICTIONS, dialect_insert, migrate
+
 SOURCES = ("page", "api", "file")
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024  # a class's demo is a few MB; Drive's free space is 15 GB
 MAX_OUTPUTS_CHARS = 16_384
+DATABASE_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://", "sqlite:///")
+HistoryError = SQLAlchemyError  # what a history that cannot be read or written raises
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS predictions (
-    id          INTEGER PRIMARY KEY,
-    time        TEXT NOT NULL,     -- UTC, ISO 8601
-    task        TEXT NOT NULL,     -- classification, pair-classification, ner, qa
-    model       TEXT NOT NULL,     -- the checkpoint's file name
-    model_hash  TEXT NOT NULL,     -- SHA-256 of the checkpoint file (empty when unknown)
-    inputs      TEXT NOT NULL,     -- JSON: the task's fields
-    outputs     TEXT NOT NULL,     -- JSON: the result as the API returned it
-    prediction  TEXT,              -- the label, tagged sentence or answer, for reading
-    latency_ms  REAL,
-    source      TEXT NOT NULL,     -- page, api or file
-    visitor     TEXT,              -- salted SHA-256 of the visitor's address (see visitors.py)
-    flagged     INTEGER NOT NULL DEFAULT 0,
-    correction  TEXT,              -- the right label, tagged sentence or answer, as given
-    flagged_at  TEXT
-);
-CREATE INDEX IF NOT EXISTS predictions_flagged ON predictions (flagged);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
+
+def is_database_url(location) -> bool:
+    """True for a database URL (``postgresql://...``); False for a file path."""
+    return isinstance(location, str) and location.startswith(DATABASE_SCHEMES)
 
 
 class History:
-    """A history file; safe to share between threads and between processes on one machine."""
+    """A history file or database; safe to share between threads and processes."""
 
-    def __init__(self, path, *, model: str = "", model_hash: str = "",
+    def __init__(self, location, *, model: str = "", model_hash: str = "",
                  max_bytes: Optional[int] = DEFAULT_MAX_BYTES) -> None:
-        self.path = Path(path).expanduser()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.model = model
         self.model_hash = model_hash
-        self.max_bytes = max_bytes
-        self._local = threading.local()
-        self._connection().executescript(SCHEMA)
+        self.engine = _engine(location)
+        self.location = self.engine.url.render_as_string(hide_password=True)  # never the password
+        self.path = Path(self.engine.url.database) if self.engine.dialect.name == "sqlite" else None
+        self.max_bytes = max_bytes if self.path is not None else None
+        self._pid = os.getpid()
+        self._missed_lock = threading.Lock()
+        self._missed = 0  # predictions answered but not stored, not yet counted in the database
         with self._writing() as connection:
-            connection.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('salt', ?)",
-                               (secrets.token_hex(16),))
-        self._salt = self._connection().execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()[0]
+            migrate(connection)
+            connection.execute(dialect_insert(connection, META).values(key="salt", value=secrets.token_hex(16))
+                               .on_conflict_do_nothing(index_elements=["key"]))
+        self._salt = self._meta("salt")
 
     # -- writing -------------------------------------------------------------------------
 
     def record(self, task, items: Sequence, results: Sequence[Dict[str, object]], *, source: str,
                visitor: Optional[str] = None, latency_ms: Optional[float] = None) -> List[Tuple[int, str]]:
         """Store one row per (input, result); returns ``(id, flag_token)`` for each, in order.
-        ``visitor`` is hashed with this file's salt before it is stored."""
+        ``visitor`` is hashed with this history's salt before it is stored. Raises
+        ``HistoryError`` (and counts the rows as missed) when the database cannot be written."""
         if source not in SOURCES:
             raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
+        if len(items) != len(results):
+            raise ValueError(f"{len(items)} inputs but {len(results)} results")
+        rows = self._rows_for(task, items, results, source, visitor, latency_ms)
+        try:
+            if self.max_bytes is not None:
+                self.keep_within_budget(incoming=sum(len(row["inputs"]) + len(row["outputs"]) for row in rows) * 2)
+            with self._writing() as connection:  # one transaction: all of them or none
+                ids = [connection.execute(PREDICTIONS.insert().values(**row)).inserted_primary_key[0] for row in rows]
+                self._count_missed(connection)
+        except SQLAlchemyError:
+            with self._missed_lock:
+                self._missed += len(rows)
+            raise
+        return [(row_id, self.flag_token(row_id)) for row_id in ids]
+
+    def _rows_for(self, task, items, results, source, visitor, latency_ms) -> List[Dict[str, object]]:
         now = _now()
         visitor_hash = self._visitor_hash(visitor) if visitor else None
         share = latency_ms / len(items) if latency_ms is not None and items else latency_ms
-        if len(items) != len(results):
-            raise ValueError(f"{len(items)} inputs but {len(results)} results")
         rows = []
         for item, result in zip(items, results):
             prediction = task.prediction_text(result)
             outputs = json.dumps(result, ensure_ascii=False)
             if len(outputs) > MAX_OUTPUTS_CHARS:
                 outputs = json.dumps({"omitted": f"{len(outputs)} characters: too large to keep"})
-            rows.append((now, task.name, self.model, self.model_hash,
-                         json.dumps(task.input_record(item), ensure_ascii=False), outputs,
-                         None if prediction is None else str(prediction), share, source, visitor_hash))
-        if self.max_bytes is not None:
-            self.keep_within_budget(incoming=sum(len(row[4]) + len(row[5]) for row in rows) * 2)
-        with self._writing() as connection:  # one transaction: all of them or none
-            ids = []
-            for row in rows:
-                cursor = connection.execute(
-                    "INSERT INTO predictions (time, task, model, model_hash, inputs, outputs, "
-                    "prediction, latency_ms, source, visitor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
-                ids.append(cursor.lastrowid)
-        return [(row_id, self.flag_token(row_id)) for row_id in ids]
+            rows.append({"time": now, "task": task.name, "model": self.model, "model_hash": self.model_hash,
+                         "inputs": json.dumps(task.input_record(item), ensure_ascii=False), "outputs": outputs,
+                         "prediction": None if prediction is None else str(prediction), "latency_ms": share,
+                         "source": source, "visitor": visitor_hash})
+        return rows
 
     def keep_within_budget(self, incoming: int = 0) -> int:
-        """Make room for ``incoming`` bytes: when the stored rows and they would take more than
-        ``max_bytes``, remove the oldest unflagged rows (down to 90% of it, less ``incoming``).
-        Returns how many were removed."""
+        """Make room for ``incoming`` bytes in a SQLite file: when the stored rows and they would
+        take more than ``max_bytes``, remove the oldest unflagged rows (down to 90% of it, less
+        ``incoming``). Returns how many were removed."""
         used = self.used_bytes()
         if self.max_bytes is None or used + incoming <= self.max_bytes:
             return 0
         with self._writing() as connection:
-            count = connection.execute("SELECT COUNT(*) FROM predictions").fetchone()[0]
+            count = connection.execute(sa.select(sa.func.count()).select_from(PREDICTIONS)).scalar_one()
             remove = max(1, int(count * (used + incoming - 0.9 * self.max_bytes) / used))
-            removed = connection.execute(
-                "DELETE FROM predictions WHERE id IN (SELECT id FROM predictions WHERE flagged = 0 "
-                "ORDER BY id LIMIT ?)", (remove,)).rowcount
-            connection.execute("INSERT INTO meta (key, value) VALUES ('rolled_off', ?) ON CONFLICT(key) "
-                               "DO UPDATE SET value = CAST(value AS INTEGER) + excluded.value", (str(removed),))
-        self._connection().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            oldest = sa.select(PREDICTIONS.c.id).where(PREDICTIONS.c.flagged == 0).order_by(PREDICTIONS.c.id).limit(remove)
+            removed = connection.execute(PREDICTIONS.delete().where(PREDICTIONS.c.id.in_(oldest))).rowcount
+            self._add_to_meta(connection, "rolled_off", removed)
+        with self.engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         return removed
 
     def used_bytes(self) -> int:
-        """What the stored rows take in the file (the space of removed rows is reused)."""
-        connection = self._connection()
-        pages = connection.execute("PRAGMA page_count").fetchone()[0] - connection.execute(
-            "PRAGMA freelist_count").fetchone()[0]
-        return pages * connection.execute("PRAGMA page_size").fetchone()[0]
+        """What the stored rows take: in a SQLite file (the space of removed rows is reused), or
+        the table's size in PostgreSQL."""
+        with self.engine.connect() as connection:
+            if self.path is None:
+                return int(connection.execute(sa.text("SELECT pg_total_relation_size('predictions')")).scalar_one())
+            pages = connection.exec_driver_sql("PRAGMA page_count").scalar_one()
+            free = connection.exec_driver_sql("PRAGMA freelist_count").scalar_one()
+            return (pages - free) * connection.exec_driver_sql("PRAGMA page_size").scalar_one()
 
     def rolled_off(self) -> int:
         """How many old rows were removed to keep within ``max_bytes``."""
-        row = self._connection().execute("SELECT value FROM meta WHERE key = 'rolled_off'").fetchone()
-        return int(row[0]) if row else 0
+        return int(self._meta("rolled_off") or 0)
+
+    def missed(self) -> int:
+        """Predictions answered while the database could not be written, so not stored."""
+        with self._missed_lock:
+            pending = self._missed
+        try:
+            return int(self._meta("missed") or 0) + pending
+        except SQLAlchemyError:
+            return pending
 
     def flag(self, row_id: int, token: str, correction: Optional[str]) -> bool:
         """Mark a row wrong, with the visitor's correction; False when the token does not match
@@ -145,8 +160,8 @@ class History:
             return False
         with self._writing() as connection:
             changed = connection.execute(
-                "UPDATE predictions SET flagged = 1, correction = ?, flagged_at = ? WHERE id = ?",
-                (correction, _now(), row_id)).rowcount
+                PREDICTIONS.update().where(PREDICTIONS.c.id == row_id)
+                .values(flagged=1, correction=correction, flagged_at=_now())).rowcount
         return changed == 1
 
     def flag_token(self, row_id: int) -> str:
@@ -156,62 +171,106 @@ class History:
 
     def rows(self, flagged_only: bool = False, newest_first: bool = False,
              limit: Optional[int] = None) -> Iterator[Dict[str, object]]:
-        """The stored rows as dicts (``inputs`` and ``outputs`` decoded from JSON)."""
-        query = "SELECT * FROM predictions" + (" WHERE flagged = 1" if flagged_only else "")
-        query += " ORDER BY id" + (" DESC" if newest_first else "")
+        """The stored rows as dicts (``inputs`` and ``outputs`` decoded from JSON), streamed."""
+        query = sa.select(PREDICTIONS)
+        if flagged_only:
+            query = query.where(PREDICTIONS.c.flagged == 1)
+        query = query.order_by(PREDICTIONS.c.id.desc() if newest_first else PREDICTIONS.c.id)
         if limit is not None:
-            query += f" LIMIT {int(limit)}"
-        cursor = self._connection().execute(query)
-        names = [column[0] for column in cursor.description]
-        for values in cursor:
-            row = dict(zip(names, values))
-            row["inputs"] = json.loads(row["inputs"])
-            row["outputs"] = json.loads(row["outputs"])
-            yield row
+            query = query.limit(int(limit))
+        with self._engine().connect() as connection:
+            for values in connection.execution_options(stream_results=True, yield_per=500).execute(query):
+                row = dict(values._mapping)
+                row["inputs"] = json.loads(row["inputs"])
+                row["outputs"] = json.loads(row["outputs"])
+                yield row
 
     def tasks(self) -> List[str]:
         """The tasks whose predictions the history holds."""
-        return [row[0] for row in self._connection().execute("SELECT DISTINCT task FROM predictions ORDER BY task")]
+        with self._engine().connect() as connection:
+            return list(connection.execute(sa.select(PREDICTIONS.c.task).distinct().order_by(PREDICTIONS.c.task)).scalars())
 
     def count(self) -> int:
-        return self._connection().execute("SELECT COUNT(*) FROM predictions").fetchone()[0]
+        with self._engine().connect() as connection:
+            return connection.execute(sa.select(sa.func.count()).select_from(PREDICTIONS)).scalar_one()
 
     def close(self) -> None:
-        connection = getattr(self._local, "connection", None)
-        if connection is not None:
-            connection.close()
-            self._local.connection = None
+        self.engine.dispose()
 
     # -- private -------------------------------------------------------------------------
 
-    def _connection(self) -> sqlite3.Connection:
-        """This thread's connection (a forked worker opens its own)."""
-        connection = getattr(self._local, "connection", None)
-        if connection is None or getattr(self._local, "pid", None) != os.getpid():
-            # Autocommit; _writing() opens each write transaction itself.
-            connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across a killed process
-            connection.execute("PRAGMA journal_size_limit=8388608")  # the WAL shrinks back after a checkpoint
-            connection.execute("PRAGMA busy_timeout=30000")
-            self._local.connection, self._local.pid = connection, os.getpid()
-        return connection
+    def _engine(self) -> sa.Engine:
+        """The engine, its pooled connections not inherited from a parent process (a forked
+        gunicorn worker opens its own)."""
+        if self._pid != os.getpid():
+            self.engine.dispose(close=False)
+            self._pid = os.getpid()
+        return self.engine
 
     @contextlib.contextmanager
-    def _writing(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction. IMMEDIATE takes the write lock at once (waiting up to the busy
-        timeout for another process), so two writers never deadlock upgrading a read lock."""
-        connection = self._connection()
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            yield connection
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        connection.execute("COMMIT")
+    def _writing(self) -> Iterator[sa.Connection]:
+        """One write transaction. On SQLite, BEGIN IMMEDIATE takes the write lock at once
+        (waiting up to the busy timeout for another process), so two writers never deadlock
+        upgrading a read lock."""
+        with self._engine().connect() as connection:
+            if self.path is None:
+                with connection.begin():
+                    yield connection
+                return
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield connection
+            except BaseException:
+                connection.exec_driver_sql("ROLLBACK")
+                raise
+            connection.exec_driver_sql("COMMIT")
+
+    def _meta(self, key: str) -> Optional[str]:
+        with self._engine().connect() as connection:
+            return connection.execute(sa.select(META.c.value).where(META.c.key == key)).scalar()
+
+    def _add_to_meta(self, connection: sa.Connection, key: str, amount: int) -> None:
+        insert = dialect_insert(connection, META).values(key=key, value=str(amount))
+        total = sa.cast(sa.cast(META.c.value, sa.Integer) + sa.cast(insert.excluded.value, sa.Integer), sa.Text)
+        connection.execute(insert.on_conflict_do_update(index_elements=["key"], set_={"value": total}))
+
+    def _count_missed(self, connection: sa.Connection) -> None:
+        """Once the database answers again, what was missed meanwhile is counted in it."""
+        with self._missed_lock:
+            missed, self._missed = self._missed, 0
+        if missed:
+            self._add_to_meta(connection, "missed", missed)
 
     def _visitor_hash(self, visitor: str) -> str:
         return hashlib.sha256(f"{self._salt}:{visitor}".encode()).hexdigest()[:32]
+
+
+def _engine(location) -> sa.Engine:
+    """A SQLAlchemy engine for a file path (SQLite, its write-ahead log on) or a database URL
+    (``postgresql://`` through psycopg 3)."""
+    if is_database_url(location):
+        url = sa.make_url(location)
+        if url.get_backend_name() == "postgresql":
+            url = url.set(drivername="postgresql+psycopg")
+            return sa.create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=8,
+                                    connect_args={"connect_timeout": 5})
+        path = Path(url.database or "").expanduser()
+    else:
+        path = Path(location).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(sa.URL.create("sqlite", database=str(path)), connect_args={"timeout": 30})
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, record):
+        dbapi_connection.isolation_level = None  # demo_app's _writing() opens each transaction itself
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across a killed process
+        cursor.execute("PRAGMA journal_size_limit=8388608")  # the WAL shrinks back after a checkpoint
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    return engine
 
 
 def model_identity(source: Optional[str]) -> Tuple[str, str]:

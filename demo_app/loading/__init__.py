@@ -19,7 +19,7 @@ from .arguments import DeployArguments, GenerationDeployArguments, find_best_che
 from .checkpoint import CheckpointError, read_state_dict
 from .common import resolve_device, say, silent
 from .image_model import load_image_predictor
-from .paths import looks_like_a_path, resolve_path
+from .paths import EXPORT_FACTS, looks_like_a_path, resolve_path
 from .text_model import load_text_predictor
 
 LOADERS = {"text": load_text_predictor, "image": load_image_predictor}
@@ -39,10 +39,27 @@ def load_predictor(args: Optional[DeployArguments] = None, *, verbose: bool = Tr
     device = resolve_device(args.device)
     task = _task_before_loading(args)
     load = LOADERS[task.loader if task is not None else "text"]
-    return load(args, task, device, say if verbose else silent, **predictor_options)
+    predictor = load(args, task, device, say if verbose else silent, **predictor_options)
+    _apply_export_facts(predictor, args)
+    return predictor
 
 
 load_classifier = load_predictor  # the name nlpbook's readers and earlier versions use
+
+
+def _apply_export_facts(predictor: Predictor, args: DeployArguments) -> None:
+    """A folder written by ``export`` (``serving/export.py``) says which checkpoint it came from
+    and whether that was a bundled demo model, which the page must keep saying."""
+    name = args.pretrained_model_name
+    if not name or not looks_like_a_path(name):
+        return
+    try:
+        facts = json.loads((Path(name).expanduser() / EXPORT_FACTS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if isinstance(facts, dict):
+        predictor.demo_model = predictor.demo_model or bool(facts.get("demo_model"))
+        predictor.source = str(facts.get("source") or predictor.source)
 
 
 def _task_before_loading(args: DeployArguments) -> Optional[Task]:

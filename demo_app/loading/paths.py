@@ -22,6 +22,7 @@ from .arguments import DEFAULT_PRETRAINED_MODEL_NAME, DeployArguments, find_best
 from .checkpoint import is_hf_model_dir
 
 DRIVE_ROOTS = ("My Drive", "MyDrive")
+EXPORT_FACTS = "demo_app.json"  # in a model folder ``python -m demo_app export`` wrote (serving/export.py)
 _LISTED = 12  # entries shown from a nearby directory
 
 

@@ -136,6 +136,11 @@ class Task:
         """One input for the test prediction made before a model is served."""
         return self.example_items()[0]
 
+    def repeatable_items(self) -> list:
+        """Inputs whose answers a model saved and loaded again must give unchanged (``export``
+        checks them): the examples, or the smoke input for a task without any."""
+        return self.example_items() or [self.smoke_input()]
+
     def input_record(self, item) -> Dict[str, object]:
         """What the history keeps of one input: its fields."""
         texts = (item,) if isinstance(item, str) else tuple(item)
@@ -177,6 +182,11 @@ class Task:
 
     def default_labels(self, num_labels: int) -> Tuple[str, ...]:
         return tuple(f"class {i}" for i in range(num_labels))
+
+    def save_beside_model(self, folder: Path, labels: Sequence[str], source: Optional[Path]) -> None:
+        """Write into an exported model folder (``python -m demo_app export``) the files this
+        task reads beside a model besides its config, such as NER's ``label_map.txt``;
+        ``source`` is the served checkpoint file or folder. Nothing by default."""
 
     def labels_from(self, checkpoint: Path, num_labels: int) -> "Tuple[str, ...] | None":
         """Labels stored beside the checkpoint (NER's label_map.txt), if the task has them."""

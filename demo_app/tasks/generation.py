@@ -173,6 +173,10 @@ class SentenceGeneration(Task):
     def input_record(self, item: Prompt) -> Dict[str, object]:
         return {"prompt": item.text, "settings": item.settings}
 
+    def repeatable_items(self) -> List[Prompt]:
+        """The first example written greedily: sampling would differ from run to run."""
+        return [Prompt(self.examples[0][0], check_settings({"do_sample": False, "max_new_tokens": 8}))]
+
     def smoke_input(self) -> Prompt:
         return Prompt(self.examples[0][0], check_settings({"max_new_tokens": 2}))
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -96,6 +97,13 @@ class ImageClassification(Task):
             return decode_image(bytes(image), f"image {index}")
         raise TypeError(f"image {index} is {type(image).__name__}: pass the image file's bytes "
                         "(open(path, 'rb').read()), a pathlib.Path or a PIL image")
+
+    def save_beside_model(self, folder: Path, labels: Sequence[str], source: Optional[Path]) -> None:
+        """The class index file (WordNet ids) the served model had, when it had one."""
+        directory = source if source is None or source.is_dir() else source.parent
+        for name in INDEX_FILES:
+            if directory is not None and (directory / name).is_file():
+                shutil.copy(directory / name, folder / name)
 
     def smoke_input(self):
         from PIL import Image

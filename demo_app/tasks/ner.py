@@ -52,6 +52,10 @@ class NamedEntityRecognition(Task):
     lead_en = "Type a sentence; the model marks people, places, organisations, dates and more."
     examples = (("이순신은 조선 중기의 무신이다",), ("2019년 5월 서울에서 삼성전자 직원 3명을 만났다",))
 
+    def save_beside_model(self, folder: Path, labels: Sequence[str], source: Optional[Path]) -> None:
+        """ratsnlp's ``label_map.txt``: one tag per line, in the model's order."""
+        (folder / LABEL_MAP).write_text("\n".join(labels) + "\n", encoding="utf-8")
+
     def labels_from(self, checkpoint: Path, num_labels: int) -> Tuple[str, ...]:
         """The tags in ``label_map.txt`` beside the checkpoint (or in its directory)."""
         directory = checkpoint if checkpoint.is_dir() else checkpoint.parent

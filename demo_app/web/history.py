@@ -7,11 +7,11 @@ stored. Registered only when the history is on.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from typing import Optional, Sequence
 
 from flask import Blueprint, jsonify, render_template, request
 
+from ..history import HistoryError
 from ..tasks import Task
 from ..tasks.fields import type_name
 from .errors import ApiError
@@ -36,8 +36,8 @@ def flag():
     correction = _correction(body.get("correction"), state.task, labels, state.settings.max_text_chars)
     try:
         flagged = state.history.flag(row_id, token, correction)
-    except sqlite3.Error as error:
-        logger.warning("history not written: %s", error)
+    except HistoryError as error:
+        logger.warning("history not written: %s", type(error).__name__)
         raise ApiError(503, "the history could not be written; try again shortly") from None
     if not flagged:
         raise ApiError(404, "no such result to flag (the id or flag_token does not match)")
@@ -55,6 +55,7 @@ def history_view():
     rows = list(state.history.rows(flagged_only=flagged_only, newest_first=True, limit=VIEW_ROWS))
     return render_template("history.html", rows=rows, flagged_only=flagged_only,
                            total=state.history.count(), shown=VIEW_ROWS, rolled_off=state.history.rolled_off(),
+                           missed=state.history.missed(),
                            budget_mb=(state.history.max_bytes or 0) // (1024 * 1024),
                            title=state.settings.title or state.task.title, fields=state.task.fields)
 

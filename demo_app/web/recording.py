@@ -4,10 +4,10 @@ each stored answer the handle (``id`` and ``flag_token``) that ``POST /flag`` ne
 from __future__ import annotations
 
 import logging
-import sqlite3
 from typing import Dict, List, Optional, Sequence
 
-from ..history import History, model_identity
+from ..history import History, HistoryError, model_identity
+from ..history.store import is_database_url
 from ..loading.paths import drive_file_path
 
 logger = logging.getLogger("demo_app.web")
@@ -21,20 +21,20 @@ def open_history(history, predictor, max_bytes: Optional[int] = None) -> Optiona
     if isinstance(history, History):
         return history
     model, model_hash = model_identity(predictor.source if predictor is not None else None)
-    return History(drive_file_path(history), model=model or "inference_fn", model_hash=model_hash,
-                   max_bytes=max_bytes)
+    location = history if is_database_url(history) else drive_file_path(history)
+    return History(location, model=model or "inference_fn", model_hash=model_hash, max_bytes=max_bytes)
 
 
 def record_results(history: History, task, items: Sequence, results: List[Dict[str, object]],
                    *, source: str, visitor: str, latency_ms: float) -> None:
     """Store the answers and give each its ``history`` handle (``id`` and ``flag_token``, which
-    ``POST /flag`` needs). A history that cannot be written is logged; the visitor still gets
-    the answer."""
+    ``POST /flag`` needs). A history that cannot be written (the database is down) is logged
+    and counted; the visitor still gets the answer."""
     try:
         handles = history.record(task, items, results, source=source, visitor=visitor,
                                  latency_ms=latency_ms)
-    except sqlite3.Error as error:
-        logger.warning("history not written: %s", error)
+    except HistoryError as error:
+        logger.warning("history not written: %s", type(error).__name__)  # the message may name the server
         return
     for result, (row_id, token) in zip(results, handles):
         result["history"] = {"id": row_id, "flag_token": token}

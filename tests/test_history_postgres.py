@@ -1,0 +1,171 @@
+"""The history on PostgreSQL, on a real server (``postgres_server.py``): the same rows, flags and
+exports as the SQLite file; two gunicorn servers with two workers each writing at once; a
+database that goes away while visitors keep getting answers; old history files migrated."""
+
+import base64
+import io
+import json
+import sqlite3
+import threading
+
+import pytest
+import requests
+
+from demo_app import History, create_app, serve
+from demo_app.history import export
+from demo_app.history.migrations import SCHEMA_VERSION
+from postgres_server import PostgresServer
+from test_history import SENTENCES, exports_round_trip
+from test_wsgi import start_gunicorn, stop
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    server = PostgresServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def database(postgres, request):
+    return postgres.create_database(request.node.name.lower()[:60].replace("[", "_").replace("]", ""))
+
+
+def test_the_same_history_on_postgresql(demo_classifier, database, tmp_path):
+    """The SQLite tests' exports and corrections, run against PostgreSQL."""
+    exports_round_trip(History(database, model="m.ckpt", model_hash="0" * 64), demo_classifier)
+    history = History(database)
+    assert history.count() == 4 and history.tasks() == ["classification"]
+    assert history.path is None and history.max_bytes is None  # a database's size is its host's business
+    assert "not-a-secret" not in history.location and "***" in history.location
+
+
+def test_two_gunicorn_servers_with_two_workers_each_share_one_database(database):
+    servers = [start_gunicorn({"DEMO_APP_HISTORY": database}, workers=2) for _ in range(2)]
+    answers, errors = [], []
+
+    def visitor(n):
+        url = servers[n % 2][1]
+        try:
+            with requests.Session() as session:
+                for i in range(12):
+                    sentence = f"{SENTENCES[i % 4]} {n}/{i}"
+                    response = session.post(url + "/predict", json={"sentence": sentence}, timeout=60)
+                    response.raise_for_status()
+                    answers.append((sentence, response.json()))
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    try:
+        threads = [threading.Thread(target=visitor, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(300)
+        assert not errors
+        history = History(database)
+        rows = list(history.rows())
+        assert len(rows) == len(answers) == 96  # none lost, none twice
+        assert sorted(row["inputs"]["sentence"] for row in rows) == sorted(sentence for sentence, _ in answers)
+        assert len({row["id"] for row in rows}) == 96
+        by_id = {row["id"]: row for row in rows}
+        for sentence, answer in answers:
+            assert by_id[answer["history"]["id"]]["inputs"] == {"sentence": sentence}
+        # A result answered by one server is flagged through the other: they share the salt.
+        sentence, answer = next((s, a) for s, a in answers if a["history"]["id"] % 2 == 0)
+        flag = {**answer["history"], "correction": "부정 (negative)"}
+        assert requests.post(servers[1][1] + "/flag", json=flag, timeout=30).json()["flagged"] is True
+        assert requests.post(servers[0][1] + "/flag", json=flag, timeout=30).json()["flagged"] is True
+        assert [row["id"] for row in history.rows(flagged_only=True)] == [answer["history"]["id"]]
+    finally:
+        for process, _ in servers:
+            stop(process)
+
+
+def test_a_database_that_goes_away_does_not_fail_predictions(demo_classifier, postgres):
+    database = postgres.create_database("goes_away")
+    app = create_app(demo_classifier, history=database, auth="teacher:a-long-s3cret-pass")
+    auth = {"Authorization": "Basic " + base64.b64encode(b"teacher:a-long-s3cret-pass").decode()}
+    handle = serve(app, port=0, quiet=True)
+    try:
+        first = requests.post(handle.url + "/predict", json={"sentence": "재밌어요"}, headers=auth, timeout=30)
+        assert "history" in first.json()
+        postgres.stop()
+        try:
+            answered = requests.post(handle.url + "/predict", json={"sentence": "시간이 아까웠습니다"}, headers=auth, timeout=30)
+            assert answered.status_code == 200 and answered.json()["prediction"] == "부정 (negative)"
+            assert "history" not in answered.json()  # answered, not stored
+            flagged = requests.post(handle.url + "/flag", json={**first.json()["history"], "correction": "부정 (negative)"},
+                                    headers=auth, timeout=30)
+            assert flagged.status_code == 503 and "history" in flagged.json()["error"]
+        finally:
+            postgres.start()
+        again = requests.post(handle.url + "/predict", json={"sentence": "최고예요"}, headers=auth, timeout=30)
+        assert "history" in again.json()
+        view = requests.get(handle.url + "/history", headers=auth, timeout=30).text
+        assert 'id="missed"' in view and "1 predictions" in view
+        assert History(database).missed() == 1  # counted in the database once it answered again
+    finally:
+        handle.stop()
+
+
+LEGACY_SCHEMA = """
+CREATE TABLE predictions (id INTEGER PRIMARY KEY, time TEXT NOT NULL, task TEXT NOT NULL, model TEXT NOT NULL,
+    model_hash TEXT NOT NULL, inputs TEXT NOT NULL, outputs TEXT NOT NULL, prediction TEXT, latency_ms REAL,
+    source TEXT NOT NULL, visitor TEXT, flagged INTEGER NOT NULL DEFAULT 0, correction TEXT, flagged_at TEXT);
+CREATE INDEX predictions_flagged ON predictions (flagged);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO meta VALUES ('salt', 'an-old-salt');
+INSERT INTO predictions (time, task, model, model_hash, inputs, outputs, prediction, source)
+    VALUES ('2026-11-01T00:00:00', 'classification', 'm.ckpt', '', '{"sentence": "옛날 기록"}',
+            '{"prediction": "긍정 (positive)", "probabilities": [{"label": "부정 (negative)", "probability": 0.2,
+              "width": "20.00%"}, {"label": "긍정 (positive)", "probability": 0.8, "width": "80.00%"}]}',
+            '긍정 (positive)', 'api');
+"""
+
+
+def test_a_history_file_from_an_earlier_demo_app_is_migrated_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as connection:
+        connection.executescript(LEGACY_SCHEMA)
+    history = History(path)
+    [row] = list(history.rows())
+    assert row["inputs"] == {"sentence": "옛날 기록"}
+    assert history.flag(row["id"], history.flag_token(row["id"]), "부정 (negative)")
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
+        assert connection.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()[0] == "an-old-salt"
+    out = io.StringIO()
+    assert export(history, out, "nsmc") == 1
+
+
+def test_a_history_from_a_newer_demo_app_is_refused(tmp_path):
+    path = tmp_path / "new.sqlite"
+    History(path)
+    with sqlite3.connect(path) as connection:
+        connection.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(RuntimeError, match="newer demo_app"):
+        History(path)
+
+
+def test_the_cli_exports_a_postgresql_history_without_printing_its_password(database, tmp_path):
+    import subprocess
+    import sys
+
+    from test_history import ROOT
+
+    history = History(database)
+    history.record(_classification(), ["좋아요"], [{"prediction": "긍정 (positive)", "probabilities": []}], source="api")
+    result = subprocess.run([sys.executable, "-m", "demo_app", "history", database, "--format", "jsonl"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["inputs"] == {"sentence": "좋아요"}
+    assert "not-a-secret" not in result.stderr
+
+
+def _classification():
+    from demo_app.tasks import TASKS
+
+    return TASKS["classification"]

@@ -1,0 +1,63 @@
+"""Several processes serving one demo (gunicorn workers, replicas behind a host's load balancer):
+a file job started in one is polled, cancelled and downloaded through another, whether they share
+a machine's temporary folder or a volume named by ``DEMO_APP_JOBS_DIR``."""
+
+import csv
+import io
+import time
+
+import pytest
+import requests
+
+from test_files import upload
+from test_wsgi import start_gunicorn, stop
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def two_servers(tmp_path):
+    env = {"DEMO_APP_JOBS_DIR": str(tmp_path / "shared-volume")}
+    servers = [start_gunicorn(env, workers=2) for _ in range(2)]
+    yield [url for _, url in servers]
+    for process, _ in servers:
+        stop(process)
+
+
+def wait_until_done(url, status_url, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answer = requests.get(url + status_url, timeout=30).json()
+        if answer["status"] != "running":
+            return answer
+        time.sleep(0.3)
+    raise AssertionError("the job did not finish")
+
+
+def test_a_job_is_followed_and_downloaded_through_another_server(two_servers):
+    first, second = two_servers
+    rows = [f"영화 {i} 정말 재밌어요" if i % 2 else f"영화 {i} 시간이 아까웠어요" for i in range(3000)]
+    started = upload(first, "reviews.csv", ("sentence\n" + "\n".join(rows) + "\n").encode())
+    assert started.status_code == 202, started.text
+    job = started.json()
+    progress = requests.get(second + job["status_url"], timeout=30).json()  # the other server knows it
+    assert progress["job"] == job["job"] and progress["status"] in ("running", "done")
+    done = wait_until_done(second, job["status_url"])
+    assert done["status"] == "done" and done["predicted"] == 3000 and len(done["preview"]) == 20
+    for url in (first, second):  # the same results through either
+        download = requests.get(url + done["download"], timeout=60)
+        assert download.status_code == 200
+        table = list(csv.DictReader(io.StringIO(download.content.decode("utf-8-sig"))))
+        assert [row["sentence"] for row in table] == rows
+    assert requests.get(second + "/jobs/no-such-job", timeout=30).status_code == 404
+
+
+def test_a_job_is_cancelled_through_another_server(two_servers):
+    first, second = two_servers
+    rows = "sentence\n" + "\n".join(f"정말 재밌어요 {i}" for i in range(50_000)) + "\n"
+    job = upload(first, "big.csv", rows.encode()).json()
+    assert job["status"] == "running"
+    cancelled = requests.delete(second + job["status_url"], timeout=30).json()
+    if cancelled["status"] == "running":  # the owner stops at its next batch
+        cancelled = wait_until_done(first, job["status_url"], timeout=30)
+    assert cancelled["status"] == "cancelled" and cancelled["predicted"] < 50_000
