@@ -78,6 +78,7 @@ def student(colab):
         person.set_field("pretrained_model_name", f"{mount}/My Drive/kcbert-tiny")
         person.set_field("downstream_model_dir", f"{mount}/My Drive/nlpbook/checkpoint-doccls")
         person.set_field("history_path", f"{mount}/My Drive/nlpbook/demo_history.sqlite")
+        person.set_field("export_dir", f"{mount}/My Drive/nlpbook/demo-app-export")
         person.mount = mount
         yield person
 
@@ -121,9 +122,11 @@ def test_my_drive_spelling_typos_and_a_taken_port(student):
         student.run("server.stop()")
 
 
-def test_the_page_follows_what_the_notebook_loaded_last(student):
+def test_the_page_follows_what_the_notebook_loaded_last(student, colab):
     outputs = student.run_all()  # top to bottom with checkpoint A; the last cell stops the server
     assert "'prediction'" in "".join(outputs)
+    exported = colab / "drive" / "nlpbook" / "demo-app-export"  # the export cell, on Drive's MyDrive
+    assert (exported / "Dockerfile").is_file() and "Saved in" in "".join(outputs)
     served = student.run("serve(app")
     url = served_url(served)
     assert requests.get(url + "/healthz", timeout=10).json()["model"]["checkpoint"] == "epoch=1-val_loss=0.60.ckpt"
