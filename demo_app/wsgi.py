@@ -31,10 +31,9 @@ sessions) when visitors upload large files and poll ``/jobs/<id>``.
 """
 
 import os
-import signal
 
 from .loading import DeployArguments, load_predictor
-from .serving import serve
+from .serving import serve, stop_on_sigterm
 from .web import create_app
 
 
@@ -62,12 +61,8 @@ def app_from_environment():
 app = app_from_environment()
 
 
-def _stop(signum, frame):
-    raise KeyboardInterrupt  # SIGTERM from a process manager stops as Ctrl-C does
-
-
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, _stop)
+    stop_on_sigterm()
     serve(app, host=_env("HOST", "0.0.0.0"), port=int(os.environ.get("PORT") or 8000)).wait()
     predictor = app.extensions["demo_app"].predictor
     if predictor is not None:

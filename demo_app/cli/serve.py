@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
 from typing import Optional
 
@@ -38,11 +37,11 @@ def add_parser(commands, model_flags: argparse.ArgumentParser) -> None:
 
 def run(options: argparse.Namespace) -> int:
     from ..loading import load_predictor
-    from ..serving import serve
+    from ..serving import serve, stop_on_sigterm
     from ..web import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill` and process managers stop as Ctrl-C does
+    stop_on_sigterm()
     tunnel = None if options.tunnel == "none" else options.tunnel
     logging.getLogger("pyngrok").setLevel(logging.WARNING)
     auth = _visitor_auth(options.auth)
@@ -76,6 +75,3 @@ def _visitor_auth(auth: Optional[str]) -> Optional[str]:
     password = getpass.getpass(f"Password for visitor {auth!r} (Enter: generate a strong one): ")
     return f"{auth}:{password}" if password else auth
 
-
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt

@@ -4,7 +4,8 @@ is ``demo_app.wsgi``; Colab's helpers are ``demo_app.colab``. ``export``: the mo
 as a folder a container host or a Hugging Face Space runs."""
 
 from .export import export_app, push_to_space
-from .server import ServerHandle, serve
+from .server import ServerHandle, serve, stop_on_sigterm
 from .tunnel import Tunnel, TunnelError, open_tunnel
 
-__all__ = ["ServerHandle", "Tunnel", "TunnelError", "export_app", "open_tunnel", "push_to_space", "serve"]
+__all__ = ["ServerHandle", "Tunnel", "TunnelError", "export_app", "open_tunnel", "push_to_space", "serve",
+           "stop_on_sigterm"]

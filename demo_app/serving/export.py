@@ -150,12 +150,12 @@ def pinned_versions() -> Dict[str, str]:
         try:
             version = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
+            # Not installed here (Colab has no gunicorn; openvino has no wheel for every platform):
+            # any recent release.
             version = "" if name in ("openvino", "gunicorn") else None
         if version is None:
             raise RuntimeError(f"{name} is not installed; install demo_app's requirements first")
         versions[name] = version.split("+")[0]  # 2.13.0+cu121 (Colab) -> 2.13.0 from the CPU index
-    if not versions["gunicorn"]:
-        versions["gunicorn"] = ""  # not installed here (Colab): any recent release
     return versions
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import errno
 import logging
+import signal
 import sys
 import threading
 import time
@@ -173,6 +174,16 @@ def _open_public_url(handle: ServerHandle, provider: str, say, **tunnel_options)
         limit = limit_public_traffic(handle.app, handle.tunnel.forwarded_hops)
         if limit:
             say(f"Visitors are limited to {limit} each (set rate_limit in create_app to change).")
+
+
+def stop_on_sigterm() -> None:
+    """Stop a server waiting in the main thread on SIGTERM (``kill``, ``docker stop``, a process
+    manager) as Ctrl-C does: ``ServerHandle.wait`` sees a KeyboardInterrupt."""
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _stop_earlier_server(host: str, port: int) -> None:

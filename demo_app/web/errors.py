@@ -9,6 +9,8 @@ from typing import Dict, Optional
 from flask import Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from ..tasks import FieldError
+from ..tasks.image_decoding import ImageError
 
 logger = logging.getLogger("demo_app.web")
 
@@ -28,6 +30,8 @@ class ApiError(Exception):
 def register_error_handlers(app: Flask) -> None:
     """JSON errors for the API; a short plain-text page for a browser that asked for a page."""
     app.register_error_handler(ApiError, _api_error)
+    for input_error in (FieldError, ImageError):  # a field or picture that cannot be used: its status
+        app.register_error_handler(input_error, _input_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
 
@@ -37,6 +41,10 @@ def _api_error(error: ApiError):
     response.status_code = error.status
     response.headers.update(error.headers)
     return response
+
+
+def _input_error(error: "FieldError | ImageError"):
+    return _api_error(ApiError(error.status, str(error)))
 
 
 def _http_error(error: HTTPException):

@@ -3,9 +3,10 @@
 The web app takes each task's fields (``sentence``; ``premise`` and ``hypothesis``; ...) in the
 shapes the README's HTTP section lists: ratsnlp's ``POST /api`` body, a JSON object,
 ``{"inputs": [...]}`` (``{"sentences": [...]}`` too, for one-sentence tasks) and query
-parameters; an image task takes multipart files or base64. Every problem is an
-:class:`~demo_app.web.errors.ApiError` naming the field and what to send instead; text fields are
-checked by the tasks' one field check (``demo_app.tasks.fields``).
+parameters; an image task takes multipart files or base64. Every problem names the field and
+what to send instead: an :class:`~demo_app.web.errors.ApiError`, or the tasks' ``FieldError`` (their
+one field check, ``demo_app.tasks.fields``) and ``ImageError``, which the app's error handlers
+answer the same way.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from typing import List
 
 from flask import request
 
-from ..tasks import TASKS, FieldError, Task, check_text
+from ..tasks import TASKS, Task, check_text
 from ..tasks.fields import type_name
-from ..tasks.image_decoding import MAX_IMAGE_BYTES, ImageError, decode_image
+from ..tasks.image_decoding import MAX_IMAGE_BYTES, decode_image
 from .errors import ApiError
 
 
@@ -108,17 +109,11 @@ class InputReader:
 
     def item(self, texts: List[str], values, where: str = ""):
         """The task's input from its checked texts and the rest of the request (``values``)."""
-        try:
-            return self.task.make_item(texts, values, where)
-        except FieldError as error:
-            raise ApiError(error.status, str(error)) from None
+        return self.task.make_item(texts, values, where)
 
     def text(self, value: object, where: str, field: str) -> str:
         setting = "" if field in self.task.field_max_chars else "max_text_chars"
-        try:
-            return check_text(value, where, self.task.max_chars(field, self.max_chars), setting)
-        except FieldError as error:
-            raise ApiError(error.status, str(error)) from None
+        return check_text(value, where, self.task.max_chars(field, self.max_chars), setting)
 
 
 class ImageInputReader:
@@ -182,10 +177,7 @@ class ImageInputReader:
             raise ApiError(400, f"{where} is not valid base64") from None
 
     def image(self, data: bytes, name: str):
-        try:
-            return decode_image(data, name)
-        except ImageError as error:
-            raise ApiError(error.status, str(error)) from None
+        return decode_image(data, name)
 
 
 def json_body(expected: type, usage: str):

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Dict, List
@@ -14,11 +13,9 @@ from flask import Blueprint, g, jsonify, render_template, request
 
 from ..inference import Abandoned, Overloaded, PredictionError
 from ..tasks import FieldError
-from .errors import ApiError
-from .recording import record_results
-from .state import DemoState, current_visitor, demo_state, texts_of
-
-logger = logging.getLogger("demo_app.web")
+from .errors import ApiError, logger
+from .recording import record_request
+from .state import DemoState, current_visitor, demo_state, input_chars, texts_of
 
 pages = Blueprint("pages", __name__)
 
@@ -62,33 +59,34 @@ def answers(items: List) -> List[Dict[str, object]]:
     """The task's result dicts for ``items``, recorded in the history when it is on; model
     trouble becomes an :class:`ApiError` (503 busy or slow, 500 broken) for this request only."""
     state = demo_state()
-    g.sentence_chars = sum(len(text) for item in items for text in texts_of(item) if isinstance(text, str))
+    g.sentence_chars = input_chars(state.task, items)
     started = time.perf_counter()
     visitor = current_visitor()
     try:
         results = state.predict_many(items, visitor, request.environ.get("waitress.client_disconnected"))
-    except ApiError:
+    except (ApiError, FieldError):  # FieldError: found while the model read it (a prompt too many tokens long)
         raise
-    except FieldError as error:  # found while the model read it (a prompt too many tokens long)
-        raise ApiError(error.status, str(error)) from None
-    except Abandoned:  # the client left: nobody reads this answer
-        raise ApiError(499, "the client closed the connection") from None
-    except Overloaded as error:
-        raise ApiError(503, str(error), {"Retry-After": "1"}) from None
-    except FutureTimeout:
-        raise ApiError(503, f"the model took longer than {state.settings.request_timeout_s:g} s "
-                            "(request_timeout_s); try again shortly", {"Retry-After": "5"}) from None
-    except PredictionError as error:
-        raise ApiError(500, str(error)) from None
-    except Exception as error:  # noqa: BLE001 - one line in the log, not a traceback per request
-        logger.warning("prediction failed: %s", type(error).__name__)
-        raise ApiError(500, f"the model could not process this request ({type(error).__name__});"
-                            " the server keeps serving other requests") from None
-    if state.history is not None:
-        source = "page" if request.headers.get("X-Demo-Source") == "page" else "api"
-        record_results(state.history, state.task, items, results, source=source, visitor=visitor,
-                       latency_ms=(time.perf_counter() - started) * 1000)
+    except Exception as error:  # noqa: BLE001 - each kind of trouble has its own answer
+        raise model_trouble(error, state.settings.request_timeout_s) from None
+    record_request(state.history, state.task, items, results, visitor=visitor, started=started)
     return results
+
+
+def model_trouble(error: Exception, timeout_s: float) -> ApiError:
+    """The answer to a request the model could not answer: the client left, the model is busy
+    or slow, or it failed (one line in the log, not a traceback per request)."""
+    if isinstance(error, Abandoned):  # nobody reads this answer
+        return ApiError(499, "the client closed the connection")
+    if isinstance(error, Overloaded):
+        return ApiError(503, str(error), {"Retry-After": "1"})
+    if isinstance(error, FutureTimeout):
+        return ApiError(503, f"the model took longer than {timeout_s:g} s (request_timeout_s); try again "
+                             "shortly", {"Retry-After": "5"})
+    if isinstance(error, PredictionError):
+        return ApiError(500, str(error))
+    logger.warning("prediction failed: %s", type(error).__name__)
+    return ApiError(500, f"the model could not process this request ({type(error).__name__});"
+                         " the server keeps serving other requests")
 
 
 def page_texts(state: DemoState) -> Dict[str, object]:

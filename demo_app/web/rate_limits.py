@@ -77,12 +77,6 @@ class RateLimiter:
         with self._lock:
             return self._bucket(visitor, now).take(now) or (self._everyone.take(now) if self._everyone else 0.0)
 
-    def wait(self, visitor: str) -> float:
-        """The seconds ``visitor`` must wait before the next request (0: none); takes nothing."""
-        now = time.monotonic()
-        with self._lock:
-            return self._bucket(visitor, now).wait(now) or (self._everyone.wait(now) if self._everyone else 0.0)
-
     def _bucket(self, visitor: str, now: float) -> TokenBucket:
         bucket = self._visitors.pop(visitor, None)
         if bucket is None:

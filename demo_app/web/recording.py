@@ -4,7 +4,10 @@ each stored answer the handle (``id`` and ``flag_token``) that ``POST /flag`` ne
 from __future__ import annotations
 
 import logging
+import time
 from typing import Dict, List, Optional, Sequence
+
+from flask import request
 
 from ..history import History, HistoryError, model_identity
 from ..history.store import is_database_url
@@ -38,3 +41,14 @@ def record_results(history: History, task, items: Sequence, results: List[Dict[s
         return
     for result, (row_id, token) in zip(results, handles):
         result["history"] = {"id": row_id, "flag_token": token}
+
+
+def record_request(history: Optional[History], task, items: Sequence, results: List[Dict[str, object]],
+                   *, visitor: str, started: float) -> None:
+    """``record_results`` for the answers to the current request (when the history is on): from
+    the page when the page's script says so, else from the API; its latency since ``started``."""
+    if history is None:
+        return
+    source = "page" if request.headers.get("X-Demo-Source") == "page" else "api"
+    record_results(history, task, items, results, source=source, visitor=visitor,
+                   latency_ms=(time.perf_counter() - started) * 1000)

@@ -89,6 +89,14 @@ def texts_of(item) -> tuple:
     return tuple(item) if isinstance(item, (tuple, list)) else (item,)
 
 
+def input_chars(task: Task, items: List) -> int:
+    """How many characters of text ``items`` hold (for the access log): what the history keeps
+    of each input, its text fields counted (a picture has none)."""
+    if task.input_kind != "text":
+        return 0
+    return sum(len(value) for item in items for value in task.input_record(item).values() if isinstance(value, str))
+
+
 def _predict_many_for(model, predictor: Optional[Predictor], settings: WebOptions) -> PredictMany:
     if predictor is not None:
         def predict_many(items: List, visitor: str, gone) -> List[Dict[str, object]]:

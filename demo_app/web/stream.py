@@ -18,8 +18,9 @@ from flask import Blueprint, Response, g, request, stream_with_context
 from ..inference import Abandoned, Overloaded, PredictionError
 from ..tasks import FieldError
 from .errors import ApiError, logger
-from .recording import record_results
-from .state import check_cost, current_visitor, demo_state
+from .pages import model_trouble
+from .recording import record_request
+from .state import check_cost, current_visitor, demo_state, input_chars
 
 STREAM_PATH = "/predict/stream"
 
@@ -33,16 +34,16 @@ def predict_stream():
     if many:
         raise ApiError(400, f"{STREAM_PATH} takes one input; send several to POST /predict")
     check_cost(state.predictor, items, state.settings)
-    g.sentence_chars = len(str(items[0]))
-    visitor, source = current_visitor(), "page" if request.headers.get("X-Demo-Source") == "page" else "api"
+    g.sentence_chars = input_chars(state.task, items)
+    visitor = current_visitor()
     gone = request.environ.get("waitress.client_disconnected")
     events = state.predictor.stream(items, visitor=visitor, gone=gone)
     try:
         first = next(events)  # refused at once (busy, a prompt too long) is JSON, not a stream
-    except Overloaded as error:
-        raise ApiError(503, str(error), {"Retry-After": "1"}) from None
-    except FieldError as error:
-        raise ApiError(error.status, str(error)) from None
+    except FieldError:
+        raise
+    except Exception as error:  # noqa: BLE001 - each kind of trouble has its own answer
+        raise model_trouble(error, state.settings.request_timeout_s) from None
 
     def answer():
         started = time.perf_counter()
@@ -51,9 +52,7 @@ def predict_stream():
             while True:
                 if "results" in event:
                     results = [state.task.to_dict(result) for result in event["results"]]
-                    if state.history is not None:
-                        record_results(state.history, state.task, items, results, source=source,
-                                       visitor=visitor, latency_ms=(time.perf_counter() - started) * 1000)
+                    record_request(state.history, state.task, items, results, visitor=visitor, started=started)
                     yield _event({"type": "result", "result": results[0]})
                     return
                 yield _event({"type": "text", "text": event["text"]})
