@@ -168,14 +168,18 @@ def test_work_nobody_waits_for_is_dropped(medium_qa):
         assert server.stop() == 0
 
 
+def flood_with_ner_batches(server, attackers):
+    """Attackers posting 64 long sentences at a time for 8 s, beside a visitor's one sentence."""
+    batch = {"inputs": ["서울에서 삼성전자 직원을 만났다 " * 20] * 64}
+    return Siege(server, lambda: post_json(server, "/predict", batch),
+                 lambda: post_json(server, "/predict", {"sentence": "이순신은 조선 중기의 무신이다"}),
+                 attackers=attackers, seconds=8).run()
+
+
 def test_large_ner_batches_share_the_model_fairly(medium_ner):
     server = Server({"model": medium_ner})
     try:
-        batch = {"inputs": ["서울에서 삼성전자 직원을 만났다 " * 20] * 64}
-        siege = Siege(server, lambda: post_json(server, "/predict", batch),
-                      lambda: post_json(server, "/predict", {"sentence": "이순신은 조선 중기의 무신이다"}),
-                      attackers=8, seconds=8).run()
-        siege.check()
+        flood_with_ner_batches(server, attackers=8).check()
     finally:
         assert server.stop() == 0
 
@@ -209,11 +213,7 @@ def test_disk_stays_within_its_budgets(tmp_path):
     server = Server({"model": {"task": "ner"}, "app": {"history": str(history), "max_history_bytes": 3_000_000,
                                                        "max_file_result_bytes": 1_000_000}})
     try:
-        batch = {"inputs": ["서울에서 삼성전자 직원을 만났다 " * 20] * 64}
-        siege = Siege(server, lambda: post_json(server, "/predict", batch),
-                      lambda: post_json(server, "/predict", {"sentence": "이순신은 조선 중기의 무신이다"}),
-                      attackers=4, seconds=8).run()
-        siege.check()
+        flood_with_ner_batches(server, attackers=4).check()
         from demo_app.history import History
 
         kept = History(history)
