@@ -22,6 +22,7 @@ from typing import IO, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 import torch
 
 from .fields import FieldTypeError, check_text, type_name
+from .scoring import Summary
 
 DEMO_MODEL_DIR = Path(__file__).resolve().parent.parent / "demo_model"  # every task's demo model
 
@@ -249,8 +250,9 @@ class Task:
 
     def scorer(self, labels: Sequence[str]):
         """What scores a data file's predictions against its gold column (``scoring.py``), or
-        None for a task that has nothing to score."""
-        return None
+        None for a task that has nothing to score. A task with gold labels: accuracy and each
+        label's precision and recall."""
+        return Summary(labels, self.label_column) if self.has_gold_labels else None
 
     def read_file_item(self, value: str, directory: Path):
         """A data file's field as the model's input (``directory`` holds the data file): the

@@ -14,7 +14,6 @@ import torch
 import csv
 
 from .base import DEMO_MODEL_DIR, Input, Prediction, StateDict, Task, first_of
-from .scoring import Summary
 
 DEFAULT_LABELS = ("부정 (negative)", "긍정 (positive)")
 
@@ -62,9 +61,6 @@ class SequenceClassification(Task):
                 return label
         raise ValueError(f"label {value!r} is none of this model's classes: 0-{len(labels) - 1} "
                          f"or {', '.join(repr(label) for label in labels)}")
-
-    def scorer(self, labels: Sequence[str]) -> Summary:
-        return Summary(labels, self.label_column)
 
     def fields_of(self, item) -> Input:
         return (item,) if isinstance(item, str) else tuple(item)

@@ -20,7 +20,6 @@ import torch
 
 from .base import DEMO_MODEL_DIR, Task
 from .image_decoding import ImageError, decode_image, to_rgb
-from .scoring import Summary
 from .classification import basis_points, format_percent
 
 INDEX_FILES = ("imagenet_class_index.json", "index_to_name.json")
@@ -146,9 +145,6 @@ class ImageClassification(Task):
             return self.to_dict(predictor.predict([image])[0])
 
         return inference_fn
-
-    def scorer(self, labels: Sequence[str]) -> Summary:
-        return Summary(labels, self.label_column)
 
     def gold_label(self, value: str, labels: Sequence[str]) -> Optional[str]:
         """A class index, class id (WordNet id) or class name."""

@@ -68,7 +68,7 @@ def decode_image(data: bytes, name: str = "the file", max_pixels: int = MAX_IMAG
                 picture = _small(picture)
                 if large:  # before the next large one is decoded
                     release_freed_memory(at_once=True)
-            if width * height > TRIM_PIXELS:
+            if not large and width * height > TRIM_PIXELS:  # a large one was handed back above
                 release_freed_memory()
             return to_rgb(_upright(picture))
     except ImageError:

@@ -159,26 +159,21 @@ class NamedEntityRecognition(Task):
 
     def read_gold(self, value: object, labels: Sequence[str]):
         """A labelled text (``<이순신:PER>은 ...``) as its entities: ``{(start, end, label)}``."""
-        return set(labelled_entities(str(value))[1])
+        return set(labelled_entities(str(value)))
 
     def scorer(self, labels: Sequence[str]) -> "EntityScore":
         return EntityScore()
 
 
-def labelled_entities(labelled: str) -> Tuple[str, List[Tuple[int, int, str]]]:
-    """The plain sentence of a labelled text and its entities' character spans and labels."""
-    plain, spans, position = [], [], 0
-    length = 0
+def labelled_entities(labelled: str) -> List[Tuple[int, int, str]]:
+    """The entities of a labelled text: their character spans in the plain sentence, and labels."""
+    spans, position, length = [], 0, 0
     for match in TAGGED.finditer(labelled):
-        before = labelled[position:match.start()]
-        plain.append(before)
-        length += len(before)
+        length += match.start() - position  # the plain text before the entity
         spans.append((length, length + len(match.group(1)), match.group(2)))
-        plain.append(match.group(1))
         length += len(match.group(1))
         position = match.end()
-    plain.append(labelled[position:])
-    return "".join(plain), spans
+    return spans
 
 
 def _corpus_text(text: str) -> str:
