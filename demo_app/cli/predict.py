@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import List
 
-from ..files.formats import TABLE_FORMATS
-from ..tasks import get_task, training_formats
+from ..files.formats import input_formats
+from ..tasks import get_task
 from .model_flags import deploy_arguments
 
 
@@ -35,7 +35,7 @@ def add_parser(commands, model_flags: argparse.ArgumentParser) -> None:
                                 "for image-classification also a folder of images")
     data_file.add_argument("--output", metavar="FILE",
                            help="where the rows go with their predictions (default: standard output)")
-    data_file.add_argument("--format", dest="input_format", choices=TABLE_FORMATS + tuple(training_formats()),
+    data_file.add_argument("--format", dest="input_format", choices=input_formats(),
                            help="the input's format (default: from its extension and first line; the "
                                 "book's NER corpus and KorQuAD JSON are recognised)")
     data_file.add_argument("--on-bad-row", choices=["skip", "fail"], default="skip",

@@ -23,7 +23,7 @@ import io
 import itertools
 import json
 from pathlib import Path
-from typing import IO, Dict, Iterator, List, Optional, Sequence
+from typing import IO, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..tasks import TASKS, FieldError, Task, training_formats
 from ..tasks.fields import check_text, is_valid_unicode
@@ -54,11 +54,22 @@ class Row:
     problem: Optional[str] = None
 
 
+def input_formats() -> Tuple[str, ...]:
+    """The formats a data file can be read in: tables, and the book's training corpora."""
+    return TABLE_FORMATS + tuple(training_formats())
+
+
+def output_format_for(input_format: str) -> str:
+    """The format results are written in for an input in ``input_format``: CSV and TSV as they
+    came, anything else (JSON, a corpus file) as JSONL."""
+    return input_format if input_format in ("csv", "tsv") else "jsonl"
+
+
 def file_format(name: str, requested: Optional[str] = None) -> str:
     """``csv``, ``tsv``, ``jsonl`` or ``json`` (or a task's corpus format, when ``requested``),
     from ``requested`` or the file name's extension."""
     if requested:
-        known = TABLE_FORMATS + tuple(training_formats())
+        known = input_formats()
         if requested not in known:
             raise DataFileError(f"unknown file format {requested!r}; choose {', '.join(known)}")
         return requested
@@ -88,9 +99,10 @@ class RowReader:
         self.max_chars = max_chars
         self.max_columns = max_columns
         self.format = file_format(name, format)
-        self.encoding = self._sniff_encoding()
+        head = self._head()
+        self.encoding = self._sniff_encoding(head)
         if format is None:
-            self.format = self._corpus_format() or self.format
+            self.format = self._corpus_format(head) or self.format
         self.columns: List[str] = []
         self.field_columns: Dict[str, str] = {}
         self.gold_column: Optional[str] = None
@@ -199,10 +211,10 @@ class RowReader:
         if not self.columns:
             raise DataFileError(f"{self.name} holds no {self.task.training_format} examples")
 
-    def _corpus_format(self) -> Optional[str]:
-        """The book's corpus format the file is in, when it is one (and, for another task's, a
-        DataFileError naming that task)."""
-        head = self._head()[:4096].decode(self.encoding, "replace")
+    def _corpus_format(self, head: bytes) -> Optional[str]:
+        """The book's corpus format the file whose first bytes are ``head`` is in, when it is one
+        (and, for another task's, a DataFileError naming that task)."""
+        head = head[:4096].decode(self.encoding, "replace")
         suffix = Path(self.name).suffix.lower()
         for task in TASKS.values():
             if task.training_format and task.is_training_file(head, suffix):
@@ -292,8 +304,7 @@ class RowReader:
 
     # -- lines ------------------------------------------------------------------------------
 
-    def _sniff_encoding(self) -> str:
-        head = self._head()
+    def _sniff_encoding(self, head: bytes) -> str:
         if b"\x00" in head[:8192]:
             raise DataFileError(f"{self.name} is not a text file (it holds NUL bytes); send CSV, TSV "
                                 "or JSONL text")
@@ -467,7 +478,7 @@ class RowWriter:
     def __init__(self, stream: IO[str], format: str, input_columns: Sequence[str],
                  result_columns: Sequence[str], write_header: bool = True) -> None:
         self.stream = stream
-        self.format = format if format in ("csv", "tsv") else "jsonl"  # a JSON or corpus input: JSONL
+        self.format = output_format_for(format)
         self.columns = [*input_columns, *[c for c in result_columns if c not in input_columns]]
         if ERROR_COLUMN not in self.columns:
             self.columns.append(ERROR_COLUMN)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from .formats import (DataFileError, FolderReader, Row, RowReader, RowWriter, buffered, count_lines,
-                         file_format)
+                         file_format, output_format_for)
 
 CHUNK_ROWS = 256  # rows predicted together: big enough to keep the batches full
 MAX_PROBLEMS_KEPT = 1000  # the report keeps this many messages; all are counted
@@ -156,9 +156,8 @@ def predict_file(predictor, input_path, output_path=None, *, on_bad_row: str = "
             total = count_lines(input_path) - (1 if reader.format in ("csv", "tsv") else 0)  # the header
         rows = reader.start()
         result_columns = list(task.output_columns)
-        output_format = reader.format if reader.format in ("csv", "tsv") else "jsonl"
-        if output_path is not None:
-            output_format = _output_format(Path(output_path), reader.format)
+        output_format = (output_format_for(reader.format) if output_path is None
+                         else _output_format(Path(output_path), reader.format))
         done, last_values = (_resume(Path(output_path), reader, output_format, result_columns, report)
                              if resume else (0, None))
         rows = _skip_rows(rows, done, last_values, input_path)
@@ -199,7 +198,7 @@ def _output_format(path: Path, input_format: str) -> str:
     try:
         return file_format(path.name)
     except DataFileError:
-        return input_format if input_format in ("csv", "tsv") else "jsonl"
+        return output_format_for(input_format)
 
 
 def _resume(output: Path, input_reader: RowReader, output_format: str, result_columns: List[str],
