@@ -85,12 +85,14 @@ class History:
         if len(items) != len(results):
             raise ValueError(f"{len(items)} inputs but {len(results)} results")
         rows = self._rows_for(task, items, results, source, visitor, latency_ms)
+        incoming = sum(len(row["inputs"]) + len(row["outputs"]) for row in rows) * 2
         try:
-            if self.max_bytes is not None:
-                self.keep_within_budget(incoming=sum(len(row["inputs"]) + len(row["outputs"]) for row in rows) * 2)
-            with self._writing() as connection:  # one transaction: all of them or none
+            with self._writing() as connection:  # one transaction: room made, all of them or none
+                removed = self._make_room(connection, incoming) if self.max_bytes is not None else 0
                 ids = [connection.execute(PREDICTIONS.insert().values(**row)).inserted_primary_key[0] for row in rows]
                 self._count_missed(connection)
+            if removed:
+                self._shrink_log()
         except SQLAlchemyError:
             with self._missed_lock:
                 self._missed += len(rows)
@@ -113,32 +115,33 @@ class History:
                          "source": source, "visitor": visitor_hash})
         return rows
 
-    def keep_within_budget(self, incoming: int = 0) -> int:
+    def _make_room(self, connection: sa.Connection, incoming: int) -> int:
         """Make room for ``incoming`` bytes in a SQLite file: when the stored rows and they would
         take more than ``max_bytes``, remove the oldest unflagged rows (down to 90% of it, less
         ``incoming``). Returns how many were removed."""
-        used = self.used_bytes()
-        if self.max_bytes is None or used + incoming <= self.max_bytes:
+        used = _sqlite_used_bytes(connection)
+        if used + incoming <= self.max_bytes:
             return 0
-        with self._writing() as connection:
-            count = connection.execute(sa.select(sa.func.count()).select_from(PREDICTIONS)).scalar_one()
-            remove = max(1, int(count * (used + incoming - 0.9 * self.max_bytes) / used))
-            oldest = sa.select(PREDICTIONS.c.id).where(PREDICTIONS.c.flagged == 0).order_by(PREDICTIONS.c.id).limit(remove)
-            removed = connection.execute(PREDICTIONS.delete().where(PREDICTIONS.c.id.in_(oldest))).rowcount
-            self._add_to_meta(connection, "rolled_off", removed)
-        with self.engine.connect() as connection:
-            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        count = connection.execute(sa.select(sa.func.count()).select_from(PREDICTIONS)).scalar_one()
+        remove = max(1, int(count * (used + incoming - 0.9 * self.max_bytes) / used))
+        oldest = sa.select(PREDICTIONS.c.id).where(PREDICTIONS.c.flagged == 0).order_by(PREDICTIONS.c.id).limit(remove)
+        removed = connection.execute(PREDICTIONS.delete().where(PREDICTIONS.c.id.in_(oldest))).rowcount
+        self._add_to_meta(connection, "rolled_off", removed)
         return removed
+
+    def _shrink_log(self) -> None:
+        """Copy the write-ahead log into the file and empty it, so that the removed rows' space
+        is reused rather than the log growing (outside a transaction: SQLite requires it)."""
+        with self._engine().connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def used_bytes(self) -> int:
         """What the stored rows take: in a SQLite file (the space of removed rows is reused), or
         the table's size in PostgreSQL."""
-        with self.engine.connect() as connection:
+        with self._engine().connect() as connection:
             if self.path is None:
                 return int(connection.execute(sa.text("SELECT pg_total_relation_size('predictions')")).scalar_one())
-            pages = connection.exec_driver_sql("PRAGMA page_count").scalar_one()
-            free = connection.exec_driver_sql("PRAGMA freelist_count").scalar_one()
-            return (pages - free) * connection.exec_driver_sql("PRAGMA page_size").scalar_one()
+            return _sqlite_used_bytes(connection)
 
     def rolled_off(self) -> int:
         """How many old rows were removed to keep within ``max_bytes``."""
@@ -243,6 +246,13 @@ class History:
 
     def _visitor_hash(self, visitor: str) -> str:
         return hashlib.sha256(f"{self._salt}:{visitor}".encode()).hexdigest()[:32]
+
+
+def _sqlite_used_bytes(connection: sa.Connection) -> int:
+    """The bytes of a SQLite file's pages in use (its free list is reused before it grows)."""
+    pages = connection.exec_driver_sql("PRAGMA page_count").scalar_one()
+    free = connection.exec_driver_sql("PRAGMA freelist_count").scalar_one()
+    return (pages - free) * connection.exec_driver_sql("PRAGMA page_size").scalar_one()
 
 
 def _engine(location) -> sa.Engine:
