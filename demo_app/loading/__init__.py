@@ -50,14 +50,8 @@ load_classifier = load_predictor  # the name nlpbook's readers and earlier versi
 def _apply_export_facts(predictor: Predictor, args: DeployArguments) -> None:
     """A folder written by ``export`` (``serving/export.py``) says which checkpoint it came from
     and whether that was a bundled demo model, which the page must keep saying."""
-    name = args.pretrained_model_name
-    if not name or not looks_like_a_path(name):
-        return
-    try:
-        facts = json.loads((Path(name).expanduser() / EXPORT_FACTS).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return
-    if isinstance(facts, dict):
+    facts = _pretrained_folder_json(args, EXPORT_FACTS)
+    if facts is not None:
         predictor.demo_model = predictor.demo_model or bool(facts.get("demo_model"))
         predictor.source = str(facts.get("source") or predictor.source)
 
@@ -69,14 +63,21 @@ def _task_before_loading(args: DeployArguments) -> Optional[Task]:
         return get_task(args.task)
     if args.downstream_model_dir or args.downstream_model_checkpoint_fpath:
         return None
+    config = _pretrained_folder_json(args, "config.json")
+    return task_for_config(config) if config is not None else None
+
+
+def _pretrained_folder_json(args: DeployArguments, file_name: str) -> Optional[dict]:
+    """The JSON object in ``file_name`` of the folder ``pretrained_model_name`` names; None when
+    it names a hub model, or the file is missing or holds no object."""
     name = args.pretrained_model_name
     if not name or not looks_like_a_path(name):
         return None
     try:
-        config = json.loads((Path(name).expanduser() / "config.json").read_text(encoding="utf-8"))
+        value = json.loads((Path(name).expanduser() / file_name).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return task_for_config(config) if isinstance(config, dict) else None
+    return value if isinstance(value, dict) else None
 
 
 __all__ = ["CheckpointError", "DeployArguments", "GenerationDeployArguments", "LOADERS", "find_best_checkpoint", "load_classifier",

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Optional, Sequence
 
+from ..inference.precision import BACKENDS, PRECISIONS
 from ..tasks import get_task
 
 # The document-classification demo model (each task names its own: tasks/*.py).
@@ -74,12 +75,11 @@ class DeployArguments:
             raise ValueError(f"max_seq_length must be at least 2, got {self.max_seq_length}")
         if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
-        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
-            raise ValueError(
-                f"precision must be 'auto', 'fp32', 'bf16' or 'fp16', got {self.precision!r}"
-            )
-        if self.backend not in ("auto", "torch", "openvino"):
-            raise ValueError(f"backend must be 'auto', 'torch' or 'openvino', got {self.backend!r}")
+        for name, allowed in (("precision", ("auto", *PRECISIONS)), ("backend", ("auto", *BACKENDS))):
+            value = getattr(self, name)
+            if value not in allowed:
+                choices = ", ".join(repr(choice) for choice in allowed[:-1])
+                raise ValueError(f"{name} must be {choices} or {allowed[-1]!r}, got {value!r}")
         if self.labels is not None:
             if isinstance(self.labels, str) or not all(isinstance(x, str) for x in self.labels):
                 raise TypeError("labels must be a list of class names, e.g. ['negative', 'positive']")

@@ -22,6 +22,8 @@ from .arguments import DEFAULT_PRETRAINED_MODEL_NAME, DeployArguments, find_best
 from .checkpoint import is_hf_model_dir
 
 DRIVE_ROOTS = ("My Drive", "MyDrive")
+# What a tokenizer is built from: WordPiece, a fast tokenizer, BPE, SentencePiece.
+TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
 EXPORT_FACTS = "demo_app.json"  # in a model folder ``python -m demo_app export`` wrote (serving/export.py)
 _LISTED = 12  # entries shown from a nearby directory
 
@@ -44,7 +46,7 @@ def resolve_model_paths(args: DeployArguments, say: Callable[[str], None] = lamb
     elif task is not None and task.pretrained_alone and not looks_like_a_path(pretrained):
         say(f"No fine-tuned checkpoint given: serving {pretrained} itself.")
         check_hub_name_reachable(pretrained)
-        weights = hub_snapshot(pretrained)
+        return pretrained, hub_snapshot(pretrained)
     else:
         raise FileNotFoundError(
             f"no fine-tuned checkpoint given for {pretrained!r}: set downstream_model_dir (a "
