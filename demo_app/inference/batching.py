@@ -59,9 +59,9 @@ class Abandoned(RuntimeError):
 class Request(Future):
     """One caller's work: its ``items``, who sent it and what it costs (``rows``)."""
 
-    def __init__(self, items: list, visitor: str, rows: int, stepwise: bool) -> None:
+    def __init__(self, items: list, visitor: str, rows: int) -> None:
         super().__init__()
-        self.items, self.visitor, self.rows, self.stepwise = items, visitor, rows, stepwise
+        self.items, self.visitor, self.rows = items, visitor, rows
         self.steps: Optional[Steps] = None
         self._abandoned = threading.Event()
         self._events: "queue.SimpleQueue[object]" = queue.SimpleQueue()
@@ -155,7 +155,7 @@ class MicroBatcher:
         their results, in order. ``stepwise`` sends it to the large lane whatever its size."""
         rows = len(items) if rows is None else rows
         large = self._run_steps is not None and (stepwise or rows > self.max_batch_size)
-        request = Request(list(items), visitor, rows, large)
+        request = Request(list(items), visitor, rows)
         with self._changed:
             if self._closed:
                 raise Overloaded("the server is stopping")

@@ -74,8 +74,6 @@ class OpenVINOModel:
         import openvino
 
         self.config = config
-        self.precision = precision
-        self.path = path
         core = openvino.Core()
         self._compiled = core.compile_model(str(path), "CPU", {
             "INFERENCE_PRECISION_HINT": OPENVINO_PRECISIONS[precision],

@@ -17,7 +17,7 @@ import logging
 import pickle
 import zipfile
 from pathlib import Path, PurePosixPath
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 
@@ -163,17 +163,24 @@ def _torch_load_weights_only(path: Path):
         raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({error})") from None
 
 
+def zip_directory(path: Path) -> Optional[List[zipfile.ZipInfo]]:
+    """The entries of a zip archive's directory (torch's format since 1.6; a few KB at the end of
+    the file), or None for a file that is not one."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return None
+
+
 def _check_not_compressed(path: Path) -> None:
     """torch.save stores its archive's entries uncompressed, and reading them memory-mapped
     assumes so: a compressed entry (a re-zipped or crafted file, a "zip bomb") would be read as
     garbage. Only the archive's directory is read here."""
-    if not zipfile.is_zipfile(path):
-        return  # the legacy (pre-1.6) format: read the plain way
-    try:
-        with zipfile.ZipFile(path) as archive:
-            compressed = [info.filename for info in archive.infolist() if info.compress_type != zipfile.ZIP_STORED]
-    except (zipfile.BadZipFile, OSError, ValueError):
-        return  # torch says what is wrong with it
+    entries = zip_directory(path)
+    if entries is None:
+        return  # the legacy (pre-1.6) format, read the plain way, or a broken file torch explains
+    compressed = [info.filename for info in entries if info.compress_type != zipfile.ZIP_STORED]
     if compressed:
         raise CheckpointError(f"{path} is a compressed archive ({compressed[0]} and {len(compressed) - 1} "
                               "more entries), which torch.save never writes: it was re-zipped or "

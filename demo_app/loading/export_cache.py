@@ -21,9 +21,10 @@ import json
 import os
 import shutil
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Optional
+
+from .checkpoint import zip_directory
 
 EXPORT_FORMAT = 1  # bump when what an export holds or how it is made changes
 KEEP_EXPORTS = 4  # each is the model's size (220 MB for kcbert-base in bf16)
@@ -52,11 +53,7 @@ def file_fingerprint(path: Path) -> str:
 
 
 def _add_zip_directory(path: Path, digest) -> bool:
-    try:
-        with zipfile.ZipFile(path) as archive:
-            entries = archive.infolist()
-    except (zipfile.BadZipFile, OSError):
-        return False
+    entries = zip_directory(path)
     # torch can be told not to write CRC-32s (set_crc32_options(False)); then hash the bytes.
     if not entries or any(entry.CRC == 0 and entry.file_size for entry in entries):
         return False

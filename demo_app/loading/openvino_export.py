@@ -25,10 +25,10 @@ from .arguments import DeployArguments
 from .common import quiet_transformers
 from .fast_model import Encoding, batch_of, fell_back_warning, first_disagreement, outputs_for
 from .export_cache import EXPORT_FORMAT, ExportCache, default_cache_dir, file_fingerprint, folder_fingerprint
+from .paths import TOKENIZER_FILES
 
 # The pretrained folder's files an export and its manifest depend on (config and vocabulary).
-PRETRAINED_FILES = ("config.json", "vocab.txt", "tokenizer.json", "tokenizer_config.json",
-                    "special_tokens_map.json", "vocab.json", "merges.txt", "spiece.model")
+PRETRAINED_FILES = ("config.json", "tokenizer_config.json", "special_tokens_map.json", "merges.txt", *TOKENIZER_FILES)
 
 
 @dataclasses.dataclass
@@ -63,36 +63,36 @@ class OpenVINOExport:
         precision = self.precision
         manifest = {"task": task.name, "num_labels": model.config.num_labels if task.labelled else None}
 
-        def export_into(folder: Path) -> Dict[str, object]:
-            nonlocal precision, compiled
+        def compiled_in(folder: Path, precision: str) -> OpenVINOModel:
             with quiet_transformers():
                 export(model, example, folder, precision)
-            compiled = OpenVINOModel(folder / MODEL_FILE, model.config, precision)
+            return OpenVINOModel(folder / MODEL_FILE, model.config, precision)
+
+        def export_into(folder: Path) -> Dict[str, object]:
+            nonlocal precision, compiled
+            compiled = compiled_in(folder, precision)
             problem = first_disagreement(reference, outputs_for(compiled, task, encodings, torch.device("cpu")))
             if problem is not None and precision != "fp32":
                 warnings.append(fell_back_warning(precision, problem))
                 say(f"warning: {warnings[-1]}")
                 precision = "fp32"
-                with quiet_transformers():
-                    export(model, example, folder, precision)
-                compiled = OpenVINOModel(folder / MODEL_FILE, model.config, precision)
+                compiled = compiled_in(folder, precision)
             return {**manifest, "precision": precision, "warnings": warnings}
 
         compiled: Optional[OpenVINOModel] = None
-        if self.cache is None or self.entry is None:
-            scratch = Path(tempfile.mkdtemp(prefix="demo_app-openvino-"))
+        if self.cache is not None and self.entry is not None:
             try:
-                export_into(scratch)
-            finally:  # compiled: the files are no longer read
-                shutil.rmtree(scratch, ignore_errors=True)
-            return compiled, precision
-        try:
-            self.cache.build(self.entry, export_into)
-        except OSError as error:  # a read-only or full cache folder: export for this load only
-            say(f"warning: cannot keep the export in {self.cache.directory} ({error.strerror or error}); "
-                "the next load exports again")
-            self.cache, self.entry = None, None
-            return self.make(model, encodings, task, warnings, say)
+                self.cache.build(self.entry, export_into)
+                return compiled, precision
+            except OSError as error:  # a read-only or full cache folder: export for this load only
+                say(f"warning: cannot keep the export in {self.cache.directory} ({error.strerror or error}); "
+                    "the next load exports again")
+                self.cache, self.entry = None, None
+        scratch = Path(tempfile.mkdtemp(prefix="demo_app-openvino-"))
+        try:  # the precision the guard chose above, if it got that far, is kept
+            export_into(scratch)
+        finally:  # compiled: the files are no longer read
+            shutil.rmtree(scratch, ignore_errors=True)
         return compiled, precision
 
 

@@ -24,13 +24,11 @@ from .checks import check_head, check_vocabulary, number_of_classes, smoke_test
 from .common import load_config, size_note
 from .fast_model import example_encodings, torch_model_in_precision
 from .openvino_export import find_export
-from .paths import resolve_model_paths
+from .paths import TOKENIZER_FILES, resolve_model_paths
 
 # Buffers that transformers builds itself and that older versions also saved in checkpoints.
 # Their values follow from their shape, so they may be present or absent in a checkpoint.
 _DERIVED_BUFFERS = ("position_ids", "token_type_ids")
-# What a tokenizer is built from: WordPiece, a fast tokenizer, BPE, SentencePiece.
-TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
 
 
 def load_text_predictor(args: DeployArguments, task: Optional[Task], device: torch.device,
@@ -52,7 +50,8 @@ def load_text_predictor(args: DeployArguments, task: Optional[Task], device: tor
     else:
         state_dict, task, warnings = _read_weights(args, task, weights_path, say)
         model, tokenizer = _checked_model(task, config, state_dict, pretrained, warnings, say)
-        encodings = example_encodings(task, tokenizer, args.max_seq_length) if task.exportable else []
+        guarded = task.exportable and (exported is not None or precision != "fp32")  # the accuracy guard runs
+        encodings = example_encodings(task, tokenizer, args.max_seq_length) if guarded else []
         if exported is not None and task.exportable:
             model, precision = exported.make(model, encodings, task, warnings, say)
         else:
