@@ -8,10 +8,10 @@ import time
 
 started = time.perf_counter()
 
-from demo_app import DeployArguments, load_classifier  # noqa: E402
+from demo_app import DeployArguments, load_predictor  # noqa: E402
 
 options = dict(zip(sys.argv[3::2], sys.argv[4::2]))
-classifier = load_classifier(DeployArguments(pretrained_model_name=sys.argv[1], downstream_model_dir=sys.argv[2],
+classifier = load_predictor(DeployArguments(pretrained_model_name=sys.argv[1], downstream_model_dir=sys.argv[2],
                                              max_seq_length=int(options.get("--max-seq-length", 128)),
                                              device=options.get("--device", "auto"),
                                              backend=options.get("--backend", "auto")),

@@ -36,9 +36,9 @@ ROOT = Path(__file__).resolve().parent.parent
 REVIEWS = ROOT / "data" / "demo_reviews" / "ratings_test.txt"
 PREDICT_FILE = """
 import sys, time
-from demo_app import DeployArguments, load_classifier, predict_file
+from demo_app import DeployArguments, load_predictor, predict_file
 args = DeployArguments(pretrained_model_name=sys.argv[3] or None, downstream_model_dir=sys.argv[4] or None)
-predictor = load_classifier(args, verbose=False, batching=False)
+predictor = load_predictor(args, verbose=False, batching=False)
 started = time.perf_counter()
 report = predict_file(predictor, sys.argv[1], sys.argv[2], progress=False)
 print(report.rows, time.perf_counter() - started)

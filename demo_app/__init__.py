@@ -7,14 +7,14 @@ files: ``predict_file``. A record of a demo: ``create_app(..., history="demo.sql
 ``History``. A demo that outlives the notebook: ``export_app`` (a folder a container host or a
 Hugging Face Space runs) and ``push_to_space``.
 
-    from demo_app import DeployArguments, load_classifier, make_inference_fn, create_app, serve
+    from demo_app import DeployArguments, load_predictor, make_inference_fn, create_app, serve
 
-    classifier = load_classifier(DeployArguments(
+    predictor = load_predictor(DeployArguments(
         pretrained_model_name="beomi/kcbert-base",
         downstream_model_dir="/gdrive/My Drive/nlpbook/checkpoint-doccls",
     ))
-    inference_fn = make_inference_fn(classifier)
-    server = serve(create_app(classifier), port=5000, tunnel="ngrok")
+    inference_fn = make_inference_fn(predictor)
+    server = serve(create_app(predictor), port=5000, tunnel="ngrok")
 
 The package's layers, each a subpackage: ``tasks`` (what each kind of model needs), ``loading``
 (files -> a checked model), ``inference`` (the predictor and its batching), ``files`` (whole data
@@ -22,7 +22,8 @@ files), ``history``, ``web`` (the Flask app) and ``serving`` (server, tunnel, Co
 ``wsgi`` are the entry points.
 """
 
-from .classifier import Classifier
+__version__ = "0.1.0"  # the one place: pyproject.toml reads it
+
 from .colab import in_colab, mount_drive
 from .files import DataFileError, FileReport, predict_file
 from .history import History
@@ -33,15 +34,12 @@ from .serving import ServerHandle, Tunnel, TunnelError, export_app, open_tunnel,
 from .tasks import TASKS, Prediction, get_task
 from .web import WebOptions, create_app
 
-__version__ = "0.1.0"
-
 __all__ = [
     "CheckpointError",
     "DataFileError",
     "FileReport",
     "History",
     "predict_file",
-    "Classifier",
     "DeployArguments",
     "GenerationDeployArguments",
     "Overloaded",

@@ -36,7 +36,7 @@ cells[7].source = """## 4. 모델 불러오기 (Load the model)
 
 책의 `GenerationDeployArguments`와 같은 이름의 인자를 씁니다. 체크포인트를 `weights_only=True`로 읽고(코드를 실행하는 파일은 거부), 토크나이저는 책처럼 `eos_token="</s>"`로 불러옵니다. 체크포인트 없이(`downstream_model_dir` 비우고 `pretrained_model_name`만) 주면 프리트레인 모델 자체를 서비스합니다. 서버가 이미 실행 중이면 멈춥니다: 새 모델을 서비스하려면 서버 셀을 다시 실행하세요.
 *The book's `GenerationDeployArguments` names. The checkpoint is read weights-only; the tokenizer is loaded as the book loads it (`eos_token="</s>"`). A running server is stopped: run the server cell again to serve the new model.*"""
-cells[8].source = """from demo_app import GenerationDeployArguments, in_colab, load_classifier, resolve_path
+cells[8].source = """from demo_app import GenerationDeployArguments, in_colab, load_predictor, resolve_path
 
 if "server" in globals() and server.running:  # a re-run: the page must not go on serving the old model
     server.stop()
@@ -53,7 +53,7 @@ else:  # a path that does not exist is an error that lists what is there
         pretrained_model_name=pretrained_model_name,
         downstream_model_dir=downstream_model_dir,
     )
-model = load_classifier(args)"""
+model = load_predictor(args)"""
 cells[9].source = """## 5. 인퍼런스 함수 (inference_fn)
 
 책과 같이 `inference_fn(prompt, min_length=10, max_length=20, top_p=1.0, top_k=50, repetition_penalty=1.0, no_repeat_ngram_size=0, temperature=1.0)`이 `result`(프롬프트를 포함한 전체 글)를 돌려줍니다. 새로 쓴 부분(`generated`), 토큰 수, 걸린 시간도 함께 들어 있습니다. `top_k=1`이면 늘 같은 글이 나옵니다(책의 코드와 같은 글). `seed`를 주면 샘플링도 다시 같은 글을 씁니다.
@@ -89,5 +89,5 @@ if server.running:
 else:
     print("The server is stopped: run the 'Start the web server' cell again.")"""
 for cell in cells:
-    cell.source = cell.source.replace("create_app(classifier,", "create_app(model,")
+    cell.source = cell.source.replace("create_app(predictor,", "create_app(model,")
 print(notebook_maker.run_and_write(notebook, "deploy_generation_colab.ipynb"))

@@ -35,7 +35,7 @@ cells[7].source = """## 4. 모델 불러오기 (Load the classifier)
 
 `model.safetensors`만 읽고(코드를 실행할 수 있는 pickle 파일은 거부), 모델 파일에 든 코드는 실행하지 않습니다. 경로가 없으면 근처에 있는 파일을 알려 주는 오류가 납니다. 서버가 이미 실행 중이면 멈춥니다: 새 모델을 서비스하려면 서버 셀을 다시 실행하세요.
 *Reads only safetensors weights and never runs code from the model's files. A path that does not exist is an error listing what is there. A running server is stopped: run the server cell again to serve the new model.*"""
-cells[8].source = """from demo_app import DeployArguments, in_colab, load_classifier, resolve_path
+cells[8].source = """from demo_app import DeployArguments, in_colab, load_predictor, resolve_path
 
 if "server" in globals() and server.running:  # a re-run: the page must not go on serving the old model
     server.stop()
@@ -49,7 +49,7 @@ elif not in_colab() and model_dir.startswith("/") and resolve_path(model_dir) is
     args = DeployArguments(task="image-classification")
 else:  # a folder that does not exist is an error that lists what is there
     args = DeployArguments(pretrained_model_name=model_dir, task="image-classification")
-classifier = load_classifier(args)"""
+predictor = load_predictor(args)"""
 cells[9].source = """## 5. 인퍼런스 함수 (inference_fn)
 
 `inference_fn(image)`에 이미지 파일의 바이트(또는 `pathlib.Path`, PIL 이미지)를 넣으면 예제와 같은 `class_id`, `class_name`과 상위 5개 클래스의 확률(`probabilities`)을 돌려줍니다. 여기서는 동그라미를 하나 그려서 넣어 봅니다. 내 사진으로 해 보려면 `from google.colab import files; image_bytes = next(iter(files.upload().values()))`.
@@ -66,7 +66,7 @@ buffer = io.BytesIO()
 picture.save(buffer, "PNG")
 image_bytes = buffer.getvalue()
 
-inference_fn = make_inference_fn(classifier)
+inference_fn = make_inference_fn(predictor)
 result = inference_fn(image_bytes)
 print(result["class_id"], result["class_name"], result["probability"])"""
 cells[13].source = """## 7. API 호출 (Call the API)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from demo_app import DeployArguments, create_app, load_classifier, serve
+from demo_app import DeployArguments, create_app, load_predictor, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -20,7 +20,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 @pytest.fixture(scope="session")
 def demo_classifier():
     """The bundled demo model, exact (fp32), batched as in production."""
-    return load_classifier(DeployArguments(precision="fp32"), verbose=False)
+    return load_predictor(DeployArguments(precision="fp32"), verbose=False)
 
 
 @pytest.fixture(scope="session")

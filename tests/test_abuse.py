@@ -15,7 +15,7 @@ import pytest
 import requests
 import torch
 
-from demo_app import Classifier, create_app, serve
+from demo_app import Predictor, create_app, serve
 from demo_app.web.rate_limits import RateLimiter
 from demo_app.web.visitors import SHARED, visitor_key
 from helpers import HostileSockets, process_usage
@@ -77,7 +77,7 @@ def test_nan_weights_answer_a_clean_json_error(demo_classifier):
     model.load_state_dict(demo_classifier.model.state_dict())
     with torch.no_grad():
         model.classifier.weight.fill_(float("nan"))
-    broken = Classifier(model, demo_classifier.tokenizer, labels=demo_classifier.labels)
+    broken = Predictor(model, demo_classifier.tokenizer, labels=demo_classifier.labels)
     with serve(create_app(broken), port=0, quiet=True) as server:
         response = post(server.url + "/api", '"재밌어요"')
         assert response.status_code == 500

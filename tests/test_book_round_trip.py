@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from book_round_trip import FILES, HOSTILE, NLI_LABELS, corrections, export_all
-from demo_app import (CheckpointError, DeployArguments, create_app, load_classifier, make_inference_fn,
+from demo_app import (CheckpointError, DeployArguments, create_app, load_predictor, make_inference_fn,
                       resolve_path, serve)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,9 +115,9 @@ def test_a_renamed_pair_folder_serves_pairs(drive):
 
 def test_a_task_contradicting_where_the_checkpoint_was_trained_stops_with_the_fix(drive):
     with pytest.raises(CheckpointError, match="trained in checkpoint-doccls .* choose task='classification'"):
-        load_classifier(DeployArguments(pretrained_model_name=str(DEMO / "pretrained"), task="pair-classification",
+        load_predictor(DeployArguments(pretrained_model_name=str(DEMO / "pretrained"), task="pair-classification",
                                         downstream_model_dir=str(drive / "checkpoint-doccls")), verbose=False)
-    mixed = load_classifier(DeployArguments(pretrained_model_name=str(DEMO / "pretrained-paircls"),
+    mixed = load_predictor(DeployArguments(pretrained_model_name=str(DEMO / "pretrained-paircls"),
                                             downstream_model_dir=str(drive / "mixed" / "checkpoint-doccls")),
                             verbose=False)
     assert mixed.task.name == "pair-classification"  # the record inside wins, and it is said:
@@ -142,7 +142,7 @@ def test_a_head_alone_says_so(tmp_path):
     saved = torch.load(checkpoint, weights_only=True)
     saved.pop("callbacks")  # no Lightning record, no nlpbook folder name: only the head
     torch.save(saved, checkpoint)
-    predictor = load_classifier(DeployArguments(pretrained_model_name=str(DEMO / "pretrained"),
+    predictor = load_predictor(DeployArguments(pretrained_model_name=str(DEMO / "pretrained"),
                                                 downstream_model_dir=str(tmp_path / "my-run")), verbose=False)
     assert predictor.task.name == "classification"
     assert any("pair-classification" in warning for warning in predictor.warnings)
@@ -167,10 +167,10 @@ def test_a_vocabulary_of_the_same_size_from_another_model_is_a_warning(tmp_path)
     qa_size = len([t for t in (DEMO / "pretrained-qa" / "vocab.txt").read_text(encoding="utf-8").split("\n") if t])
     foreign = vocabulary_like(tmp_path, DEMO / "pretrained-ner", qa_size, "ner-vocab")
     shutil.copy(DEMO / "pretrained-qa" / "config.json", foreign / "config.json")
-    predictor = load_classifier(DeployArguments(pretrained_model_name=str(foreign),
+    predictor = load_predictor(DeployArguments(pretrained_model_name=str(foreign),
                                                 downstream_model_dir=str(DEMO / "checkpoint-qa")), verbose=False)
     assert any("[UNK]" in w and "ner-vocab" in w for w in predictor.warnings), predictor.warnings
-    right = load_classifier(DeployArguments(pretrained_model_name=str(DEMO / "pretrained-qa"),
+    right = load_predictor(DeployArguments(pretrained_model_name=str(DEMO / "pretrained-qa"),
                                             downstream_model_dir=str(DEMO / "checkpoint-qa")), verbose=False)
     assert not right.warnings
 
@@ -181,7 +181,7 @@ def test_special_tokens_must_match_the_config(tmp_path):
     tokens[0], tokens[5] = tokens[5], tokens[0]  # [PAD] is no longer token 0
     (shifted / "vocab.txt").write_text("\n".join(tokens), encoding="utf-8")
     with pytest.raises(CheckpointError, match="pad_token_id"):
-        load_classifier(DeployArguments(pretrained_model_name=str(shifted),
+        load_predictor(DeployArguments(pretrained_model_name=str(shifted),
                                         downstream_model_dir=str(DEMO / "checkpoint-doccls")), verbose=False)
 
 
@@ -201,7 +201,7 @@ def test_either_spelling_of_drives_root_finds_the_checkpoint_in_a_notebook(drive
     settings = next(cell for cell in code if "downstream_model_dir =" in cell.source)
     settings.source = (f'pretrained_model_name = {str(DEMO / "pretrained-paircls")!r}\n'
                        f"downstream_model_dir = {spelled!r}\nmax_seq_length = 64\n")
-    load = next(cell for cell in code if "load_classifier(args)" in cell.source)
+    load = next(cell for cell in code if "load_predictor(args)" in cell.source)
     notebook.cells = [settings, load]
     NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
     output = "".join(o.get("text", "") for o in load.outputs)
@@ -249,7 +249,7 @@ def test_an_existing_output_is_not_overwritten_without_being_asked(tmp_path):
 
 
 def test_a_qa_answer_starting_inside_a_word_says_so():
-    qa = load_classifier(DeployArguments(task="qa"), verbose=False)
+    qa = load_predictor(DeployArguments(task="qa"), verbose=False)
     answer = make_inference_fn(qa)("누리식품 본사가 있는 도시는?", "누리식품은 1977년에 세운 회사다. 본사는 목포에 있다.")
     assert answer["answer"] == "목포" and answer["inside_word"] is False
     from demo_app.tasks import get_task

@@ -140,9 +140,9 @@ def test_a_request_that_never_answers_shows_a_timeout(browser, demo_classifier):
 
 
 def test_long_qa_examples_fit_their_buttons_on_a_phone(browser, artifacts_dir):
-    from demo_app import DeployArguments, create_app, load_classifier, serve
+    from demo_app import DeployArguments, create_app, load_predictor, serve
 
-    qa = load_classifier(DeployArguments(task="qa"), verbose=False)
+    qa = load_predictor(DeployArguments(task="qa"), verbose=False)
     with serve(create_app(qa), port=0, quiet=True) as server:
         context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True)
         page = context.new_page()

@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import save_file
 from transformers import AutoTokenizer
 
-from demo_app import CheckpointError, DeployArguments, load_classifier, read_state_dict
+from demo_app import CheckpointError, DeployArguments, load_predictor, read_state_dict
 from helpers import PRETRAINED_DIR, SENTENCES, RunsCode, tiny_model, trained_like_lightning, write_lightning
 
 
@@ -25,7 +25,7 @@ def reference_probabilities(model):
 
 
 def load(**kwargs):
-    return load_classifier(DeployArguments(pretrained_model_name=str(PRETRAINED_DIR), precision="fp32",
+    return load_predictor(DeployArguments(pretrained_model_name=str(PRETRAINED_DIR), precision="fp32",
                                            **kwargs), verbose=False, batching=False)
 
 
@@ -70,7 +70,7 @@ def test_save_pretrained_directory(tmp_path):
     as_dir = load(downstream_model_dir=str(tmp_path / "finetuned"))
     torch.testing.assert_close(probabilities_of(as_dir), reference_probabilities(model), atol=1e-6, rtol=0)
     # ... and as the pretrained_model_name alone, as Hugging Face users pass it.
-    alone = load_classifier(DeployArguments(pretrained_model_name=str(tmp_path / "finetuned"),
+    alone = load_predictor(DeployArguments(pretrained_model_name=str(tmp_path / "finetuned"),
                                             precision="fp32"), verbose=False, batching=False)
     torch.testing.assert_close(probabilities_of(alone), reference_probabilities(model), atol=1e-6, rtol=0)
 
@@ -178,7 +178,7 @@ def test_other_architectures_through_the_auto_classes(tmp_path, architecture):
     torch.manual_seed(0)
     model = AutoModelForSequenceClassification.from_config(config).eval()
     torch.save(model.state_dict(), tmp_path / "model.bin")
-    classifier = load_classifier(DeployArguments(pretrained_model_name=str(pretrained), precision="fp32",
+    classifier = load_predictor(DeployArguments(pretrained_model_name=str(pretrained), precision="fp32",
                                                  downstream_model_checkpoint_fpath=str(tmp_path / "model.bin")),
                                  verbose=False, batching=False)
     assert classifier.model.config.model_type == architecture and len(classifier.labels) == 3

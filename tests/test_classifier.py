@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer
 
-from demo_app import DeployArguments, load_classifier, make_inference_fn
-from demo_app.classifier import prediction_to_dict, Prediction
+from demo_app import DeployArguments, load_predictor, make_inference_fn
+from demo_app import Prediction, get_task
 from helpers import PRETRAINED_DIR, SENTENCES, tiny_model, tutorial_probabilities, write_lightning
 
+prediction_to_dict = get_task("classification").to_dict
 ROOT = Path(__file__).resolve().parent.parent
 TEST_SET = ROOT / "data" / "demo_reviews" / "ratings_test.txt"
 
@@ -34,7 +35,7 @@ def test_dynamic_padding_matches_the_tutorial_within_1e_5(demo_classifier):
 def test_truncation_at_max_seq_length_matches_the_tutorial(tmp_path):
     model = tiny_model(seed=11)
     write_lightning(model, tmp_path)
-    classifier = load_classifier(DeployArguments(pretrained_model_name=str(PRETRAINED_DIR),
+    classifier = load_predictor(DeployArguments(pretrained_model_name=str(PRETRAINED_DIR),
                                                  downstream_model_dir=str(tmp_path), max_seq_length=16,
                                                  precision="fp32"), verbose=False)
     tokenizer = AutoTokenizer.from_pretrained(PRETRAINED_DIR)
@@ -98,7 +99,7 @@ def test_widths_always_sum_to_100_percent(probabilities):
 
 def test_three_class_model_renders_every_class(tmp_path):
     write_lightning(tiny_model(num_labels=3, seed=3), tmp_path)
-    classifier = load_classifier(DeployArguments(pretrained_model_name=str(PRETRAINED_DIR),
+    classifier = load_predictor(DeployArguments(pretrained_model_name=str(PRETRAINED_DIR),
                                                  downstream_model_dir=str(tmp_path)), verbose=False)
     result = make_inference_fn(classifier)("보통이었어요")
     assert [p["label"] for p in result["probabilities"]] == ["class 0", "class 1", "class 2"]
@@ -188,7 +189,7 @@ def test_full_queue_raises_overloaded():
 
 def test_bf16_fast_path_matches_fp32_on_the_held_out_set(demo_classifier):
     """Accuracy guard for the CPU fast path: same labels, probabilities within 0.01."""
-    fast = load_classifier(DeployArguments(precision="bf16"), verbose=False)
+    fast = load_predictor(DeployArguments(precision="bf16"), verbose=False)
     sentences = held_out_sentences()
     exact = demo_classifier.predict(sentences)
     quick = fast.predict(sentences)
@@ -196,3 +197,12 @@ def test_bf16_fast_path_matches_fp32_on_the_held_out_set(demo_classifier):
     worst = max(abs(a - b) for e, q in zip(exact, quick)
                 for a, b in zip(e.probabilities.values(), q.probabilities.values()))
     assert worst < 0.01
+
+
+def test_load_classifier_is_a_deprecated_alias_of_load_predictor():
+    from demo_app import load_classifier
+
+    with pytest.warns(DeprecationWarning, match="load_predictor"):
+        predictor = load_classifier(verbose=False)
+    assert predictor.task.name == "classification"
+    assert make_inference_fn(predictor)("재밌어요")["prediction"] in predictor.labels

@@ -94,7 +94,7 @@ def test_my_drive_spelling_typos_and_a_taken_port(student):
     for marker in ("try:", "from demo_app import in_colab, mount_drive", "pretrained_model_name ="):
         student.run(marker)
     with pytest.raises(CellExecutionError) as error:
-        student.run("load_classifier(args)")
+        student.run("load_predictor(args)")
     message = error.value.evalue  # the exception's one line, as the student reads it
     assert error.value.ename == "FileNotFoundError"
     assert "checkpoint directory not found" in message and "checkpoint-doccls" in message  # what is there
@@ -107,7 +107,7 @@ def test_my_drive_spelling_typos_and_a_taken_port(student):
         taken = other_program.getsockname()[1]
         student.set_field("port", taken)
         student.run("pretrained_model_name =")
-        loaded = student.run("load_classifier(args)")
+        loaded = student.run("load_predictor(args)")
         assert "MyDrive" in loaded and "does not exist; using" in loaded  # Drive's spelling, said
         served = student.run("serve(app")
         assert f"Port {taken} is in use by another program: using port" in served
@@ -133,7 +133,7 @@ def test_the_page_follows_what_the_notebook_loaded_last(student, colab):
 
     student.set_field("downstream_model_dir", f"{student.mount}/My Drive/nlpbook/checkpoint-doccls-v2")
     student.run("pretrained_model_name =")
-    reloaded = student.run("load_classifier(args)")
+    reloaded = student.run("load_predictor(args)")
     assert "Stopped the running server" in reloaded
     with pytest.raises(requests.ConnectionError):
         requests.get(url + "/healthz", timeout=5)  # nothing serves the old model any more
@@ -146,7 +146,7 @@ def test_the_page_follows_what_the_notebook_loaded_last(student, colab):
 def test_an_empty_checkpoint_field_is_the_demo_model_and_the_page_says_so(student):
     student.set_field("downstream_model_dir", "")
     for marker in ("try:", "from demo_app import in_colab, mount_drive", "pretrained_model_name =",
-                   "load_classifier(args)"):
+                   "load_predictor(args)"):
         output = student.run(marker)
     assert "No checkpoint given" in output
     url = served_url(student.run("serve(app"))

@@ -49,8 +49,8 @@ def read_tsv(path: Path):
 
 PEAK_RSS = """
 import sys
-from demo_app import load_classifier, predict_file
-report = predict_file(load_classifier(verbose=False, batching=False), sys.argv[1], sys.argv[2], progress=False)
+from demo_app import load_predictor, predict_file
+report = predict_file(load_predictor(verbose=False, batching=False), sys.argv[1], sys.argv[2], progress=False)
 peak_kb = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
 print(report.rows, peak_kb)
 """

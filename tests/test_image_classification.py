@@ -18,7 +18,7 @@ import pytest
 import requests
 from PIL import Image
 
-from demo_app import DeployArguments, create_app, load_classifier, make_inference_fn, serve
+from demo_app import DeployArguments, create_app, load_predictor, make_inference_fn, serve
 from demo_app.tasks.image_decoding import ImageError, decode_image
 
 from train_image_demo_model import draw_shape  # the demo model's own drawing code (scripts/)
@@ -38,7 +38,7 @@ def encoded(picture, format, **options):
 
 @pytest.fixture(scope="module")
 def image_predictor():
-    return load_classifier(DeployArguments(task="image-classification"), verbose=False)
+    return load_predictor(DeployArguments(task="image-classification"), verbose=False)
 
 
 @pytest.fixture(scope="module")
@@ -196,14 +196,14 @@ def save_tiny_vit(directory: Path):
 
 def test_a_save_pretrained_folder_is_recognised_and_labelled_from_its_config(tmp_path):
     folder = save_tiny_vit(tmp_path / "my-vit")
-    predictor = load_classifier(DeployArguments(pretrained_model_name=str(folder)), verbose=False)
+    predictor = load_predictor(DeployArguments(pretrained_model_name=str(folder)), verbose=False)
     assert predictor.task.name == "image-classification" and list(predictor.labels) == ["apple", "pear", "plum"]
     answer = make_inference_fn(predictor)(encoded(shape("circle"), "PNG"))
     assert answer["class_name"] in ("apple", "pear", "plum") and answer["class_id"] in ("0", "1", "2")
     # an index file in the recipe's format gives WordNet-style ids and names
     (folder / "imagenet_class_index.json").write_text(json.dumps(
         {"0": ["n07739125", "Granny_Smith"], "1": ["n07767847", "pear"], "2": ["n07768694", "plum"]}))
-    predictor = load_classifier(DeployArguments(pretrained_model_name=str(folder)), verbose=False)
+    predictor = load_predictor(DeployArguments(pretrained_model_name=str(folder)), verbose=False)
     assert [label.class_id for label in predictor.labels] == ["n07739125", "n07767847", "n07768694"]
     assert predictor.labels[0] == "Granny_Smith"
 
@@ -218,11 +218,11 @@ def test_pickled_weights_and_text_models_are_refused(tmp_path):
     torch.save(load_file(folder / "model.safetensors"), folder / "pytorch_model.bin")
     (folder / "model.safetensors").unlink()
     with pytest.raises(CheckpointError, match="no model.safetensors"):
-        load_classifier(DeployArguments(pretrained_model_name=str(folder), task="image-classification"),
+        load_predictor(DeployArguments(pretrained_model_name=str(folder), task="image-classification"),
                         verbose=False)
     text_model = ROOT / "demo_app" / "demo_model" / "pretrained"
     with pytest.raises(CheckpointError, match="not an image-classification model"):
-        load_classifier(DeployArguments(pretrained_model_name=str(text_model), task="image-classification"),
+        load_predictor(DeployArguments(pretrained_model_name=str(text_model), task="image-classification"),
                         verbose=False)
 
 
@@ -239,7 +239,7 @@ def test_cli_images_folders_and_a_csv_of_paths(tmp_path):
         for seed in range(3):
             shape(kind, seed + 10).save(tmp_path / "photos" / kind / f"{seed}.jpg")
     (tmp_path / "photos" / "star" / "notes.jpg").write_text("not a picture")
-    predictor = load_classifier(DeployArguments(task="image-classification"), verbose=False)
+    predictor = load_predictor(DeployArguments(task="image-classification"), verbose=False)
     expected = {path.relative_to(tmp_path / "photos").as_posix(): make_inference_fn(predictor)(path)["class_name"]
                 for path in sorted((tmp_path / "photos").glob("*/[0-9].jpg"))}
     result = run_cli("predict", "--task", "image-classification", str(tmp_path / "photos" / "circle" / "0.jpg"))

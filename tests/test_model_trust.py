@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from demo_app import CheckpointError, DeployArguments, load_classifier
+from demo_app import CheckpointError, DeployArguments, load_predictor
 from lightning_format import checkpoint_filename, lightning_checkpoint, save_lightning_checkpoint
 from helpers import PRETRAINED_DIR, process_usage, tiny_model, write_lightning
 from test_cli import ROOT, run_cli
@@ -21,7 +21,7 @@ from test_cli import ROOT, run_cli
 
 def load(**kwargs):
     kwargs.setdefault("pretrained_model_name", str(PRETRAINED_DIR))
-    return load_classifier(DeployArguments(precision="fp32", **kwargs), verbose=False, batching=False)
+    return load_predictor(DeployArguments(precision="fp32", **kwargs), verbose=False, batching=False)
 
 
 def save_state(state, directory: Path, name="model.pth") -> Path:

@@ -9,7 +9,7 @@ import requests
 import torch
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from demo_app import DeployArguments, create_app, load_classifier, make_inference_fn, serve
+from demo_app import DeployArguments, create_app, load_predictor, make_inference_fn, serve
 from lightning_format import checkpoint_filename, lightning_checkpoint, save_lightning_checkpoint
 from demo_app.tasks.ner import entities_of
 from demo_app.tasks.qa import best_spans
@@ -42,7 +42,7 @@ def ner_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def ner(ner_dir):
-    return load_classifier(DeployArguments(pretrained_model_name=str(PRETRAINED_DIR), downstream_model_dir=str(ner_dir),
+    return load_predictor(DeployArguments(pretrained_model_name=str(PRETRAINED_DIR), downstream_model_dir=str(ner_dir),
                                            max_seq_length=64, precision="fp32"), verbose=False)
 
 
@@ -53,7 +53,7 @@ def qa(tmp_path_factory):
     torch.manual_seed(2)
     directory = tmp_path_factory.mktemp("drive") / "my-qa-run"  # recognised by its head alone
     write_model(BertForQuestionAnswering(BertConfig.from_pretrained(PRETRAINED_DIR)).eval(), directory)
-    return load_classifier(DeployArguments(pretrained_model_name=str(PRETRAINED_DIR), downstream_model_dir=str(directory),
+    return load_predictor(DeployArguments(pretrained_model_name=str(PRETRAINED_DIR), downstream_model_dir=str(directory),
                                            max_seq_length=64, precision="fp32"), verbose=False)
 
 
@@ -69,7 +69,7 @@ def test_ner_without_label_map_names_the_file_and_the_class_count(ner_dir, tmp_p
     shutil.copytree(ner_dir, bare)
     (bare / "label_map.txt").unlink()
     with pytest.raises(FileNotFoundError) as error:
-        load_classifier(DeployArguments(pretrained_model_name=str(PRETRAINED_DIR), downstream_model_dir=str(bare)),
+        load_predictor(DeployArguments(pretrained_model_name=str(PRETRAINED_DIR), downstream_model_dir=str(bare)),
                         verbose=False)
     assert "label_map.txt" in str(error.value) and f"{len(TAGS)} lines" in str(error.value)
 
@@ -228,7 +228,7 @@ def book_ner(tmp_path_factory):
 
     directory = tmp_path_factory.mktemp("tmp_drive") / "nlpbook" / "checkpoint-ner"
     shutil.copytree(FIXTURE / "checkpoint-ner", directory)  # the .ckpt and ratsnlp's label_map.txt
-    return load_classifier(DeployArguments(pretrained_model_name=str(NER_PRETRAINED), downstream_model_dir=str(directory),
+    return load_predictor(DeployArguments(pretrained_model_name=str(NER_PRETRAINED), downstream_model_dir=str(directory),
                                            max_seq_length=64, precision="fp32"), verbose=False)
 
 
@@ -266,7 +266,7 @@ def book_qa(tmp_path_factory):
 
     directory = tmp_path_factory.mktemp("tmp_drive") / "nlpbook" / "checkpoint-qa"
     shutil.copytree(FIXTURE / "checkpoint-qa", directory)
-    return load_classifier(DeployArguments(pretrained_model_name=str(QA_PRETRAINED), downstream_model_dir=str(directory),
+    return load_predictor(DeployArguments(pretrained_model_name=str(QA_PRETRAINED), downstream_model_dir=str(directory),
                                            max_seq_length=128, precision="fp32"), verbose=False)
 
 
@@ -299,11 +299,11 @@ def test_where_the_books_argmax_is_a_valid_span_the_answer_is_the_same(book_qa):
 
 
 def test_the_bundled_demo_models_answer_obvious_inputs():
-    ner_demo = make_inference_fn(load_classifier(DeployArguments(task="ner"), verbose=False))
+    ner_demo = make_inference_fn(load_predictor(DeployArguments(task="ner"), verbose=False))
     entities = ner_demo("2019년 5월 서울에서 삼성전자 직원 3명을 만났다")["entities"]
     assert [(e["text"], e["label"]) for e in entities] == [("2019년 5월", "DAT"), ("서울", "LOC"),
                                                           ("삼성전자", "ORG"), ("3명", "NOH")]
-    qa_demo = load_classifier(DeployArguments(task="qa"), verbose=False)
+    qa_demo = load_predictor(DeployArguments(task="qa"), verbose=False)
     question, context = qa_demo.task.examples[0]
     answer = make_inference_fn(qa_demo)(question, context)
     assert answer["answer"] == "목포" and context[answer["start"]:answer["end"]] == "목포"

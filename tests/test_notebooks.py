@@ -84,7 +84,7 @@ def test_cells_can_be_run_again_in_the_orders_students_try(path):
     notebook = nbformat.read(path, as_version=4)
     code = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
     find = {name: next(i for i in code if marker in notebook.cells[i].source)
-            for name, marker in [("load", "load_classifier(args)"), ("serve", "serve(app"),
+            for name, marker in [("load", "load_predictor(args)"), ("serve", "serve(app"),
                                  ("api", "call_api("), ("stop", "server.stop()")]}
     order = code + [find["serve"], find["api"], find["load"], find["serve"], find["api"],
                     find["stop"], find["stop"], find["api"]] + code

@@ -54,12 +54,12 @@ def test_installed_wheel_serves_the_page(wheel, tmp_path):
                    check=True, capture_output=True, timeout=300)
     script = (
         "import demo_app, sys; assert 'site' in demo_app.__file__, demo_app.__file__\n"
-        "app = demo_app.create_app(demo_app.load_classifier(verbose=False))\n"
+        "app = demo_app.create_app(demo_app.load_predictor(verbose=False))\n"
         "client = app.test_client()\n"
         "page = client.get('/'); assert page.status_code == 200 and b'textarea' in page.data\n"
         "assert client.get('/static/app.js').status_code == 200\n"
         "print(client.post('/api', json='이 영화 정말 재밌어요').get_json()['prediction'])\n"
-        "app = demo_app.create_app(demo_app.load_classifier(demo_app.DeployArguments(task='generation'), verbose=False))\n"
+        "app = demo_app.create_app(demo_app.load_predictor(demo_app.DeployArguments(task='generation'), verbose=False))\n"
         "client = app.test_client()\n"
         "assert client.get('/').status_code == 200 and client.get('/static/renderers/text.js').status_code == 200\n"
         "print(client.post('/api', json={'prompt': '긍정 아 정말', 'top_k': '1'}).get_json()['result'])\n"

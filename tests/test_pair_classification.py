@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from demo_app import DeployArguments, create_app, get_task, load_classifier, make_inference_fn, serve
+from demo_app import DeployArguments, create_app, get_task, load_predictor, make_inference_fn, serve
 from helpers import XSS_PAYLOADS
 from test_cli import run_cli
 
@@ -38,12 +38,12 @@ def book_predictor(book_checkpoint_dir):
     args = DeployArguments(pretrained_model_name=str(PAIR_PRETRAINED),
                            downstream_model_dir=str(book_checkpoint_dir), max_seq_length=64,
                            precision="fp32")
-    return load_classifier(args, verbose=False)  # no task=: recognised from the directory name
+    return load_predictor(args, verbose=False)  # no task=: recognised from the directory name
 
 
 @pytest.fixture(scope="module")
 def pair_demo():
-    return load_classifier(DeployArguments(task="pair-classification", precision="fp32"), verbose=False)
+    return load_predictor(DeployArguments(task="pair-classification", precision="fp32"), verbose=False)
 
 
 def assert_matches_the_book(result, book):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from demo_app import DeployArguments, load_classifier, make_inference_fn
+from demo_app import DeployArguments, load_predictor, make_inference_fn
 from helpers import PRETRAINED_DIR
 from test_cli import run_cli
 
@@ -50,7 +50,7 @@ def test_cli_reproduces_the_tutorial(tmp_checkpoint_dir):
 
 
 def test_python_api_reproduces_the_tutorial(tmp_checkpoint_dir):
-    classifier = load_classifier(DeployArguments(pretrained_model_name=str(PRETRAINED_DIR),
+    classifier = load_predictor(DeployArguments(pretrained_model_name=str(PRETRAINED_DIR),
                                                  downstream_model_dir=str(tmp_checkpoint_dir)), verbose=False)
     inference_fn = make_inference_fn(classifier)
     for expected in TUTORIAL:

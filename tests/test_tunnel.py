@@ -249,8 +249,8 @@ def test_public_app_gets_a_default_rate_limit(ngrok_env, demo_classifier, capfd)
 def test_tunnel_closes_at_interpreter_exit(ngrok_env):
     """A script that opens a tunnel and simply ends leaves no agent and no public URL behind."""
     script = ("import sys; sys.path.insert(0, '.');"
-              "from demo_app import create_app, load_classifier, serve;"
-              "server = serve(create_app(load_classifier(verbose=False)), port=0, tunnel='ngrok', quiet=True);"
+              "from demo_app import create_app, load_predictor, serve;"
+              "server = serve(create_app(load_predictor(verbose=False)), port=0, tunnel='ngrok', quiet=True);"
               "print(server.public_url, flush=True)")
     root = Path(__file__).resolve().parent.parent
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=root,

@@ -159,9 +159,9 @@ def test_rate_limit_is_429_with_retry_after(demo_classifier):
 
 def test_overload_is_503_with_retry_after(demo_classifier):
     """A full request queue answers at once with 503 instead of piling up latency."""
-    from demo_app import DeployArguments, load_classifier
+    from demo_app import DeployArguments, load_predictor
 
-    classifier = load_classifier(DeployArguments(), verbose=False, max_queue=1, batch_size=1)
+    classifier = load_predictor(DeployArguments(), verbose=False, max_queue=1, batch_size=1)
     gate = threading.Event()
     original = classifier.batcher._run_batch
     classifier.batcher._run_batch = lambda batch: (gate.wait(), original(batch))[1]
@@ -219,9 +219,9 @@ def test_port_held_by_another_program_says_what_to_do(demo_classifier):
 
 
 def test_stop_lets_requests_in_flight_finish(demo_classifier):
-    from demo_app import DeployArguments, load_classifier
+    from demo_app import DeployArguments, load_predictor
 
-    classifier = load_classifier(DeployArguments(), verbose=False)
+    classifier = load_predictor(DeployArguments(), verbose=False)
     original = classifier.batcher._run_batch
     classifier.batcher._run_batch = lambda batch: (time.sleep(1.0), original(batch))[1]
     server = serve(create_app(classifier), port=0, quiet=True)

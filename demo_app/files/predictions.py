@@ -1,7 +1,7 @@
 """A predictor over a whole data file: rows in, rows with predictions out, written as they are done.
 
-    from demo_app import load_classifier, predict_file
-    report = predict_file(load_classifier(), "ratings_test.txt", "predictions.tsv")
+    from demo_app import load_predictor, predict_file
+    report = predict_file(load_predictor(), "ratings_test.txt", "predictions.tsv")
     print(report.summary.format())   # when the file has a gold label column
 
 Rows are read, predicted and written a chunk at a time (memory stays constant whatever the

@@ -217,7 +217,6 @@ def make_inference_fn(predictor: Predictor) -> Callable[..., Dict[str, object]]:
     pairs. Each result also carries ``probabilities``: ``[{label, probability, width}]``."""
     inference_fn = predictor.task.inference_fn(predictor)
     inference_fn.predictor = predictor  # lets create_app() batch through the same predictor
-    inference_fn.classifier = predictor  # the name earlier versions used
     return inference_fn
 
 

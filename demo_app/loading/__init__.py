@@ -10,6 +10,7 @@ folder: ``text_model`` (a config and tokenizer plus fine-tuned weights) and ``im
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -44,7 +45,13 @@ def load_predictor(args: Optional[DeployArguments] = None, *, verbose: bool = Tr
     return predictor
 
 
-load_classifier = load_predictor  # the name nlpbook's readers and earlier versions use
+def load_classifier(args: Optional[DeployArguments] = None, *, verbose: bool = True,
+                    **predictor_options) -> Predictor:
+    """``load_predictor``'s earlier name, kept for notebooks written against it: it loads every
+    task, not only classifiers, so the name misled. Warns, then calls ``load_predictor``."""
+    warnings.warn("load_classifier is now load_predictor (it loads every task); the old name will "
+                  "be removed", DeprecationWarning, stacklevel=2)
+    return load_predictor(args, verbose=verbose, **predictor_options)
 
 
 def _apply_export_facts(predictor: Predictor, args: DeployArguments) -> None:

@@ -12,7 +12,6 @@ from ..tasks import get_task
 
 # The document-classification demo model (each task names its own: tasks/*.py).
 DEMO_PRETRAINED_DIR = get_task(None).demo_pretrained_dir
-DEMO_CHECKPOINT_DIR = get_task(None).demo_checkpoint_dir
 
 DEFAULT_PRETRAINED_MODEL_NAME = "beomi/kcbert-base"
 

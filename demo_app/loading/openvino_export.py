@@ -10,7 +10,6 @@ OpenVINO cannot run this model here (a GPU, no ``openvino`` package, a small mod
 from __future__ import annotations
 
 import dataclasses
-import importlib.metadata
 import shutil
 import tempfile
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
+from .. import __version__
 from ..inference.openvino_model import MODEL_FILE, OpenVINOModel, export
 from ..inference.precision import MIN_HIDDEN_SIZE_FOR_BF16, choose_backend
 from ..tasks import Task, get_task
@@ -131,12 +131,8 @@ def export_key(args: DeployArguments, task: Optional[Task], config, pretrained: 
         "pretrained": (folder_fingerprint(pretrained_dir, PRETRAINED_FILES) if pretrained_dir.is_dir()
                        else pretrained),
         "task": args.task or (task.name if task is not None else None),
-        "versions": [_demo_app_version(), openvino.__version__, torch.__version__, transformers.__version__],
+        "versions": [__version__, openvino.__version__, torch.__version__, transformers.__version__],
     }
 
 
-def _demo_app_version() -> str:
-    try:
-        return importlib.metadata.version("demo_app")
-    except importlib.metadata.PackageNotFoundError:  # run from a source folder, not installed
-        return "source"
+

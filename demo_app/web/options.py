@@ -15,7 +15,6 @@ class WebOptions:
     max_text_chars: longest text field in characters (a sentence, a premise, a question; a task
         may allow more for a field, as QA does for its context); longer -> 413. The model also
         truncates at max_seq_length tokens; this bound keeps tokenizing cheap.
-        ``max_sentence_chars``, its earlier name, is still accepted.
     max_batch_sentences: most inputs in one ``{"inputs": [...]}`` request (a task may allow
         fewer: 8 images); more -> 413.
     max_request_rows: the most sequences of ``max_seq_length`` tokens one request may have the
@@ -70,11 +69,8 @@ class WebOptions:
     max_file_result_bytes: int = 64 * 1024 * 1024
     sync_file_rows: int = 1000
     max_file_jobs: int = 2
-    max_sentence_chars: dataclasses.InitVar[Optional[int]] = None  # max_text_chars's earlier name
 
-    def __post_init__(self, max_sentence_chars: Optional[int]) -> None:
-        if max_sentence_chars is not None:
-            self.max_text_chars = max_sentence_chars
+    def __post_init__(self) -> None:
         if self.auth is not None:
             user, colon, password = self.auth.partition(":")
             if not user or (colon and not password):
