@@ -256,4 +256,4 @@ def test_a_qa_answer_starting_inside_a_word_says_so():
 
     spans = {"question": "q", "context": "본사는 포스코타워에 있다", "spans": [
         {"start": 6, "end": 8, "probability": 0.9, "text": "타워"}]}
-    assert get_task("qa").to_dict(spans)["inside_word"] is True
+    assert get_task("qa").pipeline.to_dict(spans)["inside_word"] is True

@@ -12,7 +12,7 @@ from demo_app import DeployArguments, load_predictor, make_inference_fn
 from demo_app import Prediction, get_task
 from helpers import PRETRAINED_DIR, SENTENCES, tiny_model, tutorial_probabilities, write_lightning
 
-prediction_to_dict = get_task("classification").to_dict
+prediction_to_dict = get_task("classification").pipeline.to_dict
 ROOT = Path(__file__).resolve().parent.parent
 TEST_SET = ROOT / "data" / "demo_reviews" / "ratings_test.txt"
 

@@ -120,7 +120,7 @@ def test_exports_round_trip_and_corrections_become_nsmc_training_data(demo_class
 def exports_round_trip(history, demo_classifier):
     """Four predictions, two corrections, every export format read back (also on PostgreSQL)."""
     task = demo_classifier.task
-    results = [task.to_dict(p) for p in demo_classifier.predict(SENTENCES)]
+    results = [task.pipeline.to_dict(p) for p in demo_classifier.predict(SENTENCES)]
     handles = history.record(task, SENTENCES, results, source="api", visitor="203.0.113.9", latency_ms=8)
     assert history.flag(*handles[0], "부정 (negative)") and history.flag(*handles[3], "긍정 (positive)")
     rows = list(history.rows())

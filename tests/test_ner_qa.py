@@ -112,7 +112,7 @@ def test_an_answer_beyond_the_first_window_is_found(qa):
     task, tokenizer = qa.task, qa.tokenizer
     context = " ".join(["조선 시대에 서울에서 많은 일이 있었다."] * 20) + " 정답은 이순신 장군이다."
     item = ("누구인가?", context)
-    encoding = task.preprocess(tokenizer, [item], 64)
+    encoding = task.pipeline.preprocess(tokenizer, [item], 64)
     windows = encoding["input_ids"].shape[0]
     assert windows >= 3
     last = windows - 1
@@ -122,9 +122,9 @@ def test_an_answer_beyond_the_first_window_is_found(qa):
     start_logits = torch.zeros(encoding["input_ids"].shape)
     end_logits = torch.zeros(encoding["input_ids"].shape)
     start_logits[last, first] = end_logits[last, first] = 12.0
-    [result] = task.postprocess([item], encoding, {"start_logits": start_logits, "end_logits": end_logits},
+    [result] = task.pipeline.postprocess([item], encoding, {"start_logits": start_logits, "end_logits": end_logits},
                                 qa.labels)
-    answer = task.to_dict(result)
+    answer = task.pipeline.to_dict(result)
     assert answer["answer"] == context[answer["start"]:answer["end"]] and answer["answer"].startswith("이")
     assert answer["start"] == target_start
 
@@ -273,7 +273,7 @@ def book_qa(tmp_path_factory):
 def test_a_ratsnlp_qa_checkpoint_gives_the_same_logits_as_the_book(book_qa):
     assert book_qa.task.name == "qa"
     for row in QA_EXACT:
-        encoding = book_qa.task.preprocess(book_qa.tokenizer, [(row["question"], row["context"])], 128)
+        encoding = book_qa.task.pipeline.preprocess(book_qa.tokenizer, [(row["question"], row["context"])], 128)
         length = sum(row["attention_mask"])
         assert encoding["input_ids"][0, :length].tolist() == row["input_ids"][:length]  # the first window
         outputs = book_qa._forward(encoding)
@@ -304,6 +304,6 @@ def test_the_bundled_demo_models_answer_obvious_inputs():
     assert [(e["text"], e["label"]) for e in entities] == [("2019년 5월", "DAT"), ("서울", "LOC"),
                                                           ("삼성전자", "ORG"), ("3명", "NOH")]
     qa_demo = load_predictor(DeployArguments(task="qa"), verbose=False)
-    question, context = qa_demo.task.examples[0]
+    question, context = qa_demo.task.page.examples[0]
     answer = make_inference_fn(qa_demo)(question, context)
     assert answer["answer"] == "목포" and context[answer["start"]:answer["end"]] == "목포"

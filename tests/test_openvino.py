@@ -46,7 +46,7 @@ def fixture_items(task):
 
 def answers(predictor, items):
     """What a visitor sees, per input: the label, the entity spans or the answer span."""
-    results = [predictor.task.to_dict(result) for result in predictor.predict(items)]
+    results = [predictor.task.pipeline.to_dict(result) for result in predictor.predict(items)]
     if predictor.task.name == "ner":
         return [[(e["text"], e["label"], e["start"], e["end"]) for e in r["entities"]] for r in results]
     if predictor.task.name == "qa":
@@ -134,10 +134,10 @@ def test_bf16_at_kcbert_size_keeps_every_decided_answer_within_0_01(task, tmp_pa
     items = fixture_items(task)
     if task == "classification":
         items = [" ".join(items[i:i + 6]) for i in range(0, 240, 4)]
-    items = fast.task.check_inputs(items[:96])
+    items = fast.task.inputs.check_inputs(items[:96])
     decided_positions = 0
     for start in range(0, len(items), 16):
-        encoding = fast.task.preprocess(fast.tokenizer, items[start:start + 16], fast.max_seq_length)
+        encoding = fast.task.pipeline.preprocess(fast.tokenizer, items[start:start + 16], fast.max_seq_length)
         inputs = {name: encoding[name] for name in ("input_ids", "token_type_ids", "attention_mask")}
         with torch.inference_mode():
             exact = {name: value for name, value in model(**inputs).items() if name.endswith("logits")}
@@ -168,7 +168,7 @@ def fragile_classifier(directory: Path) -> Path:
     model.load_state_dict(state, strict=False)
     tokenizer = AutoTokenizer.from_pretrained(DEMO / "pretrained")
     with torch.no_grad():
-        pooled = model.bert(**tokenizer([get_task("classification").smoke_input()], return_tensors="pt")).pooler_output[0]
+        pooled = model.bert(**tokenizer([get_task("classification").page.smoke_input()], return_tensors="pt")).pooler_output[0]
         model.classifier.weight.mul_(400.0)
         logits = model.classifier.weight @ pooled
         model.classifier.bias.copy_(torch.stack([logits[1] - logits[0], torch.tensor(0.0)]))  # a coin toss in fp32

@@ -40,12 +40,12 @@ def test_the_wheel_carries_every_tasks_demo_model_and_page_parts(wheel):
 
     names = set(zipfile.ZipFile(wheel).namelist())
     for task in TASKS.values():
-        for folder in {task.demo_pretrained_dir, task.demo_checkpoint_dir}:
+        for folder in {task.checkpoints.demo_pretrained_dir, task.checkpoints.demo_checkpoint_dir}:
             shipped = f"demo_app/demo_model/{folder.name}/"
             assert any(name.startswith(shipped) for name in names), (task.name, shipped)
-        assert f"demo_app/templates/forms/{task.form}.html" in names, task.name
-        assert f"demo_app/templates/results/{task.renderer}.html" in names, task.name
-        assert f"demo_app/static/renderers/{task.renderer}.js" in names, task.name
+        assert f"demo_app/templates/forms/{task.page.form}.html" in names, task.name
+        assert f"demo_app/templates/results/{task.page.renderer}.html" in names, task.name
+        assert f"demo_app/static/renderers/{task.page.renderer}.js" in names, task.name
 
 
 def test_installed_wheel_serves_the_page(wheel, tmp_path):

@@ -88,12 +88,12 @@ def test_dynamic_padding_in_one_batch_equals_the_books_pad_to_64_one_at_a_time(b
 def test_pairs_are_encoded_as_the_book_encodes_them(book_predictor):
     task, tokenizer = book_predictor.task, book_predictor.tokenizer
     for row in BOOK_EXACT:
-        encoded = task.preprocess(tokenizer, [(row["premise"], row["hypothesis"])], 64)
+        encoded = task.pipeline.preprocess(tokenizer, [(row["premise"], row["hypothesis"])], 64)
         length = sum(row["attention_mask"])
         assert encoded["input_ids"][0].tolist() == row["input_ids"][:length]
         assert encoded["token_type_ids"][0].tolist() == row["token_type_ids"][:length]
     long_premise, hypothesis = BOOK_EXACT[-1]["premise"], BOOK_EXACT[-1]["hypothesis"]
-    encoded = task.preprocess(tokenizer, [(long_premise, hypothesis)], 64)["token_type_ids"][0].tolist()
+    encoded = task.pipeline.preprocess(tokenizer, [(long_premise, hypothesis)], 64)["token_type_ids"][0].tolist()
     hypothesis_tokens = len(tokenizer.tokenize(hypothesis))
     assert len(encoded) == 64 and encoded.count(1) == hypothesis_tokens + 1  # kept whole, with its [SEP]
 
@@ -115,7 +115,7 @@ def test_pair_inputs_are_checked(pair_demo):
         pair_demo.predict([("a", "b"), ("a", "  ")])
     with pytest.raises(ValueError, match="unknown task 'nli'.*pair-classification"):
         DeployArguments(task="nli")
-    assert get_task("pair-classification").fields == ("premise", "hypothesis")
+    assert get_task("pair-classification").inputs.fields == ("premise", "hypothesis")
 
 
 def test_the_books_command_line(book_checkpoint_dir):

@@ -20,7 +20,7 @@ def test_bf16_matmuls_keep_labels_and_probabilities_on_a_kcbert_sized_model():
     exact = BertForSequenceClassification(config).eval()
     fast = BertForSequenceClassification(config).eval()
     fast.load_state_dict(exact.state_dict())
-    fast = apply_precision(fast, "bf16", torch.device("cpu"))
+    fast = apply_precision(fast, "bf16", torch.device("cpu"), ("classifier",))
     tokenizer = AutoTokenizer.from_pretrained(PRETRAINED_DIR)
     sentences = held_out_sentences()[:64]
     inputs = tokenizer(sentences, padding=True, return_tensors="pt")

@@ -58,17 +58,17 @@ def run(options: argparse.Namespace) -> int:
     if options.input is not None:
         return _predict_file(options)
     if options.task:  # a wrong number of inputs fails before the model is loaded
-        group_inputs(options.inputs, get_task(options.task).fields)
+        group_inputs(options.inputs, get_task(options.task).inputs.fields)
     settings = dict(_setting(text) for text in options.settings)
     predictor = load_predictor(deploy_arguments(options), batching=False)
     task = predictor.task
-    groups = group_inputs(options.inputs, task.fields)
-    items = [task.make_item([task.read_file_item(text, Path.cwd()) for text in texts], settings) for texts in groups]
-    task.check_inputs(items)  # every input checked first: an error names its own position
+    groups = group_inputs(options.inputs, task.inputs.fields)
+    items = [task.inputs.make_item([task.inputs.read_file_item(text, Path.cwd()) for text in texts], settings) for texts in groups]
+    task.inputs.check_inputs(items)  # every input checked first: an error names its own position
     for texts, item in zip(groups, items):
-        result = task.to_dict(predictor.predict([item])[0])
-        if task.input_kind != "text":  # name the file, as the input column of a data file would
-            result = {**dict(zip(task.fields, texts)), **result}
+        result = task.pipeline.to_dict(predictor.predict([item])[0])
+        if task.inputs.takes_files:  # name the file, as the input column of a data file would
+            result = {**dict(zip(task.inputs.fields, texts)), **result}
         print(json.dumps(result, ensure_ascii=False), flush=True)
     return 0
 

@@ -121,7 +121,7 @@ class RowReader:
         return rows if first is None else itertools.chain([first], rows)
 
     def __iter__(self) -> Iterator[Row]:
-        if self.format == self.task.training_format:
+        if self.format == self.task.data.training_format:
             yield from self._corpus_rows()
         elif self.format == "json":
             yield from self._json_rows()
@@ -200,7 +200,7 @@ class RowReader:
         text = io.TextIOWrapper(self.stream, encoding="utf-8-sig" if self.encoding == "utf-8" else self.encoding,
                                 newline="")
         try:
-            for index, values in enumerate(self.task.read_training_data(text), start=1):
+            for index, values in enumerate(self.task.data.read_training_data(text), start=1):
                 if not self.columns:
                     self._use_columns(list(values))
                 yield self._row(index, values)
@@ -209,7 +209,7 @@ class RowReader:
         finally:
             text.detach()
         if not self.columns:
-            raise DataFileError(f"{self.name} holds no {self.task.training_format} examples")
+            raise DataFileError(f"{self.name} holds no {self.task.data.training_format} examples")
 
     def _corpus_format(self, head: bytes) -> Optional[str]:
         """The book's corpus format the file whose first bytes are ``head`` is in, when it is one
@@ -217,11 +217,11 @@ class RowReader:
         head = head[:4096].decode(self.encoding, "replace")
         suffix = Path(self.name).suffix.lower()
         for task in TASKS.values():
-            if task.training_format and task.is_training_file(head, suffix):
+            if task.data.training_format and task.data.is_training_file(head, suffix):
                 if task is not self.task:
-                    raise DataFileError(f"{self.name} is a {task.training_format} file, the {task.name} "
+                    raise DataFileError(f"{self.name} is a {task.data.training_format} file, the {task.name} "
                                         f"task's corpus: predict it with --task {task.name}")
-                return task.training_format
+                return task.data.training_format
         return None
 
     def _json_rows(self) -> Iterator[Row]:
@@ -264,8 +264,8 @@ class RowReader:
                                 "(max_file_columns): keep the task's columns and a label")
         self.columns = columns
         lowered = {column.lower(): column for column in columns}
-        aliases = {alias: field for alias, field in self.task.column_aliases.items()}
-        for field in self.task.fields:
+        aliases = {alias: field for alias, field in self.task.data.column_aliases.items()}
+        for field in self.task.inputs.fields:
             names = [field] + [alias for alias, target in aliases.items() if target == field]
             found = next((lowered[name] for name in names if name in lowered), None)
             if found is None:
@@ -274,7 +274,7 @@ class RowReader:
                     f"{self.name} has the columns {', '.join(repr(c) for c in columns) or '(none)'}; "
                     f"the {self.task.name} task needs a {field!r} column{also}")
             self.field_columns[field] = found
-        self.gold_column = next((lowered[name] for name in self.task.gold_columns if name in lowered), None)
+        self.gold_column = next((lowered[name] for name in self.task.data.gold_columns if name in lowered), None)
 
     def _row(self, line: int, values: Dict[str, object]) -> Row:
         for column, value in values.items():
@@ -286,18 +286,18 @@ class RowReader:
             if value is None:
                 return Row(line, values, problem=f"line {line} has no {column!r}")
             try:
-                texts.append(check_text(value, f"line {line}: {column!r}", self.task.max_chars(field, self.max_chars)))
+                texts.append(check_text(value, f"line {line}: {column!r}", self.task.inputs.max_chars(field, self.max_chars)))
             except FieldError as error:
                 return Row(line, values, problem=str(error))
         try:
-            row = Row(line, values, item=self.task.make_item(texts, values, f"line {line}"))
+            row = Row(line, values, item=self.task.inputs.make_item(texts, values, f"line {line}"))
         except FieldError as error:
             return Row(line, values, problem=str(error))
         if self.gold_column is not None:
             gold = values.get(self.gold_column)
             if gold is not None and str(gold).strip():
                 try:
-                    row.gold = self.task.read_gold(gold, self.labels)
+                    row.gold = self.task.data.read_gold(gold, self.labels)
                 except ValueError as error:
                     return Row(line, values, problem=f"line {line}: {error}")
         return row
@@ -366,13 +366,11 @@ class RowReader:
         self.last_row_complete = self._line_ended
 
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp")
-
-
 class FolderReader:
-    """The images in a folder (and its subfolders), in name order, as rows with an ``image``
-    column (the path inside the folder). A subfolder named after a class is the gold ``label``,
-    as in torchvision's ImageFolder layout (``cat/1.jpg``, ``dog/2.jpg``)."""
+    """The input files in a folder (and its subfolders; an image task's pictures), in name order,
+    as rows with a column named after the task's field (``image``: the path inside the folder).
+    A subfolder named after a class is the gold ``label``, as in torchvision's ImageFolder layout
+    (``cat/1.jpg``, ``dog/2.jpg``)."""
 
     format = "csv"
 
@@ -381,23 +379,24 @@ class FolderReader:
         self.task = task
         self.labels = tuple(labels)
         self.max_chars = 0
-        self.files = sorted(p for p in self.directory.rglob("*")
-                            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        self.column = task.inputs.fields[0]  # "image"
+        suffixes = task.inputs.file_suffixes
+        self.files = sorted(p for p in self.directory.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
         if not self.files:
-            raise DataFileError(f"{self.directory} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+            raise DataFileError(f"{self.directory} holds no {self.column} files ({', '.join(suffixes)})")
         self.nested = any(p.parent != self.directory for p in self.files)
-        self.columns = ["image", "label"] if self.nested else ["image"]
-        self.field_columns = {task.fields[0]: "image"}
+        self.columns = [self.column, "label"] if self.nested else [self.column]
+        self.field_columns = {self.column: self.column}
 
     def start(self) -> Iterator[Row]:
         for number, path in enumerate(self.files, start=1):
             name = path.relative_to(self.directory).as_posix()
-            row = Row(number, {"image": name}, item=name)
+            row = Row(number, {self.column: name}, item=name)
             if self.nested:
                 folder = path.parent.name if path.parent != self.directory else ""
                 row.values["label"] = folder
                 try:
-                    row.gold = self.task.gold_label(folder, self.labels) if folder else None
+                    row.gold = self.task.data.gold_label(folder, self.labels) if folder else None
                 except ValueError:
                     pass  # a folder that is not named after a class: no gold label
             yield row

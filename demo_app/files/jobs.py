@@ -270,7 +270,7 @@ class Jobs:
             with open(job.upload, "rb") as raw, open(job.output, "w", encoding="utf-8", newline="") as out:
                 reader = self.reader(raw, job.name, input_format)
                 rows = reader.start()
-                writer = RowWriter(out, "csv", reader.columns, predictor.task.output_columns)
+                writer = RowWriter(out, "csv", reader.columns, predictor.task.data.output_columns)
                 job.columns = writer.columns
                 self._predict_rows(job, reader, rows, writer, out)
             if job.cancelled:

@@ -49,7 +49,7 @@ class FileReport:
     @classmethod
     def for_predictor(cls, predictor) -> "FileReport":
         """An empty report, with the task's scorer for the gold column (when it has one)."""
-        return cls(summary=predictor.task.scorer(predictor.labels))
+        return cls(summary=predictor.task.data.scorer(predictor.labels))
 
     def note_problem(self, message: str) -> None:
         self.skipped += 1
@@ -102,7 +102,7 @@ def write_predictions(predictor, rows: Iterable[Row], writer: RowWriter, report:
     columns and counted in ``report``; yields ``(row, result, columns)`` for what callers add
     (a progress bar, a preview, the history)."""
     for row, result in predict_rows(predictor, rows, **options):
-        columns = None if result is None else predictor.task.result_columns(result)
+        columns = None if result is None else predictor.task.data.result_columns(result)
         writer.write(row, columns)
         report.count(row, columns)
         yield row, result, columns
@@ -122,7 +122,7 @@ def _predict_chunk(predictor, rows: List[Row], options: Dict[str, object]):
                     row.problem = f"line {row.line}: {error}"
     for row in rows:
         result = results.get(id(row))
-        yield row, None if result is None else predictor.task.to_dict(result)
+        yield row, None if result is None else predictor.task.pipeline.to_dict(result)
 
 
 def predict_file(predictor, input_path, output_path=None, *, on_bad_row: str = "skip",
@@ -155,13 +155,13 @@ def predict_file(predictor, input_path, output_path=None, *, on_bad_row: str = "
             reader = RowReader(buffered(raw_input), input_path.name, task, labels, max_chars, input_format)
             total = count_lines(input_path) - (1 if reader.format in ("csv", "tsv") else 0)  # the header
         rows = reader.start()
-        result_columns = list(task.output_columns)
+        result_columns = list(task.data.output_columns)
         output_format = (output_format_for(reader.format) if output_path is None
                          else _output_format(Path(output_path), reader.format))
         done, last_values = (_resume(Path(output_path), reader, output_format, result_columns, report)
                              if resume else (0, None))
         rows = _skip_rows(rows, done, last_values, input_path)
-        if task.input_kind != "text":  # a column that names files: read them beside the data file
+        if task.inputs.takes_files:  # a column that names files: read them beside the data file
             rows = _read_items(rows, task, input_path if input_path.is_dir() else input_path.parent)
         output = (stack.enter_context(open(output_path, "a" if done else "w", encoding="utf-8", newline=""))
                   if output_path is not None else sys.stdout)
@@ -188,7 +188,7 @@ def _read_items(rows: Iterator[Row], task, directory: Path) -> Iterator[Row]:
     for row in rows:
         if row.problem is None:
             try:
-                row.item = task.read_file_item(row.item, directory)
+                row.item = task.inputs.read_file_item(row.item, directory)
             except (OSError, ValueError) as error:
                 row.problem = f"line {row.line}: {error}"
         yield row
@@ -227,7 +227,7 @@ def _resume(output: Path, input_reader: RowReader, output_format: str, result_co
     if last is None:
         report.rows = report.predicted = report.skipped = report.resumed = 0
         report.problems.clear()
-        report.summary = input_reader.task.scorer(input_reader.labels)
+        report.summary = input_reader.task.data.scorer(input_reader.labels)
         if keep:
             with open(output, "r+b") as stream:
                 stream.truncate(0)  # only a header: write it again

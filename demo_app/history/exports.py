@@ -59,11 +59,11 @@ def _export_training(history: History, stream: IO[str], format: str) -> int:
         if row["task"] != task.name or not row["correction"]:
             continue
         labels = [bar["label"] for bar in row["outputs"].get("probabilities", [])]
-        inputs = tuple(row["inputs"][field] for field in task.fields)
-        example = task.training_row(inputs, row["correction"], labels)
+        inputs = tuple(row["inputs"][field] for field in task.inputs.fields)
+        example = task.data.training_row(inputs, row["correction"], labels)
         if example is not None:
             examples.append((row["id"], example))
-    task.write_training_data(examples, stream)
+    task.data.write_training_data(examples, stream)
     return len(examples)
 
 

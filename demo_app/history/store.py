@@ -105,12 +105,12 @@ class History:
         share = latency_ms / len(items) if latency_ms is not None and items else latency_ms
         rows = []
         for item, result in zip(items, results):
-            prediction = task.prediction_text(result)
+            prediction = task.pipeline.prediction_text(result)
             outputs = json.dumps(result, ensure_ascii=False)
             if len(outputs) > MAX_OUTPUTS_CHARS:
                 outputs = json.dumps({"omitted": f"{len(outputs)} characters: too large to keep"})
             rows.append({"time": now, "task": task.name, "model": self.model, "model_hash": self.model_hash,
-                         "inputs": json.dumps(task.input_record(item), ensure_ascii=False), "outputs": outputs,
+                         "inputs": json.dumps(task.inputs.input_record(item), ensure_ascii=False), "outputs": outputs,
                          "prediction": None if prediction is None else str(prediction), "latency_ms": share,
                          "source": source, "visitor": visitor_hash})
         return rows

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +26,6 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 BACKENDS = ("torch", "openvino")
 # kcbert-base (768) runs 3x faster with bf16 matmuls; the demo model (64) runs slower.
 MIN_HIDDEN_SIZE_FOR_BF16 = 512
-OUTPUT_HEADS = ("classifier", "qa_outputs", "lm_head", "score")
 
 
 class Bf16Linear(torch.nn.Module):
@@ -97,8 +96,10 @@ def choose_backend(device: torch.device, requested: str = "auto", *, exportable:
     return "torch"
 
 
-def apply_precision(model: torch.nn.Module, precision: str, device: torch.device) -> torch.nn.Module:
-    """``model`` converted for ``precision`` on ``device`` (fp32 weights in, any dtype)."""
+def apply_precision(model: torch.nn.Module, precision: str, device: torch.device,
+                    output_heads: Tuple[str, ...] = ()) -> torch.nn.Module:
+    """``model`` converted for ``precision`` on ``device`` (fp32 weights in, any dtype); on the
+    CPU the Linear layers named ``output_heads`` (the task's head) stay fp32."""
     model = model.float()
     if precision == "fp32":
         return model
@@ -108,7 +109,7 @@ def apply_precision(model: torch.nn.Module, precision: str, device: torch.device
         for name, child in list(module.named_children()):
             # The output heads stay fp32: tiny for classifiers, and a language model's picks
             # every token (and is tied to the input embedding).
-            if isinstance(child, torch.nn.Linear) and name not in OUTPUT_HEADS:
+            if isinstance(child, torch.nn.Linear) and name not in output_heads:
                 setattr(module, name, Bf16Linear(child))
     return model
 

@@ -1,7 +1,7 @@
 """The predictor: a task + a model + its tokenizer and labels, batched inference, ``inference_fn``.
 
-One request, as in a transformers pipeline: ``task.check_inputs`` -> ``task.preprocess``
-(dynamic padding) -> ``task.forward`` (the model's forward pass) -> ``task.postprocess``.
+One request, as in a transformers pipeline: ``task.inputs.check_inputs`` -> ``task.pipeline.preprocess``
+(dynamic padding) -> ``task.pipeline.forward`` (the model's forward pass) -> ``task.pipeline.postprocess``.
 Everything that differs between tasks lives in the task module; this file is the same for all.
 """
 
@@ -15,8 +15,6 @@ import torch
 from ..tasks import Task, get_task
 from .batching import MicroBatcher, Steps
 
-
-MODEL_INPUTS = ("input_ids", "token_type_ids", "attention_mask", "pixel_values")
 
 
 class PredictionError(RuntimeError):
@@ -53,7 +51,7 @@ class Predictor:
         demo_model: bool = False,
     ) -> None:
         self.task = get_task(task)
-        if self.task.labelled and len(labels) != model.config.num_labels:
+        if self.task.checkpoints.labelled and len(labels) != model.config.num_labels:
             raise ValueError(f"{len(labels)} labels for a model with {model.config.num_labels} classes")
         self.model = model
         self.tokenizer = tokenizer
@@ -78,22 +76,22 @@ class Predictor:
                 gone: Optional[Callable[[], bool]] = None, background: bool = False) -> List[object]:
         """One result per input (sentences, (premise, hypothesis) pairs, images: as the task
         takes them), in the task's own form: a ``Prediction`` for classifiers, a dict for NER
-        and QA; ``task.to_dict`` turns each into ratsnlp's dict. Raises ``TypeError`` /
+        and QA; ``task.pipeline.to_dict`` turns each into ratsnlp's dict. Raises ``TypeError`` /
         ``ValueError`` saying which input is wrong, and ``batching.Overloaded`` when the
         request queue is full. ``visitor`` (who asks: visitors take turns), ``gone`` (a check
         that the caller is still there), ``timeout`` and ``background`` (a file job's chunk:
         served in turn with the large requests) matter only with batching."""
-        items = self.task.check_inputs(inputs)
+        items = self.task.inputs.check_inputs(inputs)
         if self.batcher is None:
             return self._predict_now(items)
         return self.batcher(items, timeout=timeout, visitor=visitor, rows=self.rows(items),
-                            stepwise=background or self.task.stepwise, gone=gone)
+                            stepwise=background or self.task.pipeline.stepwise, gone=gone)
 
     def stream(self, inputs: Sequence, *, visitor: str = "", gone: Optional[Callable[[], bool]] = None):
         """The task's progress events (generation: ``{"item": i, "text": piece}``) as they are
         made, then ``{"results": [...]}`` (the task's own form, as ``predict`` returns them).
         The caller's leaving (``gone``) stops the work."""
-        items = self.task.check_inputs(inputs)
+        items = self.task.inputs.check_inputs(inputs)
         if self.batcher is None:
             steps = self._predict_steps(items)
             while True:
@@ -116,7 +114,7 @@ class Predictor:
     def rows(self, items: Sequence) -> int:
         """What ``items`` cost, priced before any work: the sequences the model will read (an
         upper bound: a long QA context is read in several windows)."""
-        return sum(self.task.rows(item, self.max_seq_length) for item in items)
+        return sum(self.task.inputs.rows(item, self.max_seq_length) for item in items)
 
     def close(self) -> None:
         """Stop the inference thread after its current step (for a clean exit)."""
@@ -146,7 +144,7 @@ class Predictor:
     def _predict_steps(self, items: List) -> Steps:
         """The results for ``items``, yielding after every forward pass of at most
         ``batch_size`` rows, so that other work can run in between."""
-        own = self.task.steps(self, items)
+        own = self.task.pipeline.steps(self, items)
         if own is not None:
             return (yield from own)
         # Sorting by length keeps inputs of similar length in one batch: less padding.
@@ -156,9 +154,9 @@ class Predictor:
             if number:
                 yield  # another visitor's work may run here
             batch = [items[i] for i in group]
-            encoding = self.task.preprocess(self.tokenizer, batch, self.max_seq_length)
+            encoding = self.task.pipeline.preprocess(self.tokenizer, batch, self.max_seq_length)
             outputs = yield from self._forward_steps(encoding)
-            for i, result in zip(group, self.task.postprocess(batch, encoding, outputs, self.labels)):
+            for i, result in zip(group, self.task.pipeline.postprocess(batch, encoding, outputs, self.labels)):
                 results[i] = result
         return results
 
@@ -167,7 +165,7 @@ class Predictor:
         groups: List[List[int]] = [[]]
         rows = 0
         for i in order:
-            cost = self.task.rows(items[i], self.max_seq_length)
+            cost = self.task.inputs.rows(items[i], self.max_seq_length)
             if groups[-1] and rows + cost > self.batch_size:
                 groups.append([])
                 rows = 0
@@ -183,17 +181,15 @@ class Predictor:
         """The task's forward pass over the model's own inputs (the encoding may also carry
         offsets), ``batch_size`` rows at a time with a step in between; the outputs must be
         finite numbers."""
-        inputs = {name: encoding[name] for name in MODEL_INPUTS if name in encoding}
+        inputs = {name: encoding[name] for name in self.task.pipeline.model_inputs if name in encoding}
         total = next(iter(inputs.values())).shape[0]
         parts: List[Dict[str, torch.Tensor]] = []
         for start in range(0, total, self.batch_size):
             if parts:
                 yield  # another visitor's work may run here
             chunk = {name: value[start:start + self.batch_size].to(self.device) for name, value in inputs.items()}
-            if "pixel_values" in chunk:  # in the model's own precision (bf16 / fp16 when so loaded)
-                chunk["pixel_values"] = chunk["pixel_values"].to(next(self.model.parameters()).dtype)
             with torch.inference_mode():
-                parts.append(self.task.forward(self.model, chunk))
+                parts.append(self.task.pipeline.forward(self.model, chunk))
         tensors = {name: torch.cat([part[name] for part in parts]) if len(parts) > 1 else parts[0][name]
                    for name in parts[0]}
         if not all(torch.isfinite(value).all() for value in tensors.values()):
@@ -215,7 +211,7 @@ def make_inference_fn(predictor: Predictor) -> Callable[..., Dict[str, object]]:
     """ratsnlp's ``inference_fn`` for the predictor's task, with the book's signature and keys:
     ``inference_fn(sentence)`` for classification, ``inference_fn(premise, hypothesis)`` for
     pairs. Each result also carries ``probabilities``: ``[{label, probability, width}]``."""
-    inference_fn = predictor.task.inference_fn(predictor)
+    inference_fn = predictor.task.pipeline.inference_fn(predictor)
     inference_fn.predictor = predictor  # lets create_app() batch through the same predictor
     return inference_fn
 

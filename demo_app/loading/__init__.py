@@ -4,7 +4,7 @@
 Drive's two spellings, offline hub names), ``checkpoint`` (reading every weights format without
 running code), ``checks`` (head, vocabulary, a test prediction), and one loader per kind of model
 folder: ``text_model`` (a config and tokenizer plus fine-tuned weights) and ``image_model`` (a
-``save_pretrained`` folder with its image processor). Each task names its loader (``task.loader``).
+``save_pretrained`` folder with its image processor). Each task names its loader (``task.checkpoints.loader``).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def load_predictor(args: Optional[DeployArguments] = None, *, verbose: bool = Tr
     args = args if args is not None else DeployArguments()
     device = resolve_device(args.device)
     task = _task_before_loading(args)
-    load = LOADERS[task.loader if task is not None else "text"]
+    load = LOADERS[task.checkpoints.loader if task is not None else "text"]
     predictor = load(args, task, device, say if verbose else silent, **predictor_options)
     _apply_export_facts(predictor, args)
     return predictor

@@ -11,7 +11,7 @@ from ..inference.precision import BACKENDS, PRECISIONS
 from ..tasks import get_task
 
 # The document-classification demo model (each task names its own: tasks/*.py).
-DEMO_PRETRAINED_DIR = get_task(None).demo_pretrained_dir
+DEMO_PRETRAINED_DIR = get_task(None).checkpoints.demo_pretrained_dir
 
 DEFAULT_PRETRAINED_MODEL_NAME = "beomi/kcbert-base"
 

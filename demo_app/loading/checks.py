@@ -20,22 +20,23 @@ def check_head(state_dict: StateDict, task: Task) -> None:
     """The checkpoint's head must be the one the task's model has (the right task named when
     it is not)."""
     other = task_with_head(state_dict)
-    if other is not None and not task.has_head(state_dict):
-        raise CheckpointError(f"this checkpoint is {other.head_description}, not one for the task "
+    if other is not None and not task.checkpoints.has_head(state_dict):
+        raise CheckpointError(f"this checkpoint is {other.checkpoints.head_description}, not one for the task "
                               f"{task.name!r}: choose task={other.name!r} (--task {other.name})")
 
 
 def number_of_classes(state_dict: StateDict, task: Task) -> int:
     """The classes the task's head has (2 for QA: start and end), read from its bias."""
-    count = task.num_labels(state_dict)
+    count = task.checkpoints.num_labels(state_dict)
     if count is None:
-        heads = sorted(k for k in state_dict if k.startswith(("classifier", "qa_outputs")))
+        head_names = {head for other in TASKS.values() for head in other.checkpoints.output_heads}
+        heads = sorted(k for k in state_dict if k.split(".")[0] in head_names)
         raise CheckpointError(
             f"cannot find the {task.name} head in the checkpoint (looked for "
-            f"{' or '.join(repr(key) for key in task.head_bias_keys)}; head keys found: "
-            f"{', '.join(heads) or 'none'}). Is this {task.head_description}? (tasks: {', '.join(TASKS)})")
+            f"{' or '.join(repr(key) for key in task.checkpoints.head_bias_keys)}; head keys found: "
+            f"{', '.join(heads) or 'none'}). Is this {task.checkpoints.head_description}? (tasks: {', '.join(TASKS)})")
     if not 1 <= count <= MAX_CLASSES:
-        key = next(key for key in task.head_bias_keys if key in state_dict)
+        key = next(key for key in task.checkpoints.head_bias_keys if key in state_dict)
         raise CheckpointError(f"the checkpoint's {key} has shape {list(state_dict[key].shape)}: a "
                               f"classification head has 1 to {MAX_CLASSES:,} classes; the file is broken")
     return count
@@ -64,7 +65,7 @@ def check_vocabulary(tokenizer, model, pretrained: str, task: Task) -> List[str]
     if expected is not None and given is not None and expected != given:
         raise CheckpointError(f"the tokenizer of {pretrained} pads with token {given} but the model's config "
                               f"says {expected} (pad_token_id): {fix}")
-    share = unknown_share(tokenizer, [text for example in task.examples for text in example if isinstance(text, str)])
+    share = unknown_share(tokenizer, [text for example in task.page.examples for text in example if isinstance(text, str)])
     if share > UNKNOWN_SHARE_WARNING:
         return [f"{share:.0%} of the tokens of this task's examples are unknown ([UNK]) to the tokenizer of "
                 f"{pretrained}: is it the model the checkpoint was fine-tuned from?"]
@@ -83,6 +84,6 @@ def unknown_share(tokenizer, texts: List[str]) -> float:
 def smoke_test(predictor: Predictor) -> None:
     """One prediction on the task's first example; its outputs must be finite numbers."""
     try:
-        predictor.predict([predictor.task.smoke_input()])
+        predictor.predict([predictor.task.page.smoke_input()])
     except PredictionError as error:
         raise CheckpointError(f"a test prediction failed: {error}") from None

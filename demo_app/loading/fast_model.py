@@ -14,7 +14,6 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 
 from ..inference.precision import apply_precision, disagreement
-from ..inference.predictor import MODEL_INPUTS
 from ..tasks import Task
 
 Encoding = Dict[str, torch.Tensor]
@@ -23,9 +22,9 @@ Encoding = Dict[str, torch.Tensor]
 def example_encodings(task: Task, tokenizer, max_seq_length: int) -> List[Encoding]:
     """The model's inputs for each of the task's examples, one at a time (no padding)."""
     encodings = []
-    for item in task.example_items():
-        encoding = task.preprocess(tokenizer, task.check_inputs([item]), max_seq_length)
-        encodings.append({name: encoding[name] for name in MODEL_INPUTS if name in encoding})
+    for item in task.page.example_items():
+        encoding = task.pipeline.preprocess(tokenizer, task.inputs.check_inputs([item]), max_seq_length)
+        encodings.append({name: encoding[name] for name in task.pipeline.model_inputs if name in encoding})
     return encodings
 
 
@@ -43,7 +42,7 @@ def batch_of(encodings: List[Encoding], pad_token_id: int) -> Encoding:
 def outputs_for(model, task: Task, encodings: List[Encoding], device: torch.device) -> List[Encoding]:
     """The model's outputs (logits, fp32 on the CPU) for each encoding."""
     with torch.inference_mode():
-        return [task.forward(model, {name: value.to(device) for name, value in encoding.items()})
+        return [task.pipeline.forward(model, {name: value.to(device) for name, value in encoding.items()})
                 for encoding in encodings]
 
 
@@ -69,7 +68,7 @@ def torch_model_in_precision(model: torch.nn.Module, rebuild: Callable[[], torch
     is done in place)."""
     guarded = precision != "fp32" and encodings  # none for a task whose answers cannot be compared
     reference = outputs_for(model, task, encodings, torch.device("cpu")) if guarded else None
-    fast = apply_precision(model, precision, device).to(device).eval()
+    fast = apply_precision(model, precision, device, task.checkpoints.output_heads).to(device).eval()
     if not guarded:
         return fast, precision, None
     problem = first_disagreement(reference, outputs_for(fast, task, encodings, device))

@@ -36,8 +36,8 @@ def load_image_predictor(args: DeployArguments, task: Task, device: torch.device
 
     started = time.perf_counter()
     if args.uses_demo_model:
-        say(f"No model given: using demo_app's bundled demo model ({task.demo_description}).")
-        source, model_dir = str(task.demo_pretrained_dir), task.demo_pretrained_dir
+        say(f"No model given: using demo_app's bundled demo model ({task.checkpoints.demo_description}).")
+        source, model_dir = str(task.checkpoints.demo_pretrained_dir), task.checkpoints.demo_pretrained_dir
     else:
         name = args.pretrained_model_name or args.downstream_model_dir or args.downstream_model_checkpoint_fpath
         if looks_like_a_path(name):
@@ -49,7 +49,7 @@ def load_image_predictor(args: DeployArguments, task: Task, device: torch.device
             source, model_dir = name, None
     config = load_config(source)
     architectures = getattr(config, "architectures", None) or []
-    if not task.recognises_config({"architectures": architectures}):
+    if not task.checkpoints.recognises_config({"architectures": architectures}):
         raise CheckpointError(f"{source} is not an image-classification model (its config names "
                               f"{', '.join(architectures) or 'no architecture'}); save one with "
                               "AutoModelForImageClassification's save_pretrained")
@@ -68,7 +68,7 @@ def load_image_predictor(args: DeployArguments, task: Task, device: torch.device
     labels = labels_for(model.config, model_dir)
     # Convolutions gain little from bf16 on a CPU: full precision unless asked otherwise.
     precision = "fp32" if args.precision == "auto" else args.precision
-    model = apply_precision(model, precision, device).to(device).eval()
+    model = apply_precision(model, precision, device, task.checkpoints.output_heads).to(device).eval()
     predictor = Predictor(model, processor, labels=labels, task=task, device=device,
                           precision=precision, source=str(model_dir / WEIGHTS_FILES[0]) if model_dir else source,
                           demo_model=args.uses_demo_model, **predictor_options)

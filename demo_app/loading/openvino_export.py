@@ -61,7 +61,7 @@ class OpenVINOExport:
         reference = outputs_for(model, task, encodings, torch.device("cpu"))
         example = batch_of(encodings, model.config.pad_token_id or 0)
         precision = self.precision
-        manifest = {"task": task.name, "num_labels": model.config.num_labels if task.labelled else None}
+        manifest = {"task": task.name, "num_labels": model.config.num_labels if task.checkpoints.labelled else None}
 
         def compiled_in(folder: Path, precision: str) -> OpenVINOModel:
             with quiet_transformers():
@@ -100,7 +100,7 @@ def find_export(args: DeployArguments, task: Optional[Task], device: torch.devic
                 pretrained: str, weights_path: Path, precision: str) -> Optional[OpenVINOExport]:
     """The model's place in the export cache, or None when it will run on PyTorch. Before the
     weights are read, the task may be unknown: generation's GPT-2 is told by its config."""
-    exportable = (task.exportable if task is not None
+    exportable = (task.pipeline.exportable if task is not None
                   else getattr(config, "model_type", "") not in ("gpt2",))
     hidden_size = getattr(config, "hidden_size", MIN_HIDDEN_SIZE_FOR_BF16)
     if choose_backend(device, args.backend, exportable=exportable, hidden_size=hidden_size,

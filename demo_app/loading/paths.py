@@ -34,8 +34,8 @@ def resolve_model_paths(args: DeployArguments, say: Callable[[str], None] = lamb
     ``task`` (when known before the weights are read) may serve a pretrained model alone."""
     if args.uses_demo_model:
         task = task or get_task(args.task)
-        return str(task.demo_pretrained_dir), find_best_checkpoint(task.demo_checkpoint_dir)
-    pretrained = args.pretrained_model_name or (task.default_pretrained if task else DEFAULT_PRETRAINED_MODEL_NAME)
+        return str(task.checkpoints.demo_pretrained_dir), find_best_checkpoint(task.checkpoints.demo_checkpoint_dir)
+    pretrained = args.pretrained_model_name or (task.checkpoints.default_pretrained if task else DEFAULT_PRETRAINED_MODEL_NAME)
     if args.downstream_model_checkpoint_fpath:
         weights = existing_path(args.downstream_model_checkpoint_fpath, "checkpoint file", say)
     elif args.downstream_model_dir:
@@ -43,7 +43,7 @@ def resolve_model_paths(args: DeployArguments, say: Callable[[str], None] = lamb
         weights = directory if is_hf_model_dir(directory) else find_best_checkpoint(directory)
     elif is_hf_model_dir(Path(pretrained).expanduser()):
         weights = Path(pretrained).expanduser()  # a fine-tuned save_pretrained directory
-    elif task is not None and task.pretrained_alone and not looks_like_a_path(pretrained):
+    elif task is not None and task.checkpoints.pretrained_alone and not looks_like_a_path(pretrained):
         say(f"No fine-tuned checkpoint given: serving {pretrained} itself.")
         check_hub_name_reachable(pretrained)
         return pretrained, hub_snapshot(pretrained)

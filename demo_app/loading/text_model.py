@@ -50,21 +50,21 @@ def load_text_predictor(args: DeployArguments, task: Optional[Task], device: tor
     else:
         state_dict, task, warnings = _read_weights(args, task, weights_path, say)
         model, tokenizer = _checked_model(task, config, state_dict, pretrained, warnings, say)
-        guarded = task.exportable and (exported is not None or precision != "fp32")  # the accuracy guard runs
+        guarded = task.pipeline.exportable and (exported is not None or precision != "fp32")  # the accuracy guard runs
         encodings = example_encodings(task, tokenizer, args.max_seq_length) if guarded else []
-        if exported is not None and task.exportable:
+        if exported is not None and task.pipeline.exportable:
             model, precision = exported.make(model, encodings, task, warnings, say)
         else:
             model, precision, warning = torch_model_in_precision(
                 model, lambda: build_model(config, state_dict, task), task, precision, device, encodings, say)
             warnings += [warning] if warning else []
-    labels = _labels_for(args.labels, config, task, weights_path) if task.labelled else ()
+    labels = _labels_for(args.labels, config, task, weights_path) if task.checkpoints.labelled else ()
     predictor = Predictor(model, tokenizer, labels=labels, task=task, device=device,
                           max_seq_length=args.max_seq_length, precision=precision,
                           source=str(weights_path), demo_model=args.uses_demo_model, **predictor_options)
     predictor.warnings.extend(warnings)
     smoke_test(predictor)
-    classes = f" with {config.num_labels} classes" if task.labelled else ""
+    classes = f" with {config.num_labels} classes" if task.checkpoints.labelled else ""
     say(f"Loaded {config.model_type}{classes} on {device} ({precision}, {predictor.backend}) "
         f"in {time.perf_counter() - started:.1f} s.")
     return predictor
@@ -73,7 +73,7 @@ def load_text_predictor(args: DeployArguments, task: Optional[Task], device: tor
 def _checked_model(task: Task, config, state_dict: StateDict, pretrained: str, warnings: List[str],
                    say: Callable[[str], None]) -> Tuple[torch.nn.Module, object]:
     """The fp32 model holding the checked weights, and its tokenizer (checked against it)."""
-    if task.labelled:
+    if task.checkpoints.labelled:
         config.num_labels = number_of_classes(state_dict, task)
     model = build_model(config, state_dict, task).eval()
     tokenizer = load_tokenizer(pretrained, config.model_type, task)
@@ -89,7 +89,7 @@ def _read_weights(args: DeployArguments, task: Optional[Task], weights_path: Pat
     evidence the checkpoint carries) and warnings to show with the model."""
     if args.uses_demo_model:
         task = task or get_task(None)
-        say(f"No checkpoint given: using demo_app's bundled demo model ({task.demo_description}).")
+        say(f"No checkpoint given: using demo_app's bundled demo model ({task.checkpoints.demo_description}).")
         say(f"Loading weights from the demo model's {weights_path.name}{size_note(weights_path)} ...")
     else:
         say(f"Loading weights from {weights_path}{size_note(weights_path)} ...")
@@ -122,11 +122,11 @@ def build_model(config, state_dict: StateDict, task: Optional[Task] = None) -> t
     import transformers
 
     task = task or get_task(None)
-    model_class = getattr(transformers, task.model_class)
+    model_class = getattr(transformers, task.checkpoints.model_class)
     with torch.device("meta"):
         model = model_class.from_config(config)
     state_dict = {k: v for k, v in state_dict.items()
-                  if not k.endswith(_DERIVED_BUFFERS) and not k.endswith(task.unused_checkpoint_keys)}
+                  if not k.endswith(_DERIVED_BUFFERS) and not k.endswith(task.checkpoints.unused_checkpoint_keys)}
     expected = model.state_dict()
     wrong_shapes = [f"{key} {list(tensor.shape)} vs {list(expected[key].shape)}"
                     for key, tensor in state_dict.items()
@@ -169,7 +169,7 @@ def _materialize_derived_buffers(model: torch.nn.Module, task: Task) -> None:
             elif name == "token_type_ids":
                 value = torch.zeros(buffer.shape, dtype=torch.long)
             else:
-                value = task.derived_buffer(name, buffer)
+                value = task.checkpoints.derived_buffer(name, buffer)
             if value is None:
                 raise CheckpointError(f"the checkpoint has no value for the model's buffer {name!r}")
             module.register_buffer(
@@ -189,9 +189,9 @@ def load_tokenizer(pretrained: str, model_type: str, task: Optional[Task] = None
     # its tokenizer as the book does (generation: KoGPT2's tokenizer.json, eos_token="</s>").
     options = {"do_lower_case": False} if model_type == "bert" else {}
     tokenizer_class = transformers.AutoTokenizer
-    if task is not None and task.tokenizer_class and not (directory.is_dir() and not (directory / "tokenizer.json").is_file()):
-        tokenizer_class = getattr(transformers, task.tokenizer_class)
-    options.update(task.tokenizer_options if task is not None else {})
+    if task is not None and task.checkpoints.tokenizer_class and not (directory.is_dir() and not (directory / "tokenizer.json").is_file()):
+        tokenizer_class = getattr(transformers, task.checkpoints.tokenizer_class)
+    options.update(task.checkpoints.tokenizer_options if task is not None else {})
     return tokenizer_class.from_pretrained(pretrained, trust_remote_code=False, **options)
 
 
@@ -202,13 +202,13 @@ def _labels_for(requested: Optional[Sequence[str]], config, task: Task, weights_
                 f"{len(requested)} labels were given but the checkpoint has {config.num_labels} classes"
             )
         return tuple(requested)
-    stored = task.labels_from(weights_path, config.num_labels)
+    stored = task.checkpoints.labels_from(weights_path, config.num_labels)
     if stored:
         return stored
     names = tuple(config.id2label[i] for i in range(config.num_labels)) if config.id2label else ()
     if len(names) == config.num_labels and not all(n == f"LABEL_{i}" for i, n in enumerate(names)):
         return names
-    return task.default_labels(config.num_labels)
+    return task.checkpoints.default_labels(config.num_labels)
 
 
 def _key_list(keys: Sequence[str], limit: int = 8) -> str:

@@ -87,13 +87,13 @@ def write_model(predictor, folder: Path, max_seq_length: int) -> None:
     if not hasattr(model, "save_pretrained"):
         raise ValueError("export needs the PyTorch model: load it with backend='torch'")
     labels = [str(label) for label in predictor.labels]
-    if task.labelled:
+    if task.checkpoints.labelled:
         model.config.id2label = dict(enumerate(labels))
         model.config.label2id = {label: i for i, label in enumerate(labels)}
     with quiet_transformers():  # no progress bar for one small file
         model.float().save_pretrained(folder, safe_serialization=True)
     predictor.tokenizer.save_pretrained(folder)
-    task.save_beside_model(folder, labels, Path(predictor.source) if predictor.source else None)
+    task.checkpoints.save_beside_model(folder, labels, Path(predictor.source) if predictor.source else None)
     facts = {"task": task.name, "demo_model": predictor.demo_model, "source": predictor.describe()["checkpoint"],
              "max_seq_length": max_seq_length}
     (folder / EXPORT_FACTS).write_text(json.dumps(facts, ensure_ascii=False, indent=1), encoding="utf-8")
@@ -107,9 +107,9 @@ def check_export(predictor, folder: Path, max_seq_length: int) -> None:
     args = DeployArguments(pretrained_model_name=str(folder), task=predictor.task.name, max_seq_length=max_seq_length,
                            backend="torch", precision="fp32", device="cpu", cache_dir="")
     exported = load_predictor(args, verbose=False, batching=False)
-    items = predictor.task.repeatable_items()
-    expected = [_answer(predictor.task.to_dict(result)) for result in predictor.predict(items)]
-    got = [_answer(exported.task.to_dict(result)) for result in exported.predict(items)]
+    items = predictor.task.page.repeatable_items()
+    expected = [_answer(predictor.task.pipeline.to_dict(result)) for result in predictor.predict(items)]
+    got = [_answer(exported.task.pipeline.to_dict(result)) for result in exported.predict(items)]
     if got != expected:
         raise RuntimeError("the exported model does not answer as the original does on the task's "
                            "examples; nothing was kept")
@@ -192,7 +192,7 @@ def readme_text(predictor) -> str:
     facts = predictor.describe()
     kind = "the bundled demo model of demo_app (not a fine-tuned one)" if predictor.demo_model else facts["checkpoint"]
     return f"""---
-title: {json.dumps(task.title.split(" (")[0] or task.name)}
+title: {json.dumps(task.page.title.split(" (")[0] or task.name)}
 emoji: 🤖
 colorFrom: blue
 colorTo: green
@@ -201,7 +201,7 @@ app_port: {SPACE_PORT}
 pinned: false
 ---
 
-# {task.title or task.name}
+# {task.page.title or task.name}
 
 A web demo of {kind} ({task.name}), exported by demo_app. The page is at `/`, the JSON API at
 `POST /api` (ratsnlp's request body), health at `/healthz`.

@@ -2,9 +2,8 @@
 
 Adding a task touches these places, and no other:
 
-1. its module here: a :class:`Task` subclass (fields, checks, recognition, ``preprocess`` /
-   ``forward`` / ``postprocess``, ratsnlp's dict and ``inference_fn``, page texts, data-file
-   columns, training format), and its entry in ``TASKS`` below;
+1. its module here: a :class:`Task` made of its five facets (``contract.py``: inputs, pipeline,
+   checkpoints, page, data), and its entry in ``TASKS`` below;
 2. its page: ``templates/results/<renderer>.html`` and ``static/renderers/<renderer>.js`` (a new
    kind of result), and ``templates/forms/<form>.html`` if its inputs are not text boxes;
 3. its notebook: ``notebooks/deploy_<task>_colab.ipynb``;
@@ -21,18 +20,19 @@ import dataclasses
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from .base import Input, Prediction, StateDict, Task
-from .classification import DocumentClassification
+from .classification import DOCUMENT_CLASSIFICATION, Prediction
+from .contract import (Input, StateDict, Task, TaskCheckpoints, TaskData, TaskInputs, TaskPage, TaskPipeline,
+                       check_task)
 from .fields import FieldError, FieldTooLong, FieldTypeError, check_text
-from .generation import SentenceGeneration
-from .image_classification import ImageClassification
-from .ner import NamedEntityRecognition
-from .pair_classification import PairClassification
-from .qa import QuestionAnswering
+from .generation import SENTENCE_GENERATION
+from .image_classification import IMAGE_CLASSIFICATION
+from .ner import NAMED_ENTITY_RECOGNITION
+from .pair_classification import PAIR_CLASSIFICATION
+from .qa import QUESTION_ANSWERING
 
-TASKS: Dict[str, Task] = {task.name: task for task in (
-    DocumentClassification(), PairClassification(), NamedEntityRecognition(), QuestionAnswering(),
-    ImageClassification(), SentenceGeneration())}
+TASKS: Dict[str, Task] = {task.name: check_task(task) for task in (
+    DOCUMENT_CLASSIFICATION, PAIR_CLASSIFICATION, NAMED_ENTITY_RECOGNITION, QUESTION_ANSWERING,
+    IMAGE_CLASSIFICATION, SENTENCE_GENERATION)}
 DEFAULT_TASK = "classification"
 
 
@@ -78,8 +78,8 @@ def recognise_task(requested: Optional[str], checkpoint_path: Optional[Path],
         named += [(task, f"the folder name {folder.name}") for folder in folders
                   for task in (_task_named(folder.name),) if task is not None][:1]
         directory = checkpoint_path if checkpoint_path.is_dir() else checkpoint_path.parent
-        named += [(task, task.why_recognised(checkpoint_path)) for task in TASKS.values()
-                  if task.recognises_files(directory)][:1]
+        named += [(task, task.checkpoints.why_recognised(checkpoint_path)) for task in TASKS.values()
+                  if task.checkpoints.recognises_files(directory)][:1]
     if requested:
         task = get_task(requested)
         if record is not None and record is not task:
@@ -99,7 +99,7 @@ def recognise_task(requested: Optional[str], checkpoint_path: Optional[Path],
         return Recognised(task, reason, [f"{why} says {other.name}, but {reason} says {task.name}"
                                          for other, why in disagreeing])
     task = task_with_head(state_dict) or TASKS[DEFAULT_TASK]
-    alike = [other for other in TASKS.values() if other is not task and state_dict and other.has_head(state_dict)]
+    alike = [other for other in TASKS.values() if other is not task and state_dict and other.checkpoints.has_head(state_dict)]
     return Recognised(task, "the checkpoint's head", [
         f"nothing but its head names this checkpoint's task, and {other.name} models have the same head: "
         f"serving it as {task.name}; if it is a {other.name} model, choose task={other.name!r} "
@@ -107,26 +107,27 @@ def recognise_task(requested: Optional[str], checkpoint_path: Optional[Path],
 
 
 def _task_named(folder: Optional[str]) -> Optional[Task]:
-    return next((task for task in TASKS.values() if folder and folder == task.checkpoint_dir_name), None)
+    return next((task for task in TASKS.values() if folder and folder == task.checkpoints.checkpoint_dir_name), None)
 
 
 def task_with_head(state_dict: Optional[StateDict]) -> Optional[Task]:
     """The first task whose model has the head ``state_dict`` has; None for none."""
     if not state_dict:
         return None
-    return next((task for task in TASKS.values() if task.has_head(state_dict)), None)
+    return next((task for task in TASKS.values() if task.checkpoints.has_head(state_dict)), None)
 
 
 def task_for_config(config: Dict[str, object]) -> Optional[Task]:
     """The task whose ``save_pretrained`` folders look like ``config`` (an image classifier)."""
-    return next((task for task in TASKS.values() if task.recognises_config(config)), None)
+    return next((task for task in TASKS.values() if task.checkpoints.recognises_config(config)), None)
 
 
 def training_formats() -> Dict[str, Task]:
     """The book's training-corpus formats, each with the task whose corrections it holds."""
-    return {task.training_format: task for task in TASKS.values() if task.training_format}
+    return {task.data.training_format: task for task in TASKS.values() if task.data.training_format}
 
 
-__all__ = ["Input", "Prediction", "Task", "TASKS", "DEFAULT_TASK", "FieldError", "FieldTooLong",
+__all__ = ["Input", "Prediction", "Task", "TaskCheckpoints", "TaskData", "TaskInputs", "TaskPage", "TaskPipeline",
+           "TASKS", "StateDict", "check_task", "DEFAULT_TASK", "FieldError", "FieldTooLong",
            "FieldTypeError", "Recognised", "TaskMismatch", "check_text", "get_task", "recognise_task", "task_with_head",
            "task_for_config", "training_formats"]

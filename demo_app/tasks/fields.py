@@ -10,7 +10,7 @@ A problem is a :class:`FieldError` (a ValueError) whose ``status`` is the HTTP s
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Tuple
 
 
 class FieldError(ValueError):
@@ -61,3 +61,24 @@ def type_name(value: object) -> str:
     names = {bool: "a boolean", int: "a number", float: "a number", str: "a string",
              list: "a list", tuple: "a tuple", dict: "an object", bytes: "bytes"}
     return names.get(type(value), type(value).__name__)
+
+
+def check_fields(item: object, index: int, fields: Tuple[str, ...], item_name: str) -> Tuple[str, ...]:
+    """``item`` (a tuple, or a dict of ``fields``) as usable texts, or an error naming them."""
+    noun = item_name.split()[-1]  # "pair"
+    if isinstance(item, dict):
+        item = tuple(item.get(field) for field in fields)
+    if not isinstance(item, (tuple, list)) or len(item) != len(fields):
+        raise FieldTypeError(f"{noun} {index} must be a {item_name}, got {type_name(item)}")
+    return tuple(check_text(text, f"the {field} of {noun} {index}") for text, field in zip(item, fields))
+
+
+def checked_list(inputs: object, what: str, example: str) -> list:
+    """``inputs`` as a non-empty list, or a TypeError/ValueError; ``what`` names an item."""
+    if isinstance(inputs, str):
+        raise TypeError(f"predict() takes a list of {what}s; wrap one {what} in a list: {example}")
+    if not isinstance(inputs, (list, tuple)):
+        raise TypeError(f"predict() takes a list of {what}s, got {type(inputs).__name__}")
+    if not inputs:
+        raise ValueError(f"predict() got an empty list; give at least one {what}")
+    return list(inputs)

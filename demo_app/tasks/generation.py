@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import torch
 
-from .base import DEMO_MODEL_DIR, StateDict, Task
+from .contract import DEMO_MODEL_DIR, StateDict, Task, TaskCheckpoints, TaskData, TaskPage, TaskPipeline
 from .fields import FieldError, check_text, type_name
+from .text import TextInputs
 
 MAX_NEW_TOKENS = 128  # tokens one request may have written: a visitor cannot buy minutes of CPU
 MAX_PROMPT_TOKENS = 64
@@ -119,44 +120,13 @@ def _parsed(value: object, setting: Setting, label: str):
     return number
 
 
-class SentenceGeneration(Task):
-    name = "generation"
+class PromptInputs(TextInputs):
+    """A prompt and its decoding settings (a :class:`Prompt`)."""
+
     fields = ("prompt",)
-    field_labels = {"prompt": "프롬프트 (prompt)"}
-    field_max_chars = {"prompt": 300}
     item_name, item_example = "prompt", "[prompt]"
+    field_max_chars = {"prompt": 300}
     api_body = "object"  # the book's POST /api sends the prompt and its settings
-    labelled = False
-    stepwise = True  # always work in steps: one token each
-    exportable = False  # a loop of forward passes over a growing cache: PyTorch runs it
-    streams = True
-    model_class = "AutoModelForCausalLM"
-    head_description = "a causal language model (GPT-2)"
-    tokenizer_class = "PreTrainedTokenizerFast"  # as the book loads KoGPT2's tokenizer.json
-    tokenizer_options = {"eos_token": "</s>"}
-    unused_checkpoint_keys = (".attn.bias", ".attn.masked_bias")  # transformers < 4.31 saved them
-    pretrained_alone = True  # the book: downstream_model_checkpoint_path=None serves KoGPT2 itself
-    checkpoint_dir_name = "checkpoint-generation"
-    default_pretrained = "skt/kogpt2-base-v2"
-    demo_pretrained_dir = DEMO_MODEL_DIR / "pretrained-generation"
-    demo_checkpoint_dir = DEMO_MODEL_DIR / "checkpoint-generation"
-    demo_description = "a small Korean review-writing GPT-2"
-    form = "generation"
-    renderer = "text"
-    title = "KoGPT2 문장 생성 데모 (Sentence generation demo)"
-    lead = "프롬프트를 입력하면 모델이 뒤를 이어 씁니다. '긍정'이나 '부정'으로 시작해 보세요. "
-    lead_en = "Type the start of a review; the model writes on. Begin with 긍정 (positive) or 부정 (negative)."
-    examples = (("긍정 아 정말",), ("부정 아 정말",), ("긍정 배우들 연기가",), ("부정 스토리가",))
-    action, action_en = "생성하기", "Generate"
-    correction_placeholder = "더 나은 글 (a better text)"
-    output_columns = ("generated", "result", "tokens")
-
-    def form_settings(self) -> List[Dict[str, object]]:
-        return [{"name": name, "label": name, "default": "" if setting.default is None else setting.default,
-                 "help": setting.help, "kind": setting.kind.__name__, "min": setting.low, "max": setting.high}
-                for name, setting in SETTINGS.items()]
-
-    # -- inputs ---------------------------------------------------------------------------
 
     def check_item(self, item, index: int) -> Prompt:
         """A prompt (its settings default), a :class:`Prompt`, or a dict of the prompt and settings."""
@@ -173,39 +143,27 @@ class SentenceGeneration(Task):
     def input_record(self, item: Prompt) -> Dict[str, object]:
         return {"prompt": item.text, "settings": item.settings}
 
-    def repeatable_items(self) -> List[Prompt]:
-        """The first example written greedily: sampling would differ from run to run."""
-        return [Prompt(self.examples[0][0], check_settings({"do_sample": False, "max_new_tokens": 8}))]
-
-    def smoke_input(self) -> Prompt:
-        return Prompt(self.examples[0][0], check_settings({"max_new_tokens": 2}))
-
     def rows(self, item: Prompt, max_seq_length: int) -> int:
         """Every token is a forward pass of one row: the prompt, then up to the new tokens."""
         settings = item.settings
         new = settings["max_new_tokens"] or settings["max_length"]
         return min(len(item.text), MAX_PROMPT_TOKENS) + min(new, MAX_NEW_TOKENS)
 
-    # -- recognising a checkpoint ---------------------------------------------------------
 
-    def has_head(self, state_dict: StateDict) -> bool:
-        return "lm_head.weight" in state_dict or ("transformer.wte.weight" in state_dict and not any(
-            key.startswith(("score.", "classifier.", "qa_outputs.")) for key in state_dict))
+class GenerationPipeline(TaskPipeline):
+    """Token by token (``steps``), not one forward pass: ``preprocess`` and ``postprocess`` are
+    never called, because the predictor runs ``steps`` instead."""
 
-    def recognises_config(self, config: Dict[str, object]) -> bool:
-        """A ``save_pretrained`` folder of a causal language model (``GPT2LMHeadModel``, ...)."""
-        return any(str(name).endswith(("LMHeadModel", "ForCausalLM")) for name in config.get("architectures") or [])
+    stepwise = True  # always work in steps: one token each
+    exportable = False  # a loop of forward passes over a growing cache: PyTorch runs it
+    streams = True
 
-    def derived_buffer(self, name: str, buffer: torch.Tensor) -> Optional[torch.Tensor]:
-        """GPT-2's attention buffers in transformers < 4.40: the causal mask and -1e4."""
-        if name == "bias" and buffer.dtype == torch.bool and buffer.dim() == 4:
-            size = buffer.shape[-1]
-            return torch.tril(torch.ones((size, size), dtype=torch.bool)).view(1, 1, size, size)
-        if name == "masked_bias":
-            return torch.tensor(-1e4)
-        return None
+    def preprocess(self, tokenizer: Any, items: List[Any], max_seq_length: int) -> Any:
+        raise NotImplementedError("generation runs in steps: Predictor calls steps(), not preprocess()")
 
-    # -- generating -----------------------------------------------------------------------
+    def postprocess(self, items: List[Any], encoding: Any, outputs: Dict[str, torch.Tensor],
+                    labels: Sequence[str]) -> List[Any]:
+        raise NotImplementedError("generation runs in steps: Predictor calls steps(), not postprocess()")
 
     def steps(self, predictor, items: List[Prompt]):
         """One result per prompt; yields ``{"item": i, "text": piece}`` after each new token."""
@@ -216,8 +174,6 @@ class SentenceGeneration(Task):
                 yield {"item": index, "text": piece} if piece else None
             results.append(writer.result())
         return results
-
-    # -- ratsnlp's dict -------------------------------------------------------------------
 
     def to_dict(self, result: Dict[str, object]) -> Dict[str, object]:
         """The book's ``result`` (the whole text, prompt included, decoded as the book decodes
@@ -237,6 +193,71 @@ class SentenceGeneration(Task):
 
     def prediction_text(self, result: Dict[str, object]) -> Optional[str]:
         return result.get("generated", result.get("result"))
+
+
+class GenerationCheckpoints(TaskCheckpoints):
+    model_class = "AutoModelForCausalLM"
+    labelled = False
+    head_description = "a causal language model (GPT-2)"
+    output_heads = ("lm_head", "score")
+    tokenizer_class = "PreTrainedTokenizerFast"  # as the book loads KoGPT2's tokenizer.json
+    tokenizer_options = {"eos_token": "</s>"}
+    unused_checkpoint_keys = (".attn.bias", ".attn.masked_bias")  # transformers < 4.31 saved them
+    pretrained_alone = True  # the book: downstream_model_checkpoint_path=None serves KoGPT2 itself
+    checkpoint_dir_name = "checkpoint-generation"
+    default_pretrained = "skt/kogpt2-base-v2"
+    demo_pretrained_dir = DEMO_MODEL_DIR / "pretrained-generation"
+    demo_checkpoint_dir = DEMO_MODEL_DIR / "checkpoint-generation"
+    demo_description = "a small Korean review-writing GPT-2"
+
+    def has_head(self, state_dict: StateDict) -> bool:
+        return "lm_head.weight" in state_dict or ("transformer.wte.weight" in state_dict and not any(
+            key.startswith(("score.", "classifier.", "qa_outputs.")) for key in state_dict))
+
+    def recognises_config(self, config: Dict[str, object]) -> bool:
+        """A ``save_pretrained`` folder of a causal language model (``GPT2LMHeadModel``, ...)."""
+        return any(str(name).endswith(("LMHeadModel", "ForCausalLM")) for name in config.get("architectures") or [])
+
+    def derived_buffer(self, name: str, buffer: torch.Tensor) -> Optional[torch.Tensor]:
+        """GPT-2's attention buffers in transformers < 4.40: the causal mask and -1e4."""
+        if name == "bias" and buffer.dtype == torch.bool and buffer.dim() == 4:
+            size = buffer.shape[-1]
+            return torch.tril(torch.ones((size, size), dtype=torch.bool)).view(1, 1, size, size)
+        if name == "masked_bias":
+            return torch.tensor(-1e4)
+        return None
+
+
+class GenerationPage(TaskPage):
+    form = "generation"
+    renderer = "text"
+    field_labels = {"prompt": "프롬프트 (prompt)"}
+    title = "KoGPT2 문장 생성 데모 (Sentence generation demo)"
+    lead = "프롬프트를 입력하면 모델이 뒤를 이어 씁니다. '긍정'이나 '부정'으로 시작해 보세요. "
+    lead_en = "Type the start of a review; the model writes on. Begin with 긍정 (positive) or 부정 (negative)."
+    examples = (("긍정 아 정말",), ("부정 아 정말",), ("긍정 배우들 연기가",), ("부정 스토리가",))
+    action, action_en = "생성하기", "Generate"
+    correction_placeholder = "더 나은 글 (a better text)"
+
+    def form_settings(self) -> List[Dict[str, object]]:
+        return [{"name": name, "label": name, "default": "" if setting.default is None else setting.default,
+                 "help": setting.help, "kind": setting.kind.__name__, "min": setting.low, "max": setting.high}
+                for name, setting in SETTINGS.items()]
+
+    def repeatable_items(self) -> List[Prompt]:
+        """The first example written greedily: sampling would differ from run to run."""
+        return [Prompt(self.examples[0][0], check_settings({"do_sample": False, "max_new_tokens": 8}))]
+
+    def smoke_input(self) -> Prompt:
+        return Prompt(self.examples[0][0], check_settings({"max_new_tokens": 2}))
+
+
+class GenerationData(TaskData):
+    output_columns = ("generated", "result", "tokens")
+
+
+SENTENCE_GENERATION = Task("generation", PromptInputs(), GenerationPipeline(), GenerationCheckpoints(),
+                           GenerationPage(), GenerationData())
 
 
 class _Writer:
@@ -371,4 +392,4 @@ def _eos_token_id(model, tokenizer) -> Optional[int]:
     return eos if eos is not None else tokenizer.eos_token_id
 
 
-__all__ = ["MAX_NEW_TOKENS", "MAX_PROMPT_TOKENS", "Prompt", "SETTINGS", "SentenceGeneration", "check_settings"]
+__all__ = ["MAX_NEW_TOKENS", "MAX_PROMPT_TOKENS", "Prompt", "SETTINGS", "SENTENCE_GENERATION", "check_settings"]

@@ -14,13 +14,14 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from .base import DEMO_MODEL_DIR, Task
-from .image_decoding import ImageError, decode_image, to_rgb
 from .classification import basis_points, format_percent
+from .contract import (DEMO_MODEL_DIR, StateDict, Task, TaskCheckpoints, TaskData, TaskInputs, TaskPage,
+                       TaskPipeline)
+from .image_decoding import MAX_IMAGE_BYTES, ImageError, decode_image, to_rgb
 
 INDEX_FILES = ("imagenet_class_index.json", "index_to_name.json")
 TOP_K = 5
@@ -55,34 +56,19 @@ def labels_for(config, model_dir: Optional[Path]) -> Tuple[ClassLabel, ...]:
     return tuple(ClassLabel(str(id2label.get(i, f"class {i}")), str(i)) for i in range(config.num_labels))
 
 
-class ImageClassification(Task):
-    name = "image-classification"
+class ImageInputs(TaskInputs):
+    """A picture: an upload's bytes, a path or a PIL image, decoded to RGB when checked."""
+
     fields = ("image",)
-    field_labels = {"image": "이미지 (image)"}
-    item_name, item_example = "image", "[image_bytes]"
-    input_kind = "image"
+    item_name, item_example = "image", "[image]"
+    takes_files = True
+    file_suffixes = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp")  # a folder's files that are inputs
+    max_file_bytes = MAX_IMAGE_BYTES
     max_items = MAX_IMAGES
     max_body_bytes = 32 * 1024 * 1024  # several photos in one request; each at most MAX_IMAGE_BYTES
-    form = "image"
-    renderer = "image"
-    loader = "image"
-    exportable = False  # convolutions, loaded their own way (loading/image_model.py)
-    model_class = "AutoModelForImageClassification"
-    head_description = "an image-classification model"
-    demo_pretrained_dir = DEMO_MODEL_DIR / "image-classification"
-    demo_checkpoint_dir = DEMO_MODEL_DIR / "image-classification"
-    demo_description = "a small shape classifier"
-    title = "이미지 분류 데모 (Image classification demo)"
-    lead = "사진을 올리거나 찍으면 모델이 무엇인지 분류합니다. "
-    lead_en = "Upload or take a photo; the model says what it shows."
-    output_columns = ("class_id", "class_name", "probability")
-    column_aliases = {"path": "image", "file": "image", "filename": "image"}  # a CSV of image paths
-    has_gold_labels = True
-    label_column = "class_name"
 
-    def recognises_config(self, config: Dict[str, object]) -> bool:
-        """A ``save_pretrained`` folder of an ``...ForImageClassification`` model."""
-        return any(str(name).endswith("ForImageClassification") for name in config.get("architectures") or [])
+    def read_upload(self, data: bytes, name: str) -> Any:
+        return decode_image(data, name)
 
     def check_item(self, image, index: int):
         """Bytes of an image file, a path to one (``pathlib.Path``) or a ``PIL.Image``, as RGB."""
@@ -97,24 +83,30 @@ class ImageClassification(Task):
         raise TypeError(f"image {index} is {type(image).__name__}: pass the image file's bytes "
                         "(open(path, 'rb').read()), a pathlib.Path or a PIL image")
 
-    def save_beside_model(self, folder: Path, labels: Sequence[str], source: Optional[Path]) -> None:
-        """The class index file (WordNet ids) the served model had, when it had one."""
-        directory = source if source is None or source.is_dir() else source.parent
-        for name in INDEX_FILES:
-            if directory is not None and (directory / name).is_file():
-                shutil.copy(directory / name, folder / name)
-
-    def smoke_input(self):
-        from PIL import Image
-
-        return Image.new("RGB", (32, 32), (128, 128, 128))
-
     def input_record(self, item) -> Dict[str, object]:
         """The history keeps the picture's size, not the picture."""
         return {"image": f"{item.width}x{item.height} image"}
 
-    def preprocess(self, processor, items: List, max_seq_length: int) -> Dict[str, torch.Tensor]:
+    def read_file_item(self, value: str, directory: Path):
+        """A data file's ``image`` column: a path, relative to the data file's folder, decoded."""
+        path = Path(value)
+        path = path if path.is_absolute() else directory / path
+        if not path.is_file():
+            raise ValueError(f"no such image file: {value}")
+        return decode_image(path.read_bytes(), value)
+
+
+class ImagePipeline(TaskPipeline):
+    model_inputs = ("pixel_values",)
+    exportable = False  # convolutions, loaded their own way (loading/image_model.py)
+
+    def preprocess(self, processor: Any, items: List[Any], max_seq_length: int) -> Any:
         return processor(images=items, return_tensors="pt")
+
+    def forward(self, model: torch.nn.Module, inputs: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """The pixels in the model's own precision (bf16 / fp16 when so loaded), then its logits."""
+        pixels = inputs["pixel_values"].to(next(model.parameters()).dtype)
+        return super().forward(model, {**inputs, "pixel_values": pixels})
 
     def postprocess(self, items: List, encoding, outputs: Dict[str, torch.Tensor],
                     labels: Sequence[str]) -> List[dict]:
@@ -146,6 +138,52 @@ class ImageClassification(Task):
 
         return inference_fn
 
+
+class ImageCheckpoints(TaskCheckpoints):
+    model_class = "AutoModelForImageClassification"
+    loader = "image"
+    head_description = "an image-classification model"
+    demo_pretrained_dir = DEMO_MODEL_DIR / "image-classification"
+    demo_checkpoint_dir = DEMO_MODEL_DIR / "image-classification"
+    demo_description = "a small shape classifier"
+
+    def has_head(self, state_dict: StateDict) -> bool:
+        """Never recognised from weights alone: image models come as ``save_pretrained`` folders
+        (``recognises_config``) or with ``--task image-classification``."""
+        return False
+
+    def recognises_config(self, config: Dict[str, object]) -> bool:
+        """A ``save_pretrained`` folder of an ``...ForImageClassification`` model."""
+        return any(str(name).endswith("ForImageClassification") for name in config.get("architectures") or [])
+
+    def save_beside_model(self, folder: Path, labels: Sequence[str], source: Optional[Path]) -> None:
+        """The class index file (WordNet ids) the served model had, when it had one."""
+        directory = source if source is None or source.is_dir() else source.parent
+        for name in INDEX_FILES:
+            if directory is not None and (directory / name).is_file():
+                shutil.copy(directory / name, folder / name)
+
+
+class ImagePage(TaskPage):
+    form = "image"
+    renderer = "image"
+    field_labels = {"image": "이미지 (image)"}
+    title = "이미지 분류 데모 (Image classification demo)"
+    lead = "사진을 올리거나 찍으면 모델이 무엇인지 분류합니다. "
+    lead_en = "Upload or take a photo; the model says what it shows."
+
+    def smoke_input(self):
+        from PIL import Image
+
+        return Image.new("RGB", (32, 32), (128, 128, 128))
+
+
+class ImageData(TaskData):
+    output_columns = ("class_id", "class_name", "probability")
+    column_aliases = {"path": "image", "file": "image", "filename": "image"}  # a CSV of image paths
+    has_gold_labels = True
+    label_column = "class_name"
+
     def gold_label(self, value: str, labels: Sequence[str]) -> Optional[str]:
         """A class index, class id (WordNet id) or class name."""
         text = value.strip()
@@ -156,13 +194,9 @@ class ImageClassification(Task):
                 return label
         raise ValueError(f"label {value!r} is none of this model's classes")
 
-    def read_file_item(self, value: str, directory: Path):
-        """A data file's ``image`` column: a path, relative to the data file's folder, decoded."""
-        path = Path(value)
-        path = path if path.is_absolute() else directory / path
-        if not path.is_file():
-            raise ValueError(f"no such image file: {value}")
-        return decode_image(path.read_bytes(), value)
+
+IMAGE_CLASSIFICATION = Task("image-classification", ImageInputs(), ImagePipeline(), ImageCheckpoints(),
+                            ImagePage(), ImageData())
 
 
-__all__ = ["ImageClassification", "ClassLabel", "labels_for", "ImageError", "INDEX_FILES"]
+__all__ = ["IMAGE_CLASSIFICATION", "ClassLabel", "labels_for", "ImageError", "INDEX_FILES"]

@@ -21,6 +21,8 @@ import threading
 import time
 import warnings
 
+from .fields import FieldError
+
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "MPO")  # MPO: a JPEG from some phone cameras
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MAX_IMAGE_PIXELS = 40_000_000  # 40 megapixels: any phone photo; a 20000x20000 bomb is refused
@@ -32,8 +34,9 @@ TRIM_EVERY_S = 0.5  # ... this often)
 _last_trim = 0.0
 
 
-class ImageError(ValueError):
-    """The bytes are not an image this demo reads; ``status`` is the HTTP status to answer."""
+class ImageError(FieldError):
+    """The bytes are not an image this demo reads; ``status`` is the HTTP status to answer (a
+    field that cannot be used, answered as every other)."""
 
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)

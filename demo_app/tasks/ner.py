@@ -12,13 +12,15 @@ import json
 import re
 from collections import Counter
 from pathlib import Path
-from typing import IO, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 
-from .base import DEMO_MODEL_DIR, StateDict, Task
 from .classification import has_pooler
+from .contract import (DEMO_MODEL_DIR, Input, StateDict, Task, TaskCheckpoints, TaskData, TaskPage,
+                       TaskPipeline)
 from .scoring import f1
+from .text import TextInputs
 
 LABEL_MAP = "label_map.txt"
 SEPARATOR = "\u241e"  # the book's corpus: text␞labelled text, one example a line
@@ -30,31 +32,76 @@ ENTITY_NAMES = {
 }
 
 
-class NamedEntityRecognition(Task):
-    name = "ner"
+class NerInputs(TextInputs):
     fields = ("sentence",)
-    field_labels = {"sentence": "문장 (sentence)"}
     item_name, item_example = "sentence", "[sentence]"
-    renderer = "entities"
+
+
+class NerPipeline(TaskPipeline):
+    def preprocess(self, tokenizer: Any, items: List[str], max_seq_length: int) -> Any:
+        encoding = tokenizer(items, padding="longest", truncation=True, max_length=max_seq_length,
+                             return_offsets_mapping=True, return_special_tokens_mask=True,
+                             return_tensors="pt")
+        encoding["tokens"] = [tokenizer.convert_ids_to_tokens(ids) for ids in encoding["input_ids"].tolist()]
+        return encoding
+
+    def postprocess(self, items: List[str], encoding: Any, outputs: Dict[str, torch.Tensor],
+                    labels: Sequence[str]) -> List[dict]:
+        top_probs, top_ids = outputs["logits"].softmax(dim=-1).max(dim=-1)
+        results = []
+        for row, sentence in enumerate(items):
+            pieces = []
+            for position, token in enumerate(encoding["tokens"][row]):
+                if encoding["special_tokens_mask"][row, position] or not encoding["attention_mask"][row, position]:
+                    continue
+                start, end = encoding["offset_mapping"][row, position].tolist()
+                pieces.append({"token": token, "tag": labels[top_ids[row, position]],
+                               "probability": top_probs[row, position].item(), "start": start, "end": end})
+            results.append({"sentence": sentence, "pieces": pieces, "entities": entities_of(sentence, pieces)})
+        return results
+
+    def to_dict(self, result: dict) -> Dict[str, Any]:
+        """The book's keys, ``sentence`` and ``result`` (``[{token, predicted_tag, top_prob}]``
+        per word piece, ``predicted_tag`` the book's Korean type name; ``tag`` adds the B-/I- tag),
+        plus ``entities``: ``[{text, label, name, start, end, probability}]``."""
+        return {
+            "sentence": result["sentence"],
+            "result": [{"token": piece["token"], "predicted_tag": book_tag(piece["tag"]),
+                        "top_prob": str(round(piece["probability"], 4)), "tag": piece["tag"]}
+                       for piece in result["pieces"]],
+            "entities": result["entities"],
+        }
+
+    def inference_fn(self, predictor: Any) -> Callable[..., Dict[str, Any]]:
+        def inference_fn(sentence: str) -> Dict[str, Any]:
+            return self.to_dict(predictor.predict([sentence])[0])
+
+        return inference_fn
+
+    def prediction_text(self, result: Dict[str, Any]) -> Optional[str]:
+        """The sentence with its entities tagged, as the book's corpus writes it."""
+        return tagged_sentence(result["sentence"], result.get("entities", []))
+
+
+class NerCheckpoints(TaskCheckpoints):
     model_class = "AutoModelForTokenClassification"
     head_description = "a token-classification (NER) model"
     head_bias_keys = ("classifier.bias",)
-    output_columns = ("tagged", "entities")
-    training_format = "ner"
-    gold_columns = ("label", "labelled_text", "gold_label")
-    correction_placeholder = "예: <이순신:PER>은 조선 중기의 무신이다"
+    output_heads = ("classifier",)
     checkpoint_dir_name = "checkpoint-ner"
     demo_pretrained_dir = DEMO_MODEL_DIR / "pretrained-ner"
     demo_checkpoint_dir = DEMO_MODEL_DIR / "checkpoint-ner"
     demo_description = "a small Korean NER BERT"
-    title = "KcBERT 개체명 인식 데모 (Named entity demo)"
-    lead = "문장을 입력하면 모델이 사람, 장소, 기관, 날짜 같은 개체명을 찾아 표시합니다. "
-    lead_en = "Type a sentence; the model marks people, places, organisations, dates and more."
-    examples = (("이순신은 조선 중기의 무신이다",), ("2019년 5월 서울에서 삼성전자 직원 3명을 만났다",))
 
-    def save_beside_model(self, folder: Path, labels: Sequence[str], source: Optional[Path]) -> None:
-        """ratsnlp's ``label_map.txt``: one tag per line, in the model's order."""
-        (folder / LABEL_MAP).write_text("\n".join(labels) + "\n", encoding="utf-8")
+    def has_head(self, state_dict: StateDict) -> bool:
+        """A ``classifier`` on every token: BERT without its pooler."""
+        return "classifier.weight" in state_dict and not has_pooler(state_dict)
+
+    def recognises_files(self, directory: Path) -> bool:
+        return (directory / LABEL_MAP).is_file()
+
+    def why_recognised(self, checkpoint: Path) -> str:
+        return f"the {LABEL_MAP} beside the checkpoint"
 
     def labels_from(self, checkpoint: Path, num_labels: int) -> Tuple[str, ...]:
         """The tags in ``label_map.txt`` beside the checkpoint (or in its directory)."""
@@ -71,57 +118,27 @@ class NamedEntityRecognition(Task):
                              "classes: it belongs to another training run")
         return tags
 
-    def has_head(self, state_dict: StateDict) -> bool:
-        """A ``classifier`` on every token: BERT without its pooler."""
-        return "classifier.weight" in state_dict and not has_pooler(state_dict)
+    def save_beside_model(self, folder: Path, labels: Sequence[str], source: Optional[Path]) -> None:
+        """ratsnlp's ``label_map.txt``: one tag per line, in the model's order."""
+        (folder / LABEL_MAP).write_text("\n".join(labels) + "\n", encoding="utf-8")
 
-    def recognises_files(self, directory: Path) -> bool:
-        return (directory / LABEL_MAP).is_file()
 
-    def why_recognised(self, checkpoint: Path) -> str:
-        return f"the {LABEL_MAP} beside the checkpoint"
+class NerPage(TaskPage):
+    renderer = "entities"
+    field_labels = {"sentence": "문장 (sentence)"}
+    title = "KcBERT 개체명 인식 데모 (Named entity demo)"
+    lead = "문장을 입력하면 모델이 사람, 장소, 기관, 날짜 같은 개체명을 찾아 표시합니다. "
+    lead_en = "Type a sentence; the model marks people, places, organisations, dates and more."
+    examples = (("이순신은 조선 중기의 무신이다",), ("2019년 5월 서울에서 삼성전자 직원 3명을 만났다",))
+    correction_placeholder = "예: <이순신:PER>은 조선 중기의 무신이다"
 
-    def preprocess(self, tokenizer, items: List[str], max_seq_length: int) -> Dict[str, torch.Tensor]:
-        encoding = tokenizer(items, padding="longest", truncation=True, max_length=max_seq_length,
-                             return_offsets_mapping=True, return_special_tokens_mask=True,
-                             return_tensors="pt")
-        encoding["tokens"] = [tokenizer.convert_ids_to_tokens(ids) for ids in encoding["input_ids"].tolist()]
-        return encoding
 
-    def postprocess(self, items: List[str], encoding, outputs: Dict[str, torch.Tensor],
-                    labels: Sequence[str]) -> List[dict]:
-        top_probs, top_ids = outputs["logits"].softmax(dim=-1).max(dim=-1)
-        results = []
-        for row, sentence in enumerate(items):
-            pieces = []
-            for position, token in enumerate(encoding["tokens"][row]):
-                if encoding["special_tokens_mask"][row, position] or not encoding["attention_mask"][row, position]:
-                    continue
-                start, end = encoding["offset_mapping"][row, position].tolist()
-                pieces.append({"token": token, "tag": labels[top_ids[row, position]],
-                               "probability": top_probs[row, position].item(), "start": start, "end": end})
-            results.append({"sentence": sentence, "pieces": pieces, "entities": entities_of(sentence, pieces)})
-        return results
+class NerData(TaskData):
+    output_columns = ("tagged", "entities")
+    gold_columns = ("label", "labelled_text", "gold_label")
+    training_format = "ner"
 
-    def to_dict(self, result: dict) -> Dict[str, object]:
-        """The book's keys, ``sentence`` and ``result`` (``[{token, predicted_tag, top_prob}]``
-        per word piece, ``predicted_tag`` the book's Korean type name; ``tag`` adds the B-/I- tag),
-        plus ``entities``: ``[{text, label, name, start, end, probability}]``."""
-        return {
-            "sentence": result["sentence"],
-            "result": [{"token": piece["token"], "predicted_tag": book_tag(piece["tag"]),
-                        "top_prob": str(round(piece["probability"], 4)), "tag": piece["tag"]}
-                       for piece in result["pieces"]],
-            "entities": result["entities"],
-        }
-
-    def inference_fn(self, predictor) -> Callable[[str], Dict[str, object]]:
-        def inference_fn(sentence: str) -> Dict[str, object]:
-            return self.to_dict(predictor.predict([sentence])[0])
-
-        return inference_fn
-
-    def result_columns(self, result: Dict[str, object]) -> Dict[str, object]:
+    def result_columns(self, result: Dict[str, Any]) -> Dict[str, Any]:
         """``tagged``: the sentence in the book's corpus format (``<이순신:PER>은 ...``), and
         ``entities`` as JSON."""
         entities = [{key: entity[key] for key in ("text", "label", "start", "end", "probability")}
@@ -129,17 +146,20 @@ class NamedEntityRecognition(Task):
         return {"tagged": tagged_sentence(result["sentence"], entities),
                 "entities": json.dumps(entities, ensure_ascii=False)}
 
-    def prediction_text(self, result: Dict[str, object]) -> Optional[str]:
-        """The sentence with its entities tagged, as the book's corpus writes it."""
-        return tagged_sentence(result["sentence"], result.get("entities", []))
+    def read_gold(self, value: Any, labels: Sequence[str]) -> Any:
+        """A labelled text (``<이순신:PER>은 ...``) as its entities: ``{(start, end, label)}``."""
+        return set(labelled_entities(str(value)))
 
-    def training_row(self, inputs, label: str, labels) -> Optional[Dict[str, object]]:
+    def scorer(self, labels: Sequence[str]) -> "EntityScore":
+        return EntityScore()
+
+    def training_row(self, inputs: Input, label: str, labels: Sequence[str]) -> Optional[Dict[str, Any]]:
         """The book's ``text␞labelled_text`` line; ``label`` is the corrected labelled text."""
         if not label.strip():
             return None
         return {"text": inputs[0], "labelled_text": label.strip()}
 
-    def write_training_data(self, examples, stream: IO[str]) -> None:
+    def write_training_data(self, examples: List[Tuple[int, Dict[str, Any]]], stream: IO[str]) -> None:
         """The book's NER corpus (``train.txt``): one ``text␞labelled_text`` line per example, as
         ratsnlp's ``NERCorpus`` reads it (``readlines``, ``split("␞")``): line breaks and tabs
         inside a text become spaces and a ``␞`` inside one is dropped, or the line would not
@@ -150,19 +170,15 @@ class NamedEntityRecognition(Task):
     def is_training_file(self, head: str, suffix: str) -> bool:
         return SEPARATOR in head.split("\n", 1)[0]
 
-    def read_training_data(self, text: IO[str]) -> Iterator[Dict[str, object]]:
+    def read_training_data(self, text: IO[str]) -> Iterator[Dict[str, Any]]:
         """The book's NER corpus lines as rows: ``sentence`` and its ``labelled_text`` (gold)."""
         for line in text:
             if line.strip():
                 sentence, _, labelled = line.rstrip("\r\n").partition(SEPARATOR)
                 yield {"sentence": sentence, "labelled_text": labelled.strip()}
 
-    def read_gold(self, value: object, labels: Sequence[str]):
-        """A labelled text (``<이순신:PER>은 ...``) as its entities: ``{(start, end, label)}``."""
-        return set(labelled_entities(str(value)))
 
-    def scorer(self, labels: Sequence[str]) -> "EntityScore":
-        return EntityScore()
+NAMED_ENTITY_RECOGNITION = Task("ner", NerInputs(), NerPipeline(), NerCheckpoints(), NerPage(), NerData())
 
 
 def labelled_entities(labelled: str) -> List[Tuple[int, int, str]]:

@@ -18,8 +18,10 @@ from typing import IO, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 
-from .base import DEMO_MODEL_DIR, StateDict, Task
+from .contract import (DEMO_MODEL_DIR, StateDict, Task, TaskCheckpoints, TaskData, TaskPage,
+                       TaskPipeline)
 from .scoring import f1
+from .text import TextInputs
 
 MAX_QUERY_LENGTH = 32  # the book's max_query_length
 DOC_STRIDE = 64  # tokens the windows of a long context share (ratsnlp's doc_stride); less when
@@ -29,36 +31,11 @@ CANDIDATES = 3  # the answer and the next best spans
 NO_ANSWER_BELOW = 0.05  # a best span less likely than this is "no confident answer"
 
 
-class QuestionAnswering(Task):
-    name = "qa"
+class QaInputs(TextInputs):
     fields = ("question", "context")
-    field_labels = {"question": "질문 (question)", "context": "본문 (context)"}
+    item_name, item_example = "(question, context) pair", "[(question, context)]"
     field_max_chars = {"context": 20_000}  # a context is a passage, not a sentence
     max_body_bytes = 256 * 1024  # 20,000 Korean characters are 120 KB as JSON \u escapes
-    item_name, item_example = "(question, context) pair", "[(question, context)]"
-    renderer = "answer"
-    model_class = "AutoModelForQuestionAnswering"
-    head_description = "a question-answering model (qa_outputs head)"
-    head_bias_keys = ("qa_outputs.bias",)
-    output_columns = ("answer", "start", "end", "probability")
-    training_format = "korquad"
-    gold_columns = ("answers", "answer", "label")
-    correction_placeholder = "본문 속의 답 (the answer, as in the context)"
-    checkpoint_dir_name = "checkpoint-qa"
-    demo_pretrained_dir = DEMO_MODEL_DIR / "pretrained-qa"
-    demo_checkpoint_dir = DEMO_MODEL_DIR / "checkpoint-qa"
-    demo_description = "a small Korean question-answering BERT"
-    title = "KcBERT 질의 응답 데모 (Question answering demo)"
-    lead = "질문과 본문을 입력하면 모델이 본문에서 답을 찾아 표시합니다. "
-    lead_en = "Type a question and a passage; the model finds the answer in the passage."
-    examples = (("누리식품 본사가 있는 도시는?", '누리식품은 1977년에 장보고가 세운 회사다. 본사는 목포에 있으며 직원은 약 8000명이다. 이 회사의 주력 상품은 스마트폰이다. 누리식품은 호주에도 공장 7곳을 두고 있다. 현재 대표는 김구로 회사를 이끌고 있다. 이 이야기는 지금도 여러 곳에서 소개되고 있다.'),
-                ("서울 유나이티드와 울산 고래의 경기는 언제 열렸나?", '지난 2008년 4월 18일에 열린 경기에서 서울 유나이티드가 울산 고래를 4대 2로 이겼다. 경기는 중앙 경기장에서 열렸다. 첫 골은 경기 시작 44분 만에 터졌다. 이와 관련된 자료는 박물관에 보관되어 있다. 서울 유나이티드의 감독은 홍길동이다. 전문가들은 앞으로의 변화를 지켜보고 있다. 최우수 선수로는 2골을 넣은 하정민이 뽑혔다. 이날 경기장에는 관중 26,000명이 모였다. 그래도 대부분의 사람들은 이를 반겼다.'))
-
-    def default_labels(self, num_labels: int) -> Tuple[str, ...]:
-        return ("start", "end") if num_labels == 2 else super().default_labels(num_labels)
-
-    def has_head(self, state_dict: StateDict) -> bool:
-        return any(key.startswith("qa_outputs.") for key in state_dict)
 
     def rows(self, item, max_seq_length: int) -> int:
         """The windows the context can take at most, from its length in characters (a token
@@ -70,6 +47,8 @@ class QuestionAnswering(Task):
         step = room - min(DOC_STRIDE, room // 2)
         return 1 + max(0, -(-(len(context) - room) // step))
 
+
+class QaPipeline(TaskPipeline):
     def preprocess(self, tokenizer, items: List[Tuple[str, str]], max_seq_length: int) -> Dict[str, torch.Tensor]:
         questions = [truncate_question(tokenizer, question) for question, _ in items]
         contexts = [context for _, context in items]
@@ -132,6 +111,51 @@ class QuestionAnswering(Task):
     def prediction_text(self, result: Dict[str, object]) -> Optional[str]:
         return result.get("answer")
 
+
+class QaCheckpoints(TaskCheckpoints):
+    model_class = "AutoModelForQuestionAnswering"
+    head_description = "a question-answering model (qa_outputs head)"
+    head_bias_keys = ("qa_outputs.bias",)
+    output_heads = ("qa_outputs",)
+    checkpoint_dir_name = "checkpoint-qa"
+    demo_pretrained_dir = DEMO_MODEL_DIR / "pretrained-qa"
+    demo_checkpoint_dir = DEMO_MODEL_DIR / "checkpoint-qa"
+    demo_description = "a small Korean question-answering BERT"
+
+    def has_head(self, state_dict: StateDict) -> bool:
+        return any(key.startswith("qa_outputs.") for key in state_dict)
+
+    def default_labels(self, num_labels: int) -> Tuple[str, ...]:
+        return ("start", "end") if num_labels == 2 else super().default_labels(num_labels)
+
+
+class QaPage(TaskPage):
+    renderer = "answer"
+    field_labels = {"question": "질문 (question)", "context": "본문 (context)"}
+    title = "KcBERT 질의 응답 데모 (Question answering demo)"
+    lead = "질문과 본문을 입력하면 모델이 본문에서 답을 찾아 표시합니다. "
+    lead_en = "Type a question and a passage; the model finds the answer in the passage."
+    correction_placeholder = "본문 속의 답 (the answer, as in the context)"
+    examples = (("누리식품 본사가 있는 도시는?", '누리식품은 1977년에 장보고가 세운 회사다. 본사는 목포에 있으며 직원은 약 8000명이다. 이 회사의 주력 상품은 스마트폰이다. 누리식품은 호주에도 공장 7곳을 두고 있다. 현재 대표는 김구로 회사를 이끌고 있다. 이 이야기는 지금도 여러 곳에서 소개되고 있다.'),
+                ("서울 유나이티드와 울산 고래의 경기는 언제 열렸나?", '지난 2008년 4월 18일에 열린 경기에서 서울 유나이티드가 울산 고래를 4대 2로 이겼다. 경기는 중앙 경기장에서 열렸다. 첫 골은 경기 시작 44분 만에 터졌다. 이와 관련된 자료는 박물관에 보관되어 있다. 서울 유나이티드의 감독은 홍길동이다. 전문가들은 앞으로의 변화를 지켜보고 있다. 최우수 선수로는 2골을 넣은 하정민이 뽑혔다. 이날 경기장에는 관중 26,000명이 모였다. 그래도 대부분의 사람들은 이를 반겼다.'))
+
+
+
+class QaData(TaskData):
+    output_columns = ("answer", "start", "end", "probability")
+    gold_columns = ("answers", "answer", "label")
+    training_format = "korquad"
+
+    def read_gold(self, value: object, labels: Sequence[str]):
+        """The right answers: a list (a KorQuAD question's), JSON of one, or one answer's text."""
+        if isinstance(value, str) and value.lstrip().startswith("["):
+            value = json.loads(value)
+        answers = [str(answer) for answer in value] if isinstance(value, list) else [str(value)]
+        return [answer for answer in answers if answer.strip()] or None
+
+    def scorer(self, labels: Sequence[str]) -> "AnswerScore":
+        return AnswerScore()
+
     def training_row(self, inputs, label: str, labels) -> Optional[Dict[str, object]]:
         """A KorQuAD 1.0 question with its corrected answer, when the answer is in the context."""
         question, context = inputs
@@ -140,6 +164,15 @@ class QuestionAnswering(Task):
             return None
         return {"question": question, "context": context,
                 "answers": [{"text": label.strip(), "answer_start": start}]}
+
+    def write_training_data(self, examples, stream: IO[str]) -> None:
+        """KorQuAD 1.0 JSON: one title and paragraph per corrected question."""
+        data = [{"title": f"demo-history-{row_id}", "paragraphs": [{
+            "context": example["context"],
+            "qas": [{"id": f"demo-history-{row_id}", "question": example["question"],
+                     "answers": example["answers"]}]}]} for row_id, example in examples]
+        stream.write(json.dumps({"version": "KorQuAD_v1.0_demo_history", "data": data},
+                                ensure_ascii=False, indent=1) + "\n")
 
     def is_training_file(self, head: str, suffix: str) -> bool:
         """KorQuAD 1.0's JSON: an object with the articles under ``data``."""
@@ -158,24 +191,8 @@ class QuestionAnswering(Task):
         except (KeyError, TypeError) as error:
             raise ValueError(f"not a KorQuAD 1.0 file: no {error} where KorQuAD has one") from None
 
-    def read_gold(self, value: object, labels: Sequence[str]):
-        """The right answers: a list (a KorQuAD question's), JSON of one, or one answer's text."""
-        if isinstance(value, str) and value.lstrip().startswith("["):
-            value = json.loads(value)
-        answers = [str(answer) for answer in value] if isinstance(value, list) else [str(value)]
-        return [answer for answer in answers if answer.strip()] or None
 
-    def scorer(self, labels: Sequence[str]) -> "AnswerScore":
-        return AnswerScore()
-
-    def write_training_data(self, examples, stream: IO[str]) -> None:
-        """KorQuAD 1.0 JSON: one title and paragraph per corrected question."""
-        data = [{"title": f"demo-history-{row_id}", "paragraphs": [{
-            "context": example["context"],
-            "qas": [{"id": f"demo-history-{row_id}", "question": example["question"],
-                     "answers": example["answers"]}]}]} for row_id, example in examples]
-        stream.write(json.dumps({"version": "KorQuAD_v1.0_demo_history", "data": data},
-                                ensure_ascii=False, indent=1) + "\n")
+QUESTION_ANSWERING = Task("qa", QaInputs(), QaPipeline(), QaCheckpoints(), QaPage(), QaData())
 
 
 def truncate_question(tokenizer, question: str) -> str:

@@ -48,7 +48,7 @@ def create_app(model, **options) -> Flask:
     app.register_blueprint(pages)
     if state.jobs is not None:
         app.register_blueprint(file_routes)
-    if state.task.streams and state.predictor is not None:
+    if state.task.pipeline.streams and state.predictor is not None:
         app.register_blueprint(stream_routes)
     if state.history is not None:
         app.register_blueprint(history_routes)

@@ -10,7 +10,6 @@ from flask import Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from ..tasks import FieldError
-from ..tasks.image_decoding import ImageError
 
 logger = logging.getLogger("demo_app.web")
 
@@ -30,8 +29,7 @@ class ApiError(Exception):
 def register_error_handlers(app: Flask) -> None:
     """JSON errors for the API; a short plain-text page for a browser that asked for a page."""
     app.register_error_handler(ApiError, _api_error)
-    for input_error in (FieldError, ImageError):  # a field or picture that cannot be used: its status
-        app.register_error_handler(input_error, _input_error)
+    app.register_error_handler(FieldError, _input_error)  # a field or picture that cannot be used
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
 
@@ -43,7 +41,7 @@ def _api_error(error: ApiError):
     return response
 
 
-def _input_error(error: "FieldError | ImageError"):
+def _input_error(error: FieldError):
     return _api_error(ApiError(error.status, str(error)))
 
 

@@ -57,22 +57,22 @@ def history_view():
                            total=state.history.count(), shown=VIEW_ROWS, rolled_off=state.history.rolled_off(),
                            missed=state.history.missed(),
                            budget_mb=(state.history.max_bytes or 0) // (1024 * 1024),
-                           title=state.settings.title or state.task.title, fields=state.task.fields)
+                           title=state.settings.title or state.task.page.title, fields=state.task.inputs.fields)
 
 
 def _correction(value: object, task: Task, labels: Sequence[str], max_chars: int) -> Optional[str]:
     """The right answer a visitor gives: one of the labels for a classifier (or its index or
     short name, as in data files); text (the tagged sentence for NER, the answer for QA)
     otherwise; may be left out for those."""
-    if value is None and not task.has_gold_labels:
+    if value is None and not task.data.has_gold_labels:
         return None
-    if task.has_gold_labels and isinstance(value, int) and not isinstance(value, bool):
+    if task.data.has_gold_labels and isinstance(value, int) and not isinstance(value, bool):
         value = str(value)  # a class index, as data files give it
     if not isinstance(value, str):
         raise ApiError(400, f'"correction" must be a string, got {type_name(value)}')
-    if task.has_gold_labels:
+    if task.data.has_gold_labels:
         try:  # a label, its class index (0, 1), or its Korean or English name, as data files give it
-            return task.gold_label(value, labels)
+            return task.data.gold_label(value, labels)
         except ValueError:
             raise ApiError(400, f'"correction" must be one of the labels ({", ".join(labels)}) or '
                                 f"its index (0-{len(labels) - 1})") from None

@@ -3,10 +3,10 @@
 The web app takes each task's fields (``sentence``; ``premise`` and ``hypothesis``; ...) in the
 shapes the README's HTTP section lists: ratsnlp's ``POST /api`` body, a JSON object,
 ``{"inputs": [...]}`` (``{"sentences": [...]}`` too, for one-sentence tasks) and query
-parameters; an image task takes multipart files or base64. Every problem names the field and
-what to send instead: an :class:`~demo_app.web.errors.ApiError`, or the tasks' ``FieldError`` (their
-one field check, ``demo_app.tasks.fields``) and ``ImageError``, which the app's error handlers
-answer the same way.
+parameters; a task that takes files (images) takes multipart files or base64, each read by the
+task (``read_upload``). Every problem names the field and what to send instead: an
+:class:`~demo_app.web.errors.ApiError`, or the tasks' ``FieldError`` (their one field check,
+``demo_app.tasks.fields``), which the app's error handlers answer the same way.
 """
 
 from __future__ import annotations
@@ -20,15 +20,14 @@ from flask import request
 
 from ..tasks import TASKS, Task, check_text
 from ..tasks.fields import type_name
-from ..tasks.image_decoding import MAX_IMAGE_BYTES, decode_image
 from .errors import ApiError
 
 
-def input_reader(task: Task, max_chars: int, max_items: int) -> "InputReader | ImageInputReader":
+def input_reader(task: Task, max_chars: int, max_items: int) -> "InputReader | FileInputReader":
     """The reader for ``task``'s inputs; ``max_items`` (the task's own, if lower) per request."""
-    max_items = min(max_items, task.max_items or max_items)
-    if task.input_kind == "image":
-        return ImageInputReader(task, max_items)
+    max_items = min(max_items, task.inputs.max_items or max_items)
+    if task.inputs.takes_files:
+        return FileInputReader(task, max_items)
     return InputReader(task, max_chars, max_items)
 
 
@@ -37,7 +36,7 @@ class InputReader:
 
     def __init__(self, task: Task, max_chars: int, max_batch: int) -> None:
         self.task = task
-        self.fields = task.fields
+        self.fields = task.inputs.fields
         self.max_chars = max_chars
         self.max_batch = max_batch
         example = ", ".join(f'"{field}": "..."' for field in self.fields)
@@ -46,7 +45,7 @@ class InputReader:
 
     def from_api_body(self):
         """ratsnlp's ``POST /api`` body: a JSON string (one-sentence tasks) or an object."""
-        if len(self.fields) == 1 and self.task.api_body == "text":
+        if len(self.fields) == 1 and self.task.inputs.api_body == "text":
             body = json_body(str, 'POST /api takes a JSON string, e.g. "이 영화 정말 재밌어요" '
                                   "(for objects use POST /predict)")
             return self.item([self.text(body, f"the {self.fields[0]}", self.fields[0])], {})
@@ -80,11 +79,11 @@ class InputReader:
         """A body shaped for another task (premise and hypothesis sent to a single-sentence
         model): say which task it fits, and how the model would be served as that."""
         fitting = [task for task in TASKS.values()
-                   if task is not self.task and task.input_kind == "text" and all(f in body for f in task.fields)]
+                   if task is not self.task and not task.inputs.takes_files and all(f in body for f in task.inputs.fields)]
         if not fitting:
             return ""
         other = fitting[0]
-        return (f" (this demo serves a {self.task.name} model; {', '.join(other.fields)} are the "
+        return (f" (this demo serves a {self.task.name} model; {', '.join(other.inputs.fields)} are the "
                 f"{other.name} task's fields: load a {other.name} model, or this one with --task {other.name})")
 
     def many(self, inputs: object, key: str) -> List:
@@ -109,61 +108,64 @@ class InputReader:
 
     def item(self, texts: List[str], values, where: str = ""):
         """The task's input from its checked texts and the rest of the request (``values``)."""
-        return self.task.make_item(texts, values, where)
+        return self.task.inputs.make_item(texts, values, where)
 
     def text(self, value: object, where: str, field: str) -> str:
-        setting = "" if field in self.task.field_max_chars else "max_text_chars"
-        return check_text(value, where, self.task.max_chars(field, self.max_chars), setting)
+        setting = "" if field in self.task.inputs.field_max_chars else "max_text_chars"
+        return check_text(value, where, self.task.inputs.max_chars(field, self.max_chars), setting)
 
 
-class ImageInputReader:
-    """Turns requests into images for an image task: multipart files (field ``file``, as the
-    PyTorch Flask recipe sends them; repeat it for several), or JSON with base64 images
-    (``{"image": "..."}`` or ``{"inputs": ["...", ...]}``). Images are decoded and checked here,
-    so a bad one is a 4xx for its own request only."""
+class FileInputReader:
+    """Turns requests into inputs for a task that takes files (images): multipart files (field
+    ``file``, as the PyTorch Flask recipe sends them; repeat it for several), or JSON with base64
+    files (``{"image": "..."}``, named by the task's field, or ``{"inputs": ["...", ...]}``). The
+    task reads each (``read_upload``) here, so a bad one is a 4xx for its own request only."""
 
-    def __init__(self, task: Task, max_images: int) -> None:
+    def __init__(self, task: Task, max_files: int) -> None:
         self.task = task
-        self.max_images = max_images
+        self.field = task.inputs.fields[0]  # "image"
+        self.max_files = max_files
 
     def from_api_body(self):
         items, many = self.from_predict_body()
         if many:
-            raise ApiError(400, f"POST /api takes one image; send {len(items)} to POST /predict")
+            raise ApiError(400, f"POST /api takes one {self.field}; send {len(items)} to POST /predict")
         return items[0]
 
     def from_predict_body(self) -> "tuple[List, bool]":
         if request.mimetype == "multipart/form-data":
             uploads = [upload for upload in request.files.getlist("file") if upload.filename or upload.content_length]
             if not uploads:
-                raise ApiError(400, 'no image: send it as a multipart file field named "file", e.g. '
+                raise ApiError(400, f'no {self.field}: send it as a multipart file field named "file", e.g. '
                                     "curl -F file=@cat.jpg URL/predict")
             self.check_count(len(uploads))
-            images = [self.image(upload.read(MAX_IMAGE_BYTES + 1), upload.filename or f"file {i}")
-                      for i, upload in enumerate(uploads)]
-            return images, len(images) > 1
-        body = json_body(dict, 'POST /predict takes a multipart file field "file", or JSON '
-                               '{"image": "<base64>"} or {"inputs": ["<base64>", ...]}')
-        if "image" in body:
-            return [self.image(self.base64(body["image"], "image"), "image")], False
+            read = self.task.inputs.read_upload
+            items = [read(upload.read(self.task.inputs.max_file_bytes + 1), upload.filename or f"file {i}")
+                     for i, upload in enumerate(uploads)]
+            return items, len(items) > 1
+        one = f'{{"{self.field}": "<base64>"}}'
+        body = json_body(dict, f'POST /predict takes a multipart file field "file", or JSON '
+                               f'{one} or {{"inputs": ["<base64>", ...]}}')
+        if self.field in body:
+            return [self.task.inputs.read_upload(self.base64(body[self.field], self.field), self.field)], False
         inputs = body.get("inputs")
         if not isinstance(inputs, list) or not inputs:
-            raise ApiError(400, 'send {"image": "<base64>"} or {"inputs": ["<base64>", ...]}')
+            raise ApiError(400, f'send {one} or {{"inputs": ["<base64>", ...]}}')
         self.check_count(len(inputs))
-        return [self.image(self.base64(value, f"inputs[{i}]"), f"inputs[{i}]")
+        return [self.task.inputs.read_upload(self.base64(value, f"inputs[{i}]"), f"inputs[{i}]")
                 for i, value in enumerate(inputs)], True
 
     def from_query(self):
-        raise ApiError(400, "an image cannot be sent in a query: POST it to /predict as a multipart "
+        raise ApiError(400, f"an {self.field} cannot be sent in a query: POST it to /predict as a multipart "
                             'file field named "file"')
 
     def check_count(self, count: int) -> None:
-        if count > self.max_images:
-            raise ApiError(413, f"{count} images in one request; the limit is {self.max_images}")
+        if count > self.max_files:
+            raise ApiError(413, f"{count} {self.field}s in one request; the limit is {self.max_files}")
 
     def base64(self, value: object, where: str) -> bytes:
-        if isinstance(value, dict) and "image" in value:
-            value = value["image"]
+        if isinstance(value, dict) and self.field in value:
+            value = value[self.field]
         if not isinstance(value, str):
             raise ApiError(400, f"{where} must be a base64 string, got {type_name(value)}")
         if value.startswith("data:") and "," in value:  # a data: URL, as a browser makes them
@@ -175,9 +177,6 @@ class ImageInputReader:
             return base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
             raise ApiError(400, f"{where} is not valid base64") from None
-
-    def image(self, data: bytes, name: str):
-        return decode_image(data, name)
 
 
 def json_body(expected: type, usage: str):

@@ -93,7 +93,7 @@ def page_texts(state: DemoState) -> Dict[str, object]:
     """What the page template needs: the task's fields, examples and texts (settings win), and
     which model is served, so that nobody mistakes a demo model for the student's own."""
     task, predictor = state.task, state.predictor
-    examples = state.settings.examples if state.settings.examples is not None else task.examples
+    examples = state.settings.examples if state.settings.examples is not None else task.page.examples
     if predictor is None:
         model_note = "모델 (model): inference_fn"
     else:
@@ -104,18 +104,18 @@ def page_texts(state: DemoState) -> Dict[str, object]:
         "demo_model": bool(predictor and predictor.demo_model),
         "model_note": model_note,
         "task": task.name,
-        "form": task.form,
-        "renderer": task.renderer,
-        "fields": [(field, task.field_labels.get(field, field)) for field in task.fields],
+        "form": task.page.form,
+        "renderer": task.page.renderer,
+        "fields": [(field, task.page.field_labels.get(field, field)) for field in task.inputs.fields],
         "examples": [texts_of(example) for example in examples],
-        "title": state.settings.title or task.title,
-        "lead": task.lead,
-        "lead_en": task.lead_en,
-        "action": task.action,
-        "action_en": task.action_en,
-        "correction": "label" if task.has_gold_labels else "text",
-        "correction_placeholder": task.correction_placeholder,
-        "form_settings": task.form_settings(),
+        "title": state.settings.title or task.page.title,
+        "lead": task.page.lead,
+        "lead_en": task.page.lead_en,
+        "action": task.page.action,
+        "action_en": task.page.action_en,
+        "correction": "label" if task.data.has_gold_labels else "text",
+        "correction_placeholder": task.page.correction_placeholder,
+        "form_settings": task.page.form_settings(),
         "warnings": list(predictor.warnings) if predictor is not None else [],
-        "streams": task.streams and predictor is not None,
+        "streams": task.pipeline.streams and predictor is not None,
     }

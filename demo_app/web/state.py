@@ -16,7 +16,7 @@ from ..inference import Predictor
 from ..tasks import Task, get_task
 from .recording import open_history, record_results
 from .errors import ApiError
-from .inputs import ImageInputReader, InputReader, input_reader
+from .inputs import FileInputReader, InputReader, input_reader
 from .options import WebOptions
 from .rate_limits import RateLimiter
 from .visitors import visitor_key
@@ -33,7 +33,7 @@ class DemoState:
     task: Task
     predictor: Optional[Predictor]
     predict_many: PredictMany  # inputs -> the task's result dicts
-    inputs: "InputReader | ImageInputReader"
+    inputs: "InputReader | FileInputReader"
     history: Optional[History] = None
     jobs: Optional[Jobs] = None  # whole files (text tasks with a predictor)
     rate_limiter: Optional[RateLimiter] = None  # set later by serve() for a public tunnel too
@@ -43,14 +43,14 @@ class DemoState:
         predictor = predictor_of(model)
         task = predictor.task if predictor is not None else get_task(None)
         if settings.max_body_bytes is None:
-            settings.max_body_bytes = task.max_body_bytes
+            settings.max_body_bytes = task.inputs.max_body_bytes
         state = cls(settings=settings, task=task, predictor=predictor,
                     predict_many=_predict_many_for(model, predictor, settings),
                     inputs=input_reader(task, settings.max_text_chars, settings.max_batch_sentences),
                     history=open_history(settings.history, predictor, settings.max_history_bytes),
                     rate_limiter=RateLimiter(settings.rate_limit, settings.rate_limit_total)
                     if settings.rate_limit else None)
-        if predictor is not None and task.input_kind == "text":  # a bare inference_fn cannot batch files
+        if predictor is not None and not task.inputs.takes_files:  # a bare inference_fn cannot batch files
             state.jobs = Jobs(predictor, max_running=settings.max_file_jobs, max_chars=settings.max_text_chars,
                               record=state.record_file_rows if state.history is not None else None,
                               max_result_bytes=settings.max_file_result_bytes,
@@ -92,9 +92,9 @@ def texts_of(item) -> tuple:
 def input_chars(task: Task, items: List) -> int:
     """How many characters of text ``items`` hold (for the access log): what the history keeps
     of each input, its text fields counted (a picture has none)."""
-    if task.input_kind != "text":
+    if task.inputs.takes_files:
         return 0
-    return sum(len(value) for item in items for value in task.input_record(item).values() if isinstance(value, str))
+    return sum(len(value) for item in items for value in task.inputs.input_record(item).values() if isinstance(value, str))
 
 
 def _predict_many_for(model, predictor: Optional[Predictor], settings: WebOptions) -> PredictMany:
@@ -102,7 +102,7 @@ def _predict_many_for(model, predictor: Optional[Predictor], settings: WebOption
         def predict_many(items: List, visitor: str, gone) -> List[Dict[str, object]]:
             check_cost(predictor, items, settings)
             results = predictor.predict(items, timeout=settings.request_timeout_s, visitor=visitor, gone=gone)
-            return [predictor.task.to_dict(result) for result in results]
+            return [predictor.task.pipeline.to_dict(result) for result in results]
         return predict_many
     if callable(model):  # a plain ratsnlp-style inference_fn; routes validated the inputs
         def call_each(items: List, visitor: str, gone) -> List[Dict[str, object]]:

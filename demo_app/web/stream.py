@@ -51,7 +51,7 @@ def predict_stream():
             event = first
             while True:
                 if "results" in event:
-                    results = [state.task.to_dict(result) for result in event["results"]]
+                    results = [state.task.pipeline.to_dict(result) for result in event["results"]]
                     record_request(state.history, state.task, items, results, visitor=visitor, started=started)
                     yield _event({"type": "result", "result": results[0]})
                     return
