@@ -23,6 +23,7 @@ from .history import history_routes
 from .options import WebOptions
 from .pages import pages
 from .rate_limits import RateLimiter
+from .routes import read_marks
 from .state import DemoState, resource_dirs
 from .stream import stream_routes
 
@@ -43,8 +44,6 @@ def create_app(model, **options) -> Flask:
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     app.extensions["demo_app"] = state
-    install_guards(app, guards_for(state))
-    register_error_handlers(app)
     app.register_blueprint(pages)
     if state.jobs is not None:
         app.register_blueprint(file_routes)
@@ -52,6 +51,9 @@ def create_app(model, **options) -> Flask:
         app.register_blueprint(stream_routes)
     if state.history is not None:
         app.register_blueprint(history_routes)
+    routes = app.config["DEMO_APP_ROUTES"] = read_marks(app)
+    install_guards(app, guards_for(state, routes))
+    register_error_handlers(app)
     return app
 
 

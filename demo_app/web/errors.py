@@ -13,8 +13,6 @@ from ..tasks import FieldError
 
 logger = logging.getLogger("demo_app.web")
 
-API_PATHS = ("/api", "/predict", "/healthz", "/jobs", "/flag")  # and everything under them
-
 
 class ApiError(Exception):
     """An answer to the client: a status code and a message a person can act on."""
@@ -82,9 +80,9 @@ def _unexpected_error(error: Exception):
 
 
 def is_api_request() -> bool:
-    path = request.path.rstrip("/") or "/"
-    under_api = path in API_PATHS or path.startswith(tuple(p + "/" for p in API_PATHS))
+    routes = current_app.config.get("DEMO_APP_ROUTES")
+    under_api = routes is not None and routes.is_api_path(request.path)
     return under_api or request.is_json or request.accept_mimetypes.best == "application/json"
 
 
-__all__ = ["ApiError", "API_PATHS", "is_api_request", "register_error_handlers"]
+__all__ = ["ApiError", "is_api_request", "register_error_handlers"]

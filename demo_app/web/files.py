@@ -19,15 +19,17 @@ from flask import Blueprint, jsonify, request, send_file, url_for
 from ..files.formats import DataFileError, count_lines, file_format
 from ..files.jobs import Jobs, JobsBusy
 from .errors import ApiError
+from .routes import answers_json, body_limit, costs_work
 from .state import current_visitor, demo_state
 
-FILE_PATH = "/predict/file"
 CHECKING = threading.BoundedSemaphore(2)  # uploads read through at once, before their job starts
 
 file_routes = Blueprint("files", __name__)
 
 
-@file_routes.post(FILE_PATH)
+@file_routes.post("/predict/file")
+@costs_work
+@body_limit("max_file_bytes")
 def predict_file():
     state = demo_state()
     jobs, settings = state.jobs, state.settings
@@ -60,11 +62,13 @@ def predict_file():
 
 
 @file_routes.get("/jobs/<job_id>")
+@answers_json
 def job_status(job_id: str):
     return jsonify(_answer(_job(job_id)))
 
 
 @file_routes.delete("/jobs/<job_id>")
+@answers_json
 def job_cancel(job_id: str):
     job = _job(job_id)
     job.cancel()
@@ -73,6 +77,7 @@ def job_cancel(job_id: str):
 
 
 @file_routes.get("/jobs/<job_id>/results.csv")
+@answers_json
 def job_results(job_id: str):
     job = _job(job_id)
     if job.status == "running":

@@ -13,20 +13,18 @@ import binascii
 import hmac
 import logging
 import time
-from typing import Dict, List, Optional
+from typing import Dict, FrozenSet, List, Optional
 
 from flask import Flask, Request, Response, current_app, g, jsonify, request
 
 from ..colab import in_colab
 from .errors import ApiError
-from .files import FILE_PATH
-from .stream import STREAM_PATH
 from .rate_limits import RateLimiter, retry_after_header
+from .routes import RouteMarks
 from .state import DemoState, current_visitor, demo_state
 
 logger = logging.getLogger("demo_app.web")
 
-LIMITED_PATHS = ("/api", "/predict", FILE_PATH, STREAM_PATH, "/flag")  # what the rate limit counts
 AUTH_FAILURE_LIMIT = "5/minute"  # wrong passwords per visitor; beyond it -> 429
 # Only the app's own files. Framing: the app itself and Colab's notebook page; inside a Colab
 # runtime also Colab's output frames, which live on per-session googleusercontent.com hosts.
@@ -50,14 +48,14 @@ class Guard:
         return response
 
 
-def guards_for(state: DemoState) -> List[Guard]:
-    """The demo's guards, outermost first."""
+def guards_for(state: DemoState, routes: RouteMarks) -> List[Guard]:
+    """The demo's guards, outermost first, for the app's routes (``routes.py``)."""
     settings = state.settings
-    guards = [AccessLog(), BodyLimits(settings.max_body_bytes, {FILE_PATH: settings.max_file_bytes}),
-              AnswerOptions()]
+    larger = {path: getattr(settings, setting) for path, setting in routes.body_limits.items()}
+    guards = [AccessLog(), BodyLimits(settings.max_body_bytes, larger), AnswerOptions()]
     if settings.auth:
         guards.append(BasicAuth(settings.auth))
-    guards += [RateLimit(), SecurityHeaders(in_colab()), Cors(settings.cors_origins)]
+    guards += [RateLimit(routes.costing_work), SecurityHeaders(in_colab()), Cors(settings.cors_origins)]
     return guards
 
 
@@ -165,12 +163,16 @@ class BasicAuth(Guard):
 
 
 class RateLimit(Guard):
-    """The state's rate limit (per visitor and for everyone) on the routes that cost work. The
-    limiter is looked up per request: ``serve()`` adds one when it opens a public tunnel."""
+    """The state's rate limit (per visitor and for everyone) on the routes that cost work
+    (``endpoints``). The limiter is looked up per request: ``serve()`` adds one when it opens a
+    public tunnel."""
+
+    def __init__(self, endpoints: FrozenSet[str]) -> None:
+        self.endpoints = endpoints
 
     def before(self) -> None:
         limiter = demo_state().rate_limiter
-        if limiter is None or request.path not in LIMITED_PATHS:
+        if limiter is None or request.endpoint not in self.endpoints:
             return
         wait = limiter.check(current_visitor())
         if wait:

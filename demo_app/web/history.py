@@ -16,6 +16,7 @@ from ..tasks import Task
 from ..tasks.fields import type_name
 from .errors import ApiError
 from .inputs import json_body
+from .routes import costs_work
 from .state import demo_state
 
 logger = logging.getLogger("demo_app.web")
@@ -25,6 +26,7 @@ history_routes = Blueprint("history", __name__)
 
 
 @history_routes.post("/flag")
+@costs_work
 def flag():
     state = demo_state()
     body = json_body(dict, 'POST /flag takes {"id": N, "flag_token": "...", "correction": "..."}')

@@ -13,6 +13,7 @@ from flask import Blueprint, g, jsonify, render_template, request
 
 from ..inference import Abandoned, Overloaded, PredictionError
 from ..tasks import FieldError
+from .routes import answers_json, costs_work
 from .errors import ApiError, logger
 from .recording import record_request
 from .state import DemoState, current_visitor, demo_state, input_chars, texts_of
@@ -32,11 +33,13 @@ def index():
 
 
 @pages.post("/api")
+@costs_work
 def api():
     return jsonify(answers([demo_state().inputs.from_api_body()])[0])
 
 
 @pages.post("/predict")
+@costs_work
 def predict_post():
     items, many = demo_state().inputs.from_predict_body()
     results = answers(items)
@@ -44,11 +47,13 @@ def predict_post():
 
 
 @pages.get("/predict")
+@costs_work
 def predict_get():
     return jsonify(answers([demo_state().inputs.from_query()])[0])
 
 
 @pages.get("/healthz")
+@answers_json
 def healthz():
     state = demo_state()
     model_facts = state.predictor.describe() if state.predictor else {"task": state.task.name}

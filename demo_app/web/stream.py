@@ -19,6 +19,7 @@ from ..inference import Abandoned, Overloaded, PredictionError
 from ..tasks import FieldError
 from .errors import ApiError, logger
 from .pages import model_trouble
+from .routes import costs_work
 from .recording import record_request
 from .state import check_cost, current_visitor, demo_state, input_chars
 
@@ -28,6 +29,7 @@ stream_routes = Blueprint("stream", __name__)
 
 
 @stream_routes.post(STREAM_PATH)
+@costs_work
 def predict_stream():
     state = demo_state()
     items, many = state.inputs.from_predict_body()
