@@ -223,7 +223,7 @@ def main() -> int:
         print(f"  {checkpoint.name}: {checkpoint.stat().st_size / 1e9:.2f} GB", flush=True)
 
         python = sys.executable
-        # demo_app's OpenVINO export is made at the first load and cached: both figures are shown.
+        # demo_app's OpenVINO conversion is made at the first load and cached: both figures are shown.
         os.environ["DEMO_APP_CACHE"] = str(work / "cache")
         demo_app_flags = ["--max-seq-length", str(max_seq_length), "--device", options.device,
                           "--backend", options.backend]
@@ -300,7 +300,7 @@ def main() -> int:
         print("|---|---|---|")
         for name in ("tutorial", "demo_app"):
             print(f"| {name} | {cold[name]['seconds']:.2f} | {cold[name]['peak_mb']:.0f} |")
-        print(f"| demo_app's first load (makes its OpenVINO export, when it uses one) | "
+        print(f"| demo_app's first load (makes its OpenVINO conversion, when it uses one) | "
               f"{first_load['seconds']:.2f} | {first_load['peak_mb']:.0f} |")
         print(f"| ratio demo_app / tutorial | {cold['demo_app']['seconds'] / cold['tutorial']['seconds']:.2f}x | "
               f"{cold['demo_app']['peak_mb'] / cold['tutorial']['peak_mb']:.2f}x |")

@@ -5,7 +5,7 @@ in the old environment) both read. Deterministic: the same files on every run.""
 
 from pathlib import Path
 
-from demo_app.history import History, export
+from demo_app.history import History, dump
 from demo_app.tasks import get_task, training_formats
 
 HOSTILE = ['"따옴표로 시작하는" 영화', "탭이\t들어간 리뷰", "줄이\n바뀌는 리뷰", "#해시 =1+1 @누구 -빼기",
@@ -54,7 +54,7 @@ def export_all(directory: Path) -> dict:
         task = training_formats()[format]
         history = History(directory / f"{task.name}-history.sqlite")
         with open(directory / name, "w", encoding="utf-8", newline="") as stream:
-            export(history, stream, format, flagged_only=True)
+            dump(history, stream, format, flagged_only=True)
         history.close()
         written[format] = directory / name
     return written

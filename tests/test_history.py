@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from demo_app import History, create_app, serve
-from demo_app.history import export
+from demo_app.history import dump
 from helpers import XSS_PAYLOADS, free_port, wait_until_serving
 from test_wsgi import start_gunicorn, stop
 
@@ -126,17 +126,17 @@ def exports_round_trip(history, demo_classifier):
     rows = list(history.rows())
     for format, delimiter in (("csv", ","), ("tsv", "\t")):
         out = io.StringIO()
-        assert export(history, out, format) == 4
+        assert dump(history, out, format) == 4
         parsed = list(csv.DictReader(io.StringIO(out.getvalue()), delimiter=delimiter))
         assert [json.loads(p["inputs"]) for p in parsed] == [r["inputs"] for r in rows]
         assert [json.loads(p["outputs"]) for p in parsed] == [r["outputs"] for r in rows]
         assert [p["correction"] for p in parsed] == ["부정 (negative)", "", "", "긍정 (positive)"]
     out = io.StringIO()
-    export(history, out, "jsonl", flagged_only=True)
+    dump(history, out, "jsonl", flagged_only=True)
     assert [json.loads(line)["id"] for line in out.getvalue().splitlines()] == [handles[0][0], handles[3][0]]
     # NSMC's ratings_train.txt, read the way ratsnlp's NsmcCorpus reads it
     out = io.StringIO()
-    assert export(history, out, "nsmc") == 2
+    assert dump(history, out, "nsmc") == 2
     lines = list(csv.reader(io.StringIO(out.getvalue()), delimiter="\t", quotechar='"'))
     assert lines[0] == ["id", "document", "label"]
     assert [(line[1], line[2]) for line in lines[1:]] == [(SENTENCES[0], "0"), (SENTENCES[3], "1")]
@@ -159,14 +159,14 @@ def test_pair_ner_and_qa_corrections_in_the_books_formats(tmp_path):
         "end": None, "probability": 0.01}], source="page")
     history.flag(qa_id, qa_token, "목포")
     out = io.StringIO()
-    export(history, out, "klue-nli")
+    dump(history, out, "klue-nli")
     assert json.loads(out.getvalue())[0] | {} == {"guid": f"demo-history-{pair_id}", "genre": "demo",
         "premise": "나는 밥을 먹었다", "hypothesis": "나는 굶었다", "gold_label": "contradiction"}
     out = io.StringIO()
-    export(history, out, "ner")
+    dump(history, out, "ner")
     assert out.getvalue() == "이순신은 무신이다\u241e<이순신:PER>은 무신이다\n"
     out = io.StringIO()
-    export(history, out, "korquad")
+    dump(history, out, "korquad")
     qas = json.loads(out.getvalue())["data"][0]["paragraphs"][0]["qas"][0]
     assert qas["answers"] == [{"text": "목포", "answer_start": 4}]
 
@@ -235,7 +235,7 @@ def test_odd_flag_tokens_are_404_and_exports_do_not_run_in_a_spreadsheet(demo_cl
                                          "probability": 0.9}], source="page")
     history.flag(row_id, token, "@SUM(A1:A9)")
     out = io.StringIO()
-    export(history, out, "csv")
+    dump(history, out, "csv")
     row = next(csv.DictReader(io.StringIO(out.getvalue())))
     assert row["prediction"].startswith("'=") and row["correction"] == "'@SUM(A1:A9)"
 

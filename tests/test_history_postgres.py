@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from demo_app import History, create_app, serve
-from demo_app.history import export
+from demo_app.history import dump
 from demo_app.history.migrations import SCHEMA_VERSION
 from postgres_server import PostgresServer
 from test_history import SENTENCES, exports_round_trip
@@ -138,7 +138,7 @@ def test_a_history_file_from_an_earlier_demo_app_is_migrated_and_keeps_its_rows(
         assert connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
         assert connection.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()[0] == "an-old-salt"
     out = io.StringIO()
-    assert export(history, out, "nsmc") == 1
+    assert dump(history, out, "nsmc") == 1
 
 
 def test_a_history_from_a_newer_demo_app_is_refused(tmp_path):

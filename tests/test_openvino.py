@@ -1,6 +1,6 @@
-"""The OpenVINO backend and the accuracy guard of every fast path, on real exports and the
+"""The OpenVINO backend and the accuracy guard of every fast path, on real conversions and the
 fixtures' data sets: the same answers as PyTorch in fp32, bounded changes in bf16, a load-time
-check that sends a model back to fp32 when bf16 changes its answers, and an export cache that is
+check that sends a model back to fp32 when bf16 changes its answers, and a conversion cache that is
 never stale."""
 
 import csv
@@ -17,9 +17,9 @@ import torch
 
 from demo_app import DeployArguments, create_app, load_predictor
 from demo_app.inference.precision import MIN_HIDDEN_SIZE_FOR_BF16, choose_backend
-from demo_app.loading import export_cache
+from demo_app.loading import conversion_cache
 from demo_app.loading.checkpoint import read_checkpoint
-from demo_app.loading.export_cache import ExportCache, file_fingerprint
+from demo_app.loading.conversion_cache import ConversionCache, file_fingerprint
 from lightning_format import checkpoint_filename, lightning_checkpoint, save_lightning_checkpoint
 
 pytest.importorskip("openvino")
@@ -187,7 +187,7 @@ def test_the_load_time_guard_sends_a_model_bf16_changes_back_to_fp32(backend, tm
     assert guarded.describe()["warnings"] == guarded.warnings
     items = fixture_items("classification")[:64]
     assert largest_probability_change(exact, guarded, items) < 1e-4
-    if backend == "openvino":  # the verdict is kept with the export: the next load does not ask again
+    if backend == "openvino":  # the verdict is kept with the conversion: the next load does not ask again
         again = load_predictor(DeployArguments(**args, precision="bf16"), verbose=False, batching=False)
         assert again.precision == "fp32" and again.warnings == guarded.warnings
 
@@ -200,14 +200,14 @@ def demo_args(tmp_path, **more):
 
 def test_a_second_load_uses_the_export_without_reading_the_weights(tmp_path, monkeypatch, capsys):
     first = load_predictor(demo_args(tmp_path))
-    assert "Exporting the model to OpenVINO" in capsys.readouterr().err
+    assert "Converting the model to OpenVINO" in capsys.readouterr().err
 
     def no_reading(*args, **kwargs):
-        raise AssertionError("the weights were read although the export is cached")
+        raise AssertionError("the weights were read although the conversion is cached")
 
     monkeypatch.setattr("demo_app.loading.text_model.read_checkpoint", no_reading)
     second = load_predictor(demo_args(tmp_path))
-    assert "Using the OpenVINO export made at an earlier load" in capsys.readouterr().err
+    assert "Using the OpenVINO conversion made at an earlier load" in capsys.readouterr().err
     items = fixture_items("classification")
     assert answers(second, items) == answers(first, items)
     assert second.describe()["backend"] == "openvino" and second.labels == first.labels
@@ -228,7 +228,7 @@ def test_a_changed_checkpoint_is_exported_again_never_served_stale(tmp_path):
     after = load_predictor(args, verbose=False, batching=False).predict(["이 영화 정말 재밌어요"])[0]
     assert after.probabilities != before.probabilities
     assert after.label == "부정 (negative)"
-    assert len(list((tmp_path / "cache" / "exports").iterdir())) == 2
+    assert len(list((tmp_path / "cache" / "conversions").iterdir())) == 2
 
 
 def test_fingerprints_follow_the_content_with_or_without_torchs_crc32(tmp_path):
@@ -270,13 +270,13 @@ def test_a_read_only_cache_still_serves_and_says_why_it_exports_again(tmp_path, 
         cache.chmod(0o500)
     predictor = load_predictor(DeployArguments(backend="openvino", cache_dir=str(cache)))
     assert predictor.backend == "openvino"
-    assert "cannot keep the export" in capsys.readouterr().err
+    assert "cannot keep the conversion" in capsys.readouterr().err
     assert predictor.predict(["이 영화 정말 재밌어요"])[0].label == "긍정 (positive)"
 
 
 def test_old_exports_are_removed_beyond_the_limit(tmp_path, monkeypatch):
-    monkeypatch.setattr(export_cache, "KEEP_EXPORTS", 2)
-    cache = ExportCache(tmp_path)
+    monkeypatch.setattr(conversion_cache, "KEEP_CONVERSIONS", 2)
+    cache = ConversionCache(tmp_path)
     for number in range(4):
         entry = cache.entry({"n": number})
         cache.build(entry, lambda folder: (folder / "model.xml").write_text("x") and {"n": number})
@@ -299,8 +299,8 @@ def test_loads_racing_for_one_export_both_serve(tmp_path):
     for thread in threads:
         thread.join(120)
     assert not errors and len(results) == 2 and results[0] == results[1]
-    assert len([p for p in (tmp_path / "cache" / "exports").iterdir() if not p.name.startswith(".")]) == 1
-    # Processes (a WSGI server's workers) racing for one export: each makes it, one keeps it.
+    assert len([p for p in (tmp_path / "cache" / "conversions").iterdir() if not p.name.startswith(".")]) == 1
+    # Processes (a WSGI server's workers) racing for one conversion: each makes it, one keeps it.
     env = {**os.environ, "DEMO_APP_CACHE": str(tmp_path / "shared")}
     command = [sys.executable, "-m", "demo_app", "predict", "--backend", "openvino", "별로"]
     workers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
@@ -308,21 +308,21 @@ def test_loads_racing_for_one_export_both_serve(tmp_path):
     outputs = [worker.communicate(timeout=180) for worker in workers]
     assert [worker.returncode for worker in workers] == [0, 0], outputs
     assert outputs[0][0] == outputs[1][0]
-    assert len([p for p in (tmp_path / "shared" / "exports").iterdir()]) == 1  # no half-made folder left
+    assert len([p for p in (tmp_path / "shared" / "conversions").iterdir()]) == 1  # no half-made folder left
 
 
 def test_backend_rules_and_what_they_refuse():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert choose_backend(cpu, "auto", hidden_size=768) == "openvino"
     assert choose_backend(cpu, "auto", hidden_size=64) == "torch"  # the demo models: too small to gain
-    assert choose_backend(cpu, "auto", exportable=False) == "torch"  # generation's loop
+    assert choose_backend(cpu, "auto", convertible=False) == "torch"  # generation's loop
     assert choose_backend(cuda, "auto", hidden_size=768) == "torch"
     assert choose_backend(cpu, "torch", hidden_size=768) == "torch"
     assert choose_backend(cpu, "openvino", hidden_size=64) == "openvino"
     with pytest.raises(ValueError, match="CPU"):
         choose_backend(cuda, "openvino")
     with pytest.raises(ValueError, match="encoder tasks"):
-        choose_backend(cpu, "openvino", exportable=False)
+        choose_backend(cpu, "openvino", convertible=False)
     with pytest.raises(ValueError, match="backend must be"):
         DeployArguments(backend="onnx")
     assert MIN_HIDDEN_SIZE_FOR_BF16 <= 768

@@ -1,4 +1,4 @@
-"""``python -m demo_app history PATH``: export a demo's history (``serve --history``)."""
+"""``python -m demo_app history PATH``: write a demo's history to a file (``serve --history``)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ import argparse
 import os
 import sys
 
-from ..history.exports import TABLE_FORMATS, export_formats
+from ..history.dumps import TABLE_DUMP_FORMATS, dump_formats
 from ..tasks import training_formats
 
 
 def add_parser(commands, model_flags: argparse.ArgumentParser) -> None:
-    history = commands.add_parser("history", help="export a demo's history (serve --history)")
+    history = commands.add_parser("history", help="write a demo's history to a file: a table, or corrections as training data (serve --history)")
     history.add_argument("path", metavar="PATH", help="the history file, or its postgresql:// URL")
     history.add_argument("--flagged", action="store_true", help="only results visitors marked wrong")
-    history.add_argument("--format", default="csv", choices=export_formats(),
+    history.add_argument("--format", default="csv", choices=dump_formats(),
                          help="csv/tsv/jsonl: every column; "
                               + ", ".join(f"{name} ({task.name})" for name, task in training_formats().items())
                               + ": flagged corrections as training data in the book's corpus format")
@@ -22,18 +22,18 @@ def add_parser(commands, model_flags: argparse.ArgumentParser) -> None:
 
 
 def run(options: argparse.Namespace) -> int:
-    from ..history import History, export, is_database_url
+    from ..history import History, dump, is_database_url
 
     if not is_database_url(options.path) and not os.path.isfile(options.path):
         raise FileNotFoundError(f"no such history file: {options.path}")
     history = History(options.path)
     output = open(options.output, "w", encoding="utf-8", newline="") if options.output else sys.stdout
     try:
-        written = export(history, output, options.format, flagged_only=options.flagged)
+        written = dump(history, output, options.format, flagged_only=options.flagged)
     finally:
         if output is not sys.stdout:
             output.close()
-    what = "row" if options.format in TABLE_FORMATS else "correction"
+    what = "row" if options.format in TABLE_DUMP_FORMATS else "correction"
     print(f"{written} {what}{'' if written == 1 else 's'} written"
           + (f" to {options.output}" if options.output else ""), file=sys.stderr)
     return 0

@@ -30,7 +30,7 @@ from ..tasks.fields import check_text, is_valid_unicode
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
            ".json": "json"}
-TABLE_FORMATS = ("csv", "tsv", "jsonl", "json")  # the book's corpus formats come from the tasks
+TABLE_FILE_FORMATS = ("csv", "tsv", "jsonl", "json")  # the book's corpus formats come from the tasks
 MAX_LINE_BYTES = 1 << 20  # a longer line is a bad row, skipped without being kept in memory
 ERROR_COLUMN = "error"
 _SNIFF_BYTES = 64 * 1024
@@ -56,7 +56,7 @@ class Row:
 
 def input_formats() -> Tuple[str, ...]:
     """The formats a data file can be read in: tables, and the book's training corpora."""
-    return TABLE_FORMATS + tuple(training_formats())
+    return TABLE_FILE_FORMATS + tuple(training_formats())
 
 
 def output_format_for(input_format: str) -> str:

@@ -1,8 +1,9 @@
 """The demo's history (opt-in): every prediction and visitors' corrections (``store``: a SQLite
-file or a shared PostgreSQL database; ``migrations``: their tables), and its exports as tables or
-as the book's training data (``exports``)."""
+file or a shared PostgreSQL database; ``migrations``: their tables), and its dumps to a file as
+tables or as the book's training data (``dumps``)."""
 
-from .exports import TABLE_FORMATS, export, export_formats
+from .dumps import TABLE_DUMP_FORMATS, dump, dump_formats
 from .store import History, HistoryError, is_database_url, model_identity
 
-__all__ = ["History", "HistoryError", "TABLE_FORMATS", "export", "export_formats", "is_database_url", "model_identity"]
+__all__ = ["History", "HistoryError", "TABLE_DUMP_FORMATS", "dump", "dump_formats", "is_database_url",
+           "model_identity"]

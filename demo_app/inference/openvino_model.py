@@ -6,8 +6,8 @@ with bf16 instructions, about 1.7x the throughput of PyTorch's bf16 matmuls and 
 of one input, with probabilities within 0.01 of fp32. In fp32 it gives PyTorch's answers to
 within rounding, about twice as fast.
 
-The torch model is traced once into OpenVINO's format (``export``); the loader keeps that
-export in a cache keyed by the checkpoint's content (``loading/export_cache.py``), so later loads
+The torch model is traced once into OpenVINO's format (``conversion``); the loader keeps that
+conversion in a cache keyed by the checkpoint's content (``loading/conversion_cache.py``), so later loads
 read it instead of building the torch model. ``OpenVINOModel`` is then called exactly like a
 transformers model by the task's ``forward``.
 """
@@ -24,7 +24,7 @@ import torch
 # demo_app's precision names -> OpenVINO's inference precision hint.
 OPENVINO_PRECISIONS = {"fp32": "f32", "bf16": "bf16"}
 MODEL_FILE = "model.xml"  # with its weights beside it in model.bin
-_TRACING = threading.Lock()  # TorchScript's tracer is one per process: one export at a time
+_TRACING = threading.Lock()  # TorchScript's tracer is one per process: one conversion at a time
 
 
 def openvino_available() -> bool:
@@ -37,7 +37,7 @@ def openvino_available() -> bool:
     return True
 
 
-def export(model: torch.nn.Module, example_inputs: Dict[str, torch.Tensor], directory: Path,
+def conversion(model: torch.nn.Module, example_inputs: Dict[str, torch.Tensor], directory: Path,
            precision: str) -> Path:
     """``model`` (fp32, on the CPU) traced with ``example_inputs`` (any batch and length: both
     stay dynamic) and saved as ``directory/model.xml``. For bf16 the weights are stored in 16 bits,
@@ -46,7 +46,7 @@ def export(model: torch.nn.Module, example_inputs: Dict[str, torch.Tensor], dire
 
     with _TRACING, torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
         # Tracing warns about Python branches on shapes; transformers' encoders take them the
-        # same way for every input (checked: the export's answers match at other lengths).
+        # same way for every input (checked: the conversion's answers match at other lengths).
         warnings.simplefilter("ignore")
         names = [name for name in model(**example_inputs).keys() if name.endswith("logits")]
         converted = openvino.convert_model(model, example_input=dict(example_inputs))
@@ -87,7 +87,7 @@ class OpenVINOModel:
     def __call__(self, **inputs: torch.Tensor) -> Dict[str, torch.Tensor]:
         missing = [name for name in self.input_names if name not in inputs]
         if missing:
-            raise TypeError(f"the exported model needs {', '.join(missing)}")
+            raise TypeError(f"the converted model needs {', '.join(missing)}")
         feed = {name: inputs[name].cpu().numpy() for name in self.input_names}
         with self._lock:
             results = self._request.infer(feed)

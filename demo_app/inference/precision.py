@@ -70,7 +70,7 @@ def choose_precision(device: torch.device, requested: str = "auto", hidden_size:
     return "fp32"
 
 
-def choose_backend(device: torch.device, requested: str = "auto", *, exportable: bool = True,
+def choose_backend(device: torch.device, requested: str = "auto", *, convertible: bool = True,
                    hidden_size: int = 768, precision: str = "fp32") -> str:
     """``"openvino"`` or ``"torch"``: ``requested`` checked against the device and the task, or
     the auto choice (OpenVINO for a model big enough to gain, on the CPU, when installed)."""
@@ -81,7 +81,7 @@ def choose_backend(device: torch.device, requested: str = "auto", *, exportable:
     if requested == "openvino":
         if device.type != "cpu":
             raise ValueError("backend='openvino' runs on the CPU; use backend='torch' on CUDA")
-        if not exportable:
+        if not convertible:
             raise ValueError("backend='openvino' runs the encoder tasks (classification, pairs, NER, QA); "
                              "use backend='torch' for this one")
         if precision not in OPENVINO_PRECISIONS:
@@ -89,7 +89,7 @@ def choose_backend(device: torch.device, requested: str = "auto", *, exportable:
         if not openvino_available():
             raise ValueError("backend='openvino' needs the openvino package: pip install openvino")
         return "openvino"
-    if requested == "torch" or device.type != "cpu" or not exportable:
+    if requested == "torch" or device.type != "cpu" or not convertible:
         return "torch"
     if hidden_size >= MIN_HIDDEN_SIZE_FOR_BF16 and openvino_available():
         return "openvino"

@@ -47,8 +47,8 @@ class DeployArguments:
         or ``"fp16"`` (CUDA only).
     backend: ``"auto"`` (OpenVINO for a kcbert-sized encoder on the CPU when installed, else
         PyTorch), ``"torch"`` or ``"openvino"``.
-    cache_dir: where OpenVINO exports are kept between loads (default ``$DEMO_APP_CACHE`` or
-        ``~/.cache/demo_app``); ``""`` exports at every load and keeps nothing.
+    cache_dir: where OpenVINO conversions are kept between loads (default ``$DEMO_APP_CACHE`` or
+        ``~/.cache/demo_app``); ``""`` conversions at every load and keeps nothing.
     """
 
     pretrained_model_name: Optional[str] = None

@@ -29,7 +29,7 @@ def example_encodings(task: Task, tokenizer, max_seq_length: int) -> List[Encodi
 
 
 def batch_of(encodings: List[Encoding], pad_token_id: int) -> Encoding:
-    """The examples as one padded batch (what an export is traced with)."""
+    """The examples as one padded batch (what a conversion is traced with)."""
     longest = max(encoding["input_ids"].shape[1] for encoding in encodings)
     batch = {}
     for name in encodings[0]:

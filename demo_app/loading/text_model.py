@@ -23,7 +23,7 @@ from .checkpoint import CheckpointError, StateDict, check_tensors, read_checkpoi
 from .checks import check_head, check_vocabulary, number_of_classes, smoke_test
 from .common import load_config, size_note
 from .fast_model import example_encodings, torch_model_in_precision
-from .openvino_export import find_export
+from .openvino_conversion import find_conversion
 from .paths import TOKENIZER_FILES, resolve_model_paths
 
 # Buffers that transformers builds itself and that older versions also saved in checkpoints.
@@ -43,17 +43,17 @@ def load_text_predictor(args: DeployArguments, task: Optional[Task], device: tor
         raise ValueError(f"max_seq_length {args.max_seq_length} is longer than the model's "
                          f"{positions} positions (max_position_embeddings); use at most {positions}")
     precision = choose_precision(device, args.precision, getattr(config, "hidden_size", 768))
-    exported = find_export(args, task, device, config, pretrained, weights_path, precision)
-    if exported is not None and exported.manifest is not None:
-        task, warnings, model, precision = exported.load(config, say)  # the weights are not read again
+    converted = find_conversion(args, task, device, config, pretrained, weights_path, precision)
+    if converted is not None and converted.manifest is not None:
+        task, warnings, model, precision = converted.load(config, say)  # the weights are not read again
         tokenizer = load_tokenizer(pretrained, config.model_type, task)
     else:
         state_dict, task, warnings = _read_weights(args, task, weights_path, say)
         model, tokenizer = _checked_model(task, config, state_dict, pretrained, warnings, say)
-        guarded = task.pipeline.exportable and (exported is not None or precision != "fp32")  # the accuracy guard runs
+        guarded = task.pipeline.convertible and (converted is not None or precision != "fp32")  # the accuracy guard runs
         encodings = example_encodings(task, tokenizer, args.max_seq_length) if guarded else []
-        if exported is not None and task.pipeline.exportable:
-            model, precision = exported.make(model, encodings, task, warnings, say)
+        if converted is not None and task.pipeline.convertible:
+            model, precision = converted.make(model, encodings, task, warnings, say)
         else:
             model, precision, warning = torch_model_in_precision(
                 model, lambda: build_model(config, state_dict, task), task, precision, device, encodings, say)

@@ -37,6 +37,8 @@ from waitress.receiver import ChunkedReceiver, FixedStreamReceiver
 from waitress.server import TcpWSGIServer
 from waitress.task import ErrorTask
 
+from ..web.visitors import LOOPBACK_PEERS
+
 try:
     import resource
 except ImportError:  # Windows: its own limits apply
@@ -44,7 +46,6 @@ except ImportError:  # Windows: its own limits apply
 
 CONNECTION_LIMIT = 4000
 CONNECTIONS_PER_ADDRESS = 200  # for peers other than loopback (a tunnel agent is everyone)
-_LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
 IDLE_TIMEOUT_S = 60
 HEADER_TIMEOUT_S = 20
 BODY_GRACE_S = 10  # then a body must have come at MIN_BODY_BYTES_PER_S on average
@@ -202,7 +203,7 @@ class DemoWSGIServer(TcpWSGIServer):
         for fileno in set(self.active_channels) - before:  # the connection just accepted
             channel = self.active_channels[fileno]
             peer = channel.addr[0] if isinstance(channel.addr, tuple) else None
-            if peer not in _LOOPBACK and sum(
+            if peer not in LOOPBACK_PEERS and sum(
                     1 for other in self.active_channels.values()
                     if isinstance(other.addr, tuple) and other.addr[0] == peer) > CONNECTIONS_PER_ADDRESS:
                 channel.close()  # one address may not hold every connection slot

@@ -94,7 +94,7 @@ class TaskPipeline(ABC):
 
     model_inputs: Tuple[str, ...] = ("input_ids", "token_type_ids", "attention_mask")
     stepwise = False  # always run in steps (the large-request lane), e.g. generation's token by token
-    exportable = True  # one forward pass, logits out (an encoder): OpenVINO can run it
+    convertible = True  # one forward pass, logits out (an encoder): OpenVINO can run it
     streams = False  # results can be streamed as they are made (POST /predict/stream)
 
     @abstractmethod

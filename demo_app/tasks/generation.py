@@ -155,7 +155,7 @@ class GenerationPipeline(TaskPipeline):
     never called, because the predictor runs ``steps`` instead."""
 
     stepwise = True  # always work in steps: one token each
-    exportable = False  # a loop of forward passes over a growing cache: PyTorch runs it
+    convertible = False  # a loop of forward passes over a growing cache: PyTorch runs it
     streams = True
 
     def preprocess(self, tokenizer: Any, items: List[Any], max_seq_length: int) -> Any:

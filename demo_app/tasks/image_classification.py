@@ -98,7 +98,7 @@ class ImageInputs(TaskInputs):
 
 class ImagePipeline(TaskPipeline):
     model_inputs = ("pixel_values",)
-    exportable = False  # convolutions, loaded their own way (loading/image_model.py)
+    convertible = False  # convolutions, loaded their own way (loading/image_model.py)
 
     def preprocess(self, processor: Any, items: List[Any], max_seq_length: int) -> Any:
         return processor(images=items, return_tensors="pt")

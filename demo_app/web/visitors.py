@@ -17,7 +17,7 @@ import ipaddress
 from typing import Iterable, Optional
 
 SHARED = "shared"  # the key of every visitor whose address no trusted proxy gave
-_LOOPBACK_PEERS = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
+LOOPBACK_PEERS = ("127.0.0.1", "::1", "::ffff:127.0.0.1")  # a tunnel agent on this machine
 
 
 def visitor_key(peer: Optional[str], forwarded_for: Iterable[str], forwarded_hops: int) -> str:
@@ -27,7 +27,7 @@ def visitor_key(peer: Optional[str], forwarded_for: Iterable[str], forwarded_hop
     value in order, ``forwarded_hops`` how many proxies in front of the app append to it and are
     trusted (0: none, so a visitor's own header is ignored).
     """
-    if peer not in _LOOPBACK_PEERS:
+    if peer not in LOOPBACK_PEERS:
         return _address_key(peer) or SHARED  # a direct connection: the socket tells the truth
     if forwarded_hops < 1:
         return SHARED

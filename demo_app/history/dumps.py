@@ -1,4 +1,4 @@
-"""Exporting a history: every row as a table (``csv``, ``tsv``, ``jsonl``), or visitors'
+"""Dumping a history to a file: every row as a table (``csv``, ``tsv``, ``jsonl``), or visitors'
 corrections as training data in the book's corpus format of the history's task (the task names
 it: ``nsmc``, ``klue-nli``, ``ner``, ``korquad``), ready for the next fine-tuning round."""
 
@@ -11,15 +11,15 @@ from typing import IO
 from ..tasks import training_formats
 from .store import History
 
-TABLE_FORMATS = ("csv", "tsv", "jsonl")
+TABLE_DUMP_FORMATS = ("csv", "tsv", "jsonl")
 
 
-def export_formats() -> tuple:
-    """Every ``format`` :func:`export` takes: the table formats, then each task's training format."""
-    return TABLE_FORMATS + tuple(training_formats())
+def dump_formats() -> tuple:
+    """Every ``format`` :func:`dump` takes: the table formats, then each task's training format."""
+    return TABLE_DUMP_FORMATS + tuple(training_formats())
 
 
-def export(history: History, stream: IO[str], format: str = "csv", flagged_only: bool = False) -> int:
+def dump(history: History, stream: IO[str], format: str = "csv", flagged_only: bool = False) -> int:
     """Write the history to ``stream``; returns the number of rows written.
 
     ``csv``, ``tsv``, ``jsonl``: one row per prediction, every column (inputs and outputs as
@@ -28,9 +28,9 @@ def export(history: History, stream: IO[str], format: str = "csv", flagged_only:
     ``write_training_data``): the flagged rows' corrections as training data.
     """
     if format in training_formats():
-        return _export_training(history, stream, format)
-    if format not in TABLE_FORMATS:
-        raise ValueError(f"unknown format {format!r}; choose one of {', '.join(export_formats())}")
+        return _dump_training(history, stream, format)
+    if format not in TABLE_DUMP_FORMATS:
+        raise ValueError(f"unknown format {format!r}; choose one of {', '.join(dump_formats())}")
     written = 0
     writer = None
     for row in history.rows(flagged_only=flagged_only):
@@ -46,7 +46,7 @@ def export(history: History, stream: IO[str], format: str = "csv", flagged_only:
     return written
 
 
-def _export_training(history: History, stream: IO[str], format: str) -> int:
+def _dump_training(history: History, stream: IO[str], format: str) -> int:
     """The flagged rows' corrections, as the task whose format ``format`` is writes them."""
     task = training_formats()[format]
     present = history.tasks()

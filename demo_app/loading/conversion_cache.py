@@ -1,14 +1,14 @@
-"""Where a model's OpenVINO export is kept between loads, and how it is known not to be stale.
+"""Where a model's OpenVINO conversion is kept between loads, and how it is known not to be stale.
 
-An export is keyed by everything it was made from: the checkpoint's content, the pretrained
+An conversion is keyed by everything it was made from: the checkpoint's content, the pretrained
 folder's config and vocabulary, the task asked for, the precision and the versions of demo_app,
-OpenVINO, torch and transformers. A changed byte in any of them is another key, so a stale export
-is never served: it is simply not found, and the least recently used exports are removed.
+OpenVINO, torch and transformers. A changed byte in any of them is another key, so a stale conversion
+is never served: it is simply not found, and the least recently used conversions are removed.
 
 The checkpoint's content is fingerprinted without reading its 1.3 GB: torch saves a checkpoint as a
 zip archive whose directory holds a CRC-32 of every tensor, so the directory (a few KB at the
 end of the file) changes whenever a weight does. Other files (safetensors, old pickles) are hashed
-whole. Next to the export, ``manifest.json`` keeps what loading the weights found out (the task,
+whole. Next to the conversion, ``manifest.json`` keeps what loading the weights found out (the task,
 the number of classes, warnings), so a load from the cache does not read the weights at all.
 
 The cache lives in ``$DEMO_APP_CACHE`` or ``~/.cache/demo_app`` (``DeployArguments.cache_dir``).
@@ -26,8 +26,8 @@ from typing import Callable, Dict, Iterable, Optional
 
 from .checkpoint import zip_directory
 
-EXPORT_FORMAT = 1  # bump when what an export holds or how it is made changes
-KEEP_EXPORTS = 4  # each is the model's size (220 MB for kcbert-base in bf16)
+CACHE_FORMAT = 1  # bump when what a conversion holds or how it is made changes
+KEEP_CONVERSIONS = 4  # each is the model's size (220 MB for kcbert-base in bf16)
 MANIFEST = "manifest.json"
 _CHUNK = 1 << 22
 
@@ -73,19 +73,19 @@ def folder_fingerprint(directory: Path, names: Iterable[str]) -> str:
     return digest.hexdigest()
 
 
-class ExportCache:
-    """The cache folder: one sub-folder per export key, each with the export and its manifest."""
+class ConversionCache:
+    """The cache folder: one sub-folder per conversion key, each with the conversion and its manifest."""
 
     def __init__(self, directory: Path) -> None:
-        self.directory = Path(directory) / "exports"
+        self.directory = Path(directory) / "conversions"
 
     def entry(self, key_parts: Dict[str, object]) -> Path:
-        """The folder for the export made from ``key_parts`` (which need not exist yet)."""
+        """The folder for the conversion made from ``key_parts`` (which need not exist yet)."""
         key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()[:24]
         return self.directory / key
 
     def manifest(self, entry: Path) -> Optional[Dict[str, object]]:
-        """What the entry's export was made from, or None when it is missing or incomplete (the
+        """What the entry's conversion was made from, or None when it is missing or incomplete (the
         manifest is written last)."""
         try:
             manifest = json.loads((entry / MANIFEST).read_text(encoding="utf-8"))
@@ -95,10 +95,10 @@ class ExportCache:
         return manifest if isinstance(manifest, dict) else None
 
     def build(self, entry: Path, make: Callable[[Path], Dict[str, object]]) -> Path:
-        """Make the export for ``entry`` with ``make(folder)`` (which writes the files and returns
+        """Make the conversion for ``entry`` with ``make(folder)`` (which writes the files and returns
         the manifest) in a private folder, then move it into place in one step, so that another
-        process loading the same model never reads half an export; then remove the least
-        recently used exports beyond ``KEEP_EXPORTS``."""
+        process loading the same model never reads half a conversion; then remove the least
+        recently used conversions beyond ``KEEP_CONVERSIONS``."""
         self.directory.mkdir(parents=True, exist_ok=True)
         private = Path(tempfile.mkdtemp(prefix=f".{entry.name}-", dir=self.directory))
         try:
@@ -106,7 +106,7 @@ class ExportCache:
             (private / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
             try:
                 os.rename(private, entry)
-            except OSError:  # another process finished the same export first: use theirs
+            except OSError:  # another process finished the same conversion first: use theirs
                 if self.manifest(entry) is None:
                     raise
         finally:
@@ -114,6 +114,6 @@ class ExportCache:
         others = sorted((path for path in self.directory.iterdir()
                          if path.is_dir() and path != entry and not path.name.startswith(".")),
                         key=lambda path: path.stat().st_mtime, reverse=True)
-        for stale in others[KEEP_EXPORTS - 1:]:
+        for stale in others[KEEP_CONVERSIONS - 1:]:
             shutil.rmtree(stale, ignore_errors=True)
         return entry
