@@ -1,7 +1,8 @@
 # The two commands of the README:
 #   make demo   set everything up, then serve the bundled demo model on http://127.0.0.1:5000
 #   make test   set everything up (Python packages, Debian chromium, sshd, wrk), then run every test
-# CI also runs `make test-oldest`: the same tests on the oldest versions requirements.txt claims.
+# CI also runs `make lint` (ruff, mypy) and `make test-oldest`: the tests of what depends on the
+# libraries' versions, on the oldest versions requirements.txt claims.
 # Everything is installed into .venv; torch is pinned to the CPU build by constraints.txt.
 
 PYTHON ?= python3
@@ -13,16 +14,33 @@ OLDEST_VENV := .venv-oldest
 OLDEST_PY := $(OLDEST_VENV)/bin/python
 OLDEST_STAMP := $(OLDEST_VENV)/.installed
 
-.PHONY: demo test test-oldest setup system-deps benchmark clean
+# Two test processes (pytest-xdist), each file in one of them (a notebook's cells run in order in
+# one kernel); the slowest tests and every skip, with its reason, are printed.
+PYTEST := -m pytest -n 2 --dist loadfile --durations=25 -rs
+# What depends on the libraries' versions: loading checkpoints and tokenizers (torch,
+# transformers, tokenizers, safetensors), every task's forward pass, OpenVINO, the web app and its
+# servers (flask, werkzeug, waitress, gunicorn), the history (sqlalchemy, psycopg), images
+# (pillow) and the notebooks. The rest (file jobs, attacks, exports, tunnels) is demo_app's own
+# logic on top of those, run once by `make test`.
+VERSIONED_TESTS := tests/test_checkpoint.py tests/test_ratsnlp_checkpoint.py tests/test_model_trust.py \
+	tests/test_arguments.py tests/test_classifier.py tests/test_pair_classification.py tests/test_ner_qa.py \
+	tests/test_generation.py tests/test_image_classification.py tests/test_openvino.py tests/test_precision.py \
+	tests/test_web.py tests/test_wsgi.py tests/test_history.py tests/test_history_postgres.py notebooks
+
+.PHONY: demo test test-oldest lint setup system-deps benchmark clean
 
 demo: $(STAMP)
 	$(PY) -m demo_app serve $(ARGS)
 
 test: $(STAMP) system-deps
-	$(PY) -m pytest --nbval tests notebooks $(PYTEST_ARGS)
+	$(PY) $(PYTEST) --nbval tests notebooks $(PYTEST_ARGS)
 
 test-oldest: $(OLDEST_STAMP) system-deps
-	$(OLDEST_PY) -m pytest --nbval tests notebooks $(PYTEST_ARGS)
+	$(OLDEST_PY) $(PYTEST) --nbval $(VERSIONED_TESTS) $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check demo_app tests scripts benchmarks
+	$(VENV)/bin/mypy demo_app
 
 setup: $(STAMP) system-deps
 

@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 
 import requests
-
 from serve_benchmark import free_port, make_kcbert_sized_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -32,9 +32,8 @@ from pathlib import Path
 
 import requests
 import torch
-
-from serve_benchmark import ROOT, free_port
 from lightning_format import checkpoint_filename, lightning_checkpoint, save_lightning_checkpoint  # noqa: E402
+from serve_benchmark import ROOT, free_port
 
 DEMO_TOKENIZER = ROOT / "demo_app" / "demo_model" / "pretrained-generation"
 KOGPT2 = dict(n_layer=12, n_embd=768, n_head=12, n_positions=1024, vocab_size=51200, bos_token_id=0,

@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 
 import requests
-
 from serve_benchmark import ROOT, free_port  # also puts scripts/ on the path
 from train_image_demo_model import CLASSES, draw_shape  # noqa: E402
 

@@ -105,8 +105,12 @@ KCBERT_BASE = dict(vocab_size=30000, hidden_size=768, num_hidden_layers=12, num_
 
 
 def make_kcbert_sized_checkpoint(directory: Path, task: str = "classification") -> tuple[Path, Path]:
-    from transformers import (BertConfig, BertForQuestionAnswering, BertForSequenceClassification,
-                              BertForTokenClassification)
+    from transformers import (
+        BertConfig,
+        BertForQuestionAnswering,
+        BertForSequenceClassification,
+        BertForTokenClassification,
+    )
 
     folder = TASK_SETUP[task][0]
 

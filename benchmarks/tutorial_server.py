@@ -29,8 +29,13 @@ started = time.perf_counter()
 
 import torch  # noqa: E402
 from flask import Flask, jsonify, request  # noqa: E402
-from transformers import (BertConfig, BertForQuestionAnswering, BertForSequenceClassification,  # noqa: E402
-                          BertForTokenClassification, BertTokenizer)
+from transformers import (  # noqa: E402
+    BertConfig,
+    BertForQuestionAnswering,
+    BertForSequenceClassification,
+    BertForTokenClassification,
+    BertTokenizer,
+)
 
 
 def load_model(pretrained, checkpoint_path, model_class=BertForSequenceClassification):

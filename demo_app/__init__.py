@@ -28,8 +28,16 @@ from .colab import in_colab, mount_drive
 from .files import DataFileError, FileReport, predict_file
 from .history import History
 from .inference import Overloaded, PredictionError, Predictor, make_inference_fn
-from .loading import (CheckpointError, DeployArguments, GenerationDeployArguments, find_best_checkpoint,
-                      load_classifier, load_predictor, read_state_dict, resolve_path)
+from .loading import (
+                      CheckpointError,
+                      DeployArguments,
+                      GenerationDeployArguments,
+                      find_best_checkpoint,
+                      load_classifier,
+                      load_predictor,
+                      read_state_dict,
+                      resolve_path,
+)
 from .serving import ServerHandle, Tunnel, TunnelError, export_app, open_tunnel, push_to_space, serve
 from .tasks import TASKS, Prediction, get_task
 from .web import WebOptions, create_app

@@ -31,7 +31,13 @@ import re
 from pathlib import Path
 
 from build_ner_corpus import (  # (the same hand-written names, places and particles)
-    CITIES, COUNTRIES, FOREIGN_CITIES, PER, SCHOOLS, attach)
+    CITIES,
+    COUNTRIES,
+    FOREIGN_CITIES,
+    PER,
+    SCHOOLS,
+    attach,
+)
 
 SEED = 20261124
 OUT_DIR = Path(__file__).resolve().parent.parent / "data" / "demo_qa"

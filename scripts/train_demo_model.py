@@ -23,10 +23,8 @@ from collections import Counter
 from pathlib import Path
 
 import torch
+from lightning_format import checkpoint_filename, lightning_checkpoint, save_lightning_checkpoint
 from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
-
-from lightning_format import (
-    checkpoint_filename, lightning_checkpoint, save_lightning_checkpoint)
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS_DIR = ROOT / "data" / "demo_reviews"

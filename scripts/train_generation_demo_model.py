@@ -45,10 +45,9 @@ from collections import Counter, OrderedDict
 from pathlib import Path
 
 import torch
+from lightning_format import checkpoint_filename, lightning_checkpoint, save_lightning_checkpoint
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
-
-from lightning_format import checkpoint_filename, lightning_checkpoint, save_lightning_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 

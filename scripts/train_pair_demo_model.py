@@ -26,11 +26,9 @@ import sys
 from pathlib import Path
 
 import torch
-from transformers import BertConfig, BertForSequenceClassification
-
-from lightning_format import (
-    checkpoint_filename, lightning_checkpoint, save_lightning_checkpoint)
+from lightning_format import checkpoint_filename, lightning_checkpoint, save_lightning_checkpoint
 from train_demo_model import train_tokenizer  # (the deterministic WordPiece vocab)
+from transformers import BertConfig, BertForSequenceClassification
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -33,11 +33,9 @@ from collections import Counter
 from pathlib import Path
 
 import torch
-from transformers import BertConfig, BertForQuestionAnswering, BertTokenizerFast
-
-from lightning_format import (
-    checkpoint_filename, lightning_checkpoint, save_lightning_checkpoint)
+from lightning_format import checkpoint_filename, lightning_checkpoint, save_lightning_checkpoint
 from train_demo_model import build_vocab  # (the deterministic WordPiece vocab)
+from transformers import BertConfig, BertForQuestionAnswering, BertTokenizerFast
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Dict, List
 
 import torch
+from lightning_format import checkpoint_filename, lightning_checkpoint, save_lightning_checkpoint
 from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
 from demo_app.loading.arguments import DEMO_PRETRAINED_DIR
-from lightning_format import checkpoint_filename, lightning_checkpoint, save_lightning_checkpoint
 
 PRETRAINED_DIR = DEMO_PRETRAINED_DIR  # a real vocab + config, like beomi/kcbert-base but small
 XSS_PAYLOADS = [

@@ -2,9 +2,9 @@
 against a real waitress server on 127.0.0.1 with real sockets, bounded in count and time."""
 
 import base64
-import select
 import http.client
 import json
+import select
 import socket
 import time
 import urllib.error
@@ -14,11 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 import torch
+from helpers import HostileSockets, process_usage
 
 from demo_app import Predictor, create_app, serve
 from demo_app.web.rate_limits import RateLimiter
 from demo_app.web.visitors import SHARED, visitor_key
-from helpers import HostileSockets, process_usage
 
 JSON = {"Content-Type": "application/json"}
 INNOCENT = ["이 영화 정말 재밌어요", "시간이 아까웠습니다", "배우들 연기가 좋았어요"]

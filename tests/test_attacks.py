@@ -23,7 +23,6 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from helpers import free_port, medium_bert, wait_until_serving
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,10 +9,17 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from book_round_trip import FILES, HOSTILE, NLI_LABELS, corrections, export_all
-from demo_app import (CheckpointError, DeployArguments, create_app, load_predictor, make_inference_fn,
-                      resolve_path, serve)
+
+from demo_app import (
+    CheckpointError,
+    DeployArguments,
+    create_app,
+    load_predictor,
+    make_inference_fn,
+    resolve_path,
+    serve,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "ratsnlp-1.0.53"

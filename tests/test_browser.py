@@ -6,6 +6,7 @@ pytestmark = pytest.mark.browser
 
 from helpers import XSS_PAYLOADS
 
+
 @pytest.fixture
 def page(browser, live_server):
     context = browser.new_context(viewport={"width": 1024, "height": 800}, locale="ko-KR")

@@ -6,11 +6,11 @@ import io
 import sqlite3
 
 import pytest
-
-from demo_app import create_app, serve
 from helpers import XSS_PAYLOADS
 from test_browser import classify
 from test_files import write_nsmc
+
+from demo_app import create_app, serve
 
 pytestmark = pytest.mark.browser
 

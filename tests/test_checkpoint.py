@@ -6,11 +6,11 @@ import sys
 
 import pytest
 import torch
+from helpers import PRETRAINED_DIR, SENTENCES, RunsCode, tiny_model, trained_like_lightning, write_lightning
 from safetensors.torch import save_file
 from transformers import AutoTokenizer
 
 from demo_app import CheckpointError, DeployArguments, load_predictor, read_state_dict
-from helpers import PRETRAINED_DIR, SENTENCES, RunsCode, tiny_model, trained_like_lightning, write_lightning
 
 
 def probabilities_of(classifier):

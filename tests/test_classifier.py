@@ -6,11 +6,10 @@ import threading
 from pathlib import Path
 
 import pytest
+from helpers import PRETRAINED_DIR, SENTENCES, tiny_model, tutorial_probabilities, write_lightning
 from transformers import AutoTokenizer
 
-from demo_app import DeployArguments, load_predictor, make_inference_fn
-from demo_app import Prediction, get_task
-from helpers import PRETRAINED_DIR, SENTENCES, tiny_model, tutorial_probabilities, write_lightning
+from demo_app import DeployArguments, Prediction, get_task, load_predictor, make_inference_fn
 
 prediction_to_dict = get_task("classification").pipeline.to_dict
 ROOT = Path(__file__).resolve().parent.parent

@@ -3,12 +3,11 @@
 import json
 import os
 import subprocess
-import time
 import sys
+import time
 from pathlib import Path
 
 import torch
-
 from helpers import PRETRAINED_DIR, RunsCode, tiny_model, trained_like_lightning, write_lightning
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,7 +85,6 @@ def test_serve_auth_with_a_bare_user_generates_a_strong_password_shown_once():
     import signal
 
     import requests
-
     from helpers import free_port
 
     env_without = {k: v for k, v in os.environ.items() if k != "DEMO_APP_AUTH"}

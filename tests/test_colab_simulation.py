@@ -11,7 +11,6 @@ from pathlib import Path
 import nbformat
 import pytest
 import requests
-
 from helpers import PRETRAINED_DIR, tiny_model, write_lightning
 
 pytestmark = pytest.mark.slow

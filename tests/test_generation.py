@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from demo_app import (DeployArguments, GenerationDeployArguments, create_app, load_predictor, make_inference_fn,
-                      serve)
+from demo_app import DeployArguments, GenerationDeployArguments, create_app, load_predictor, make_inference_fn, serve
 from demo_app.tasks.generation import MAX_NEW_TOKENS
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 import requests
+from helpers import XSS_PAYLOADS, free_port, wait_until_serving
+from test_wsgi import start_gunicorn, stop
 
 from demo_app import History, create_app, serve
 from demo_app.history import dump
-from helpers import XSS_PAYLOADS, free_port, wait_until_serving
-from test_wsgi import start_gunicorn, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 SENTENCES = ["이 영화 정말 재밌어요", "시간이 아까웠습니다", "배우들 연기가 정말 좋았어요", "스토리가 너무 지루했어요"]

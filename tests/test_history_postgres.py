@@ -10,13 +10,13 @@ import threading
 
 import pytest
 import requests
+from postgres_server import PostgresServer
+from test_history import SENTENCES, exports_round_trip
+from test_wsgi import start_gunicorn, stop
 
 from demo_app import History, create_app, serve
 from demo_app.history import dump
 from demo_app.history.migrations import SCHEMA_VERSION
-from postgres_server import PostgresServer
-from test_history import SENTENCES, exports_round_trip
-from test_wsgi import start_gunicorn, stop
 
 pytestmark = pytest.mark.slow
 

@@ -17,11 +17,10 @@ from pathlib import Path
 import pytest
 import requests
 from PIL import Image
+from train_image_demo_model import draw_shape  # the demo model's own drawing code (scripts/)
 
 from demo_app import DeployArguments, create_app, load_predictor, make_inference_fn, serve
 from demo_app.tasks.image_decoding import ImageError, decode_image
-
-from train_image_demo_model import draw_shape  # the demo model's own drawing code (scripts/)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -209,10 +208,10 @@ def test_a_save_pretrained_folder_is_recognised_and_labelled_from_its_config(tmp
 
 
 def test_pickled_weights_and_text_models_are_refused(tmp_path):
-    from demo_app import CheckpointError
-
     import torch
     from safetensors.torch import load_file
+
+    from demo_app import CheckpointError
 
     folder = save_tiny_vit(tmp_path / "pickled")  # then as older transformers saved it: a pickle
     torch.save(load_file(folder / "model.safetensors"), folder / "pytorch_model.bin")

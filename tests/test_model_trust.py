@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import PRETRAINED_DIR, process_usage, tiny_model, write_lightning
+from lightning_format import checkpoint_filename, lightning_checkpoint, save_lightning_checkpoint
+from test_cli import ROOT, run_cli
 
 from demo_app import CheckpointError, DeployArguments, load_predictor
-from lightning_format import checkpoint_filename, lightning_checkpoint, save_lightning_checkpoint
-from helpers import PRETRAINED_DIR, process_usage, tiny_model, write_lightning
-from test_cli import ROOT, run_cli
 
 
 def load(**kwargs):

@@ -7,13 +7,14 @@ from pathlib import Path
 import pytest
 import requests
 import torch
-from hypothesis import HealthCheck, given, settings, strategies as st
+from helpers import PRETRAINED_DIR
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lightning_format import checkpoint_filename, lightning_checkpoint, save_lightning_checkpoint
 
 from demo_app import DeployArguments, create_app, load_predictor, make_inference_fn, serve
-from lightning_format import checkpoint_filename, lightning_checkpoint, save_lightning_checkpoint
 from demo_app.tasks.ner import entities_of
 from demo_app.tasks.qa import best_spans
-from helpers import PRETRAINED_DIR
 
 TAGS = ["[CLS]", "[SEP]", "[PAD]", "[MASK]", "O", "B-PER", "B-LOC", "I-PER", "I-LOC"]
 # Korean syllables, jamo, Latin letters, digits, punctuation, spaces and characters the demo

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from lightning_format import checkpoint_filename, lightning_checkpoint, save_lightning_checkpoint
 
 from demo_app import DeployArguments, create_app, load_predictor
 from demo_app.inference.precision import MIN_HIDDEN_SIZE_FOR_BF16, choose_backend
 from demo_app.loading import conversion_cache
 from demo_app.loading.checkpoint import read_checkpoint
 from demo_app.loading.conversion_cache import ConversionCache, file_fingerprint
-from lightning_format import checkpoint_filename, lightning_checkpoint, save_lightning_checkpoint
 
 pytest.importorskip("openvino")
 
@@ -94,8 +94,12 @@ KCBERT_SIZE = dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12
 def kcbert_sized(task: str, directory: Path):
     """A kcbert-base-sized model for ``task`` (random weights, seeded, the demo model's
     vocabulary) written as ratsnlp writes it: ``(model, DeployArguments fields)``."""
-    from transformers import (BertConfig, BertForQuestionAnswering, BertForSequenceClassification,
-                              BertForTokenClassification)
+    from transformers import (
+        BertConfig,
+        BertForQuestionAnswering,
+        BertForSequenceClassification,
+        BertForTokenClassification,
+    )
 
     source = {"classification": "pretrained", "ner": "pretrained-ner", "qa": "pretrained-qa"}[task]
     pretrained = directory / "pretrained"

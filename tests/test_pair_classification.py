@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import requests
-
-from demo_app import DeployArguments, create_app, get_task, load_predictor, make_inference_fn, serve
 from helpers import XSS_PAYLOADS
 from test_cli import run_cli
+
+from demo_app import DeployArguments, create_app, get_task, load_predictor, make_inference_fn, serve
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "ratsnlp-1.0.53"
 PAIR_PRETRAINED = Path(__file__).resolve().parent.parent / "demo_app" / "demo_model" / "pretrained-paircls"

@@ -2,11 +2,11 @@
 
 import pytest
 import torch
+from helpers import PRETRAINED_DIR
+from test_classifier import held_out_sentences
 from transformers import BertConfig, BertForSequenceClassification
 
 from demo_app.inference.precision import MIN_HIDDEN_SIZE_FOR_BF16, apply_precision, choose_precision
-from helpers import PRETRAINED_DIR
-from test_classifier import held_out_sentences
 
 pytestmark = pytest.mark.slow
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from demo_app import DeployArguments, load_predictor, make_inference_fn
 from helpers import PRETRAINED_DIR
 from test_cli import run_cli
+
+from demo_app import DeployArguments, load_predictor, make_inference_fn
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "ratsnlp-1.0.53"
 TUTORIAL = [json.loads(line) for line in (FIXTURE / "tutorial_outputs.jsonl").read_text(encoding="utf-8").splitlines()]

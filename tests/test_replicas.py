@@ -8,7 +8,6 @@ import time
 
 import pytest
 import requests
-
 from test_files import upload
 from test_wsgi import start_gunicorn, stop
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from helpers import free_port, wait_until_serving
 
 pytestmark = pytest.mark.slow

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from helpers import free_port
 
 from demo_app import create_app, serve
 from demo_app.serving.tunnel import NO_TOKEN_MESSAGE, TunnelError, open_tunnel
-from helpers import free_port
 
 FAKE_NGROK = Path(__file__).resolve().parent / "fake_ngrok" / "ngrok"
 TOKEN = "2fakeTokenForTests_DoNotPrint_9f8e7d"

@@ -1,8 +1,8 @@
 """The HTTP API against a real waitress server on 127.0.0.1."""
 
 import base64
-import logging
 import json
+import logging
 import threading
 import time
 

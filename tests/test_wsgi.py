@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import requests
-
 from helpers import PRETRAINED_DIR, HostileSockets, free_port, tiny_model, wait_until_serving, write_lightning
 
 ROOT = Path(__file__).resolve().parent.parent

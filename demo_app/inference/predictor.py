@@ -16,7 +16,6 @@ from ..tasks import Task, get_task
 from .batching import MicroBatcher, Steps
 
 
-
 class PredictionError(RuntimeError):
     """The model could not give a usable answer; the message is safe to show a visitor."""
 

@@ -23,8 +23,8 @@ from ..inference.precision import MIN_HIDDEN_SIZE_FOR_BF16, choose_backend
 from ..tasks import Task, get_task
 from .arguments import DeployArguments
 from .common import quiet_transformers
-from .fast_model import Encoding, batch_of, fell_back_warning, first_disagreement, outputs_for
 from .conversion_cache import CACHE_FORMAT, ConversionCache, default_cache_dir, file_fingerprint, folder_fingerprint
+from .fast_model import Encoding, batch_of, fell_back_warning, first_disagreement, outputs_for
 from .paths import TOKENIZER_FILES
 
 # The pretrained folder's files a conversion and its manifest depend on (config and vocabulary).

@@ -154,8 +154,8 @@ def serve(
 def _open_public_url(handle: ServerHandle, provider: str, say, **tunnel_options) -> None:
     """Open ``handle``'s tunnel; on failure say why and keep the local server (in Colab, show
     the app in the notebook instead). A public app gets the public rate limit."""
-    from ..web import limit_public_traffic
     from ..colab import in_colab
+    from ..web import limit_public_traffic
     from .tunnel import TunnelError, open_tunnel
 
     try:

@@ -23,8 +23,8 @@ threads, so a slow or idle connection costs a socket, never a thread. What this 
 from __future__ import annotations
 
 import io
-import tempfile
 import select
+import tempfile
 import threading
 import time
 from typing import Dict, Optional

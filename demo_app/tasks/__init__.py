@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from .classification import DOCUMENT_CLASSIFICATION, Prediction
-from .contract import (Input, StateDict, Task, TaskCheckpoints, TaskData, TaskInputs, TaskPage, TaskPipeline,
-                       check_task)
+from .contract import Input, StateDict, Task, TaskCheckpoints, TaskData, TaskInputs, TaskPage, TaskPipeline, check_task
 from .fields import FieldError, FieldTooLong, FieldTypeError, check_text
 from .generation import SENTENCE_GENERATION
 from .image_classification import IMAGE_CLASSIFICATION

@@ -13,8 +13,7 @@ from typing import IO, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from .contract import (DEMO_MODEL_DIR, Input, StateDict, Task, TaskCheckpoints, TaskData, TaskPage,
-                       TaskPipeline)
+from .contract import DEMO_MODEL_DIR, Input, StateDict, Task, TaskCheckpoints, TaskData, TaskPage, TaskPipeline
 from .text import TextInputs
 
 DEFAULT_LABELS = ("부정 (negative)", "긍정 (positive)")

@@ -314,9 +314,15 @@ class _Writer:
 
     def _processors(self):
         """transformers' own processors, in the order ``generate`` applies them."""
-        from transformers import (LogitsProcessorList, MinLengthLogitsProcessor, NoRepeatNGramLogitsProcessor,
-                                  RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper, TopKLogitsWarper,
-                                  TopPLogitsWarper)
+        from transformers import (
+            LogitsProcessorList,
+            MinLengthLogitsProcessor,
+            NoRepeatNGramLogitsProcessor,
+            RepetitionPenaltyLogitsProcessor,
+            TemperatureLogitsWarper,
+            TopKLogitsWarper,
+            TopPLogitsWarper,
+        )
 
         settings, processors = self.settings, LogitsProcessorList()
         if settings["repetition_penalty"] != 1.0:

@@ -19,8 +19,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 
 from .classification import basis_points, format_percent
-from .contract import (DEMO_MODEL_DIR, StateDict, Task, TaskCheckpoints, TaskData, TaskInputs, TaskPage,
-                       TaskPipeline)
+from .contract import DEMO_MODEL_DIR, StateDict, Task, TaskCheckpoints, TaskData, TaskInputs, TaskPage, TaskPipeline
 from .image_decoding import MAX_IMAGE_BYTES, ImageError, decode_image, to_rgb
 
 INDEX_FILES = ("imagenet_class_index.json", "index_to_name.json")

@@ -17,8 +17,7 @@ from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Sequence, 
 import torch
 
 from .classification import has_pooler
-from .contract import (DEMO_MODEL_DIR, Input, StateDict, Task, TaskCheckpoints, TaskData, TaskPage,
-                       TaskPipeline)
+from .contract import DEMO_MODEL_DIR, Input, StateDict, Task, TaskCheckpoints, TaskData, TaskPage, TaskPipeline
 from .scoring import f1
 from .text import TextInputs
 

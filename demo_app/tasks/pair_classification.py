@@ -11,8 +11,15 @@ from __future__ import annotations
 import json
 from typing import IO, Any, Callable, Dict, List, Sequence, Tuple
 
-from .classification import (Prediction, SequenceCheckpoints, SequenceData, SequencePipeline, english_label,
-                             probability_bars, short_label)
+from .classification import (
+    Prediction,
+    SequenceCheckpoints,
+    SequenceData,
+    SequencePipeline,
+    english_label,
+    probability_bars,
+    short_label,
+)
 from .contract import DEMO_MODEL_DIR, Input, Task, TaskPage
 from .text import TextInputs
 

@@ -18,8 +18,7 @@ from typing import IO, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 
-from .contract import (DEMO_MODEL_DIR, StateDict, Task, TaskCheckpoints, TaskData, TaskPage,
-                       TaskPipeline)
+from .contract import DEMO_MODEL_DIR, StateDict, Task, TaskCheckpoints, TaskData, TaskPage, TaskPipeline
 from .scoring import f1
 from .text import TextInputs
 

@@ -13,9 +13,9 @@ from flask import Blueprint, g, jsonify, render_template, request
 
 from ..inference import Abandoned, Overloaded, PredictionError
 from ..tasks import FieldError
-from .routes import answers_json, costs_work
 from .errors import ApiError, logger
 from .recording import record_request
+from .routes import answers_json, costs_work
 from .state import DemoState, current_visitor, demo_state, input_chars, texts_of
 
 pages = Blueprint("pages", __name__)

@@ -14,11 +14,11 @@ from ..files.jobs import Jobs
 from ..history import History
 from ..inference import Predictor
 from ..tasks import Task, get_task
-from .recording import open_history, record_results
 from .errors import ApiError
 from .inputs import FileInputReader, InputReader, input_reader
 from .options import WebOptions
 from .rate_limits import RateLimiter
+from .recording import open_history, record_results
 from .visitors import visitor_key
 
 # (items, visitor, gone) -> the task's result dicts; gone() says the client has left

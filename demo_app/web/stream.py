@@ -19,8 +19,8 @@ from ..inference import Abandoned, Overloaded, PredictionError
 from ..tasks import FieldError
 from .errors import ApiError, logger
 from .pages import model_trouble
-from .routes import costs_work
 from .recording import record_request
+from .routes import costs_work
 from .state import check_cost, current_visitor, demo_state, input_chars
 
 STREAM_PATH = "/predict/stream"
