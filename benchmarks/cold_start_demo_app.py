@@ -1,6 +1,7 @@
 """demo_app's cold start: process start to first prediction, and peak memory.
 
-    python benchmarks/cold_start_demo_app.py PRETRAINED_DIR CHECKPOINT_DIR [--max-seq-length N] [--device D] [--backend B]
+    python benchmarks/cold_start_demo_app.py PRETRAINED_DIR CHECKPOINT_DIR \
+        [--max-seq-length N] [--device D] [--backend B]
 """
 
 import sys

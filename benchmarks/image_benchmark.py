@@ -136,9 +136,11 @@ def main() -> int:
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         rates = {}
         commands = {
-            "recipe (one image per forward pass)": lambda port: [sys.executable, "-c", RECIPE_SERVER, str(model), str(port)],
+            "recipe (one image per forward pass)": lambda port: [sys.executable, "-c", RECIPE_SERVER, str(model),
+                                                                 str(port)],
             "demo_app (batched)": lambda port: [sys.executable, "-m", "demo_app", "serve", "--task",
-                                                "image-classification", "--pretrained", str(model), "--port", str(port)],
+                                                "image-classification", "--pretrained", str(model),
+                                                "--port", str(port)],
         }
         for name, command in commands.items():
             port = free_port()

@@ -5,7 +5,8 @@ importing ratsnlp: build BertForSequenceClassification from the pretrained confi
 torch.load the whole Lightning checkpoint, copy `state_dict` in, then answer POST /api one
 sentence at a time, padded to max_seq_length, from Flask's threaded development server.
 
-    python benchmarks/tutorial_server.py PRETRAINED_DIR CHECKPOINT_FILE PORT [--once] [--pair | --ner | --qa | --generation]
+    python benchmarks/tutorial_server.py PRETRAINED_DIR CHECKPOINT_FILE PORT \
+        [--once] [--pair | --ner | --qa | --generation]
 
 --once loads, predicts one input, prints the peak memory and exits (the cold-start figure).
 The other flags pick one of the book's other deploy chapters, each as its notebook writes it:
@@ -113,7 +114,8 @@ def load_ner(pretrained, checkpoint_path, max_seq_length=64):
     import os
 
     tokenizer, model = load_model(pretrained, checkpoint_path, BertForTokenClassification)
-    labels = [label.strip() for label in open(os.path.join(os.path.dirname(checkpoint_path), "label_map.txt")).readlines()]
+    label_map = os.path.join(os.path.dirname(checkpoint_path), "label_map.txt")
+    labels = [label.strip() for label in open(label_map).readlines()]
     id_to_label = {}
     for idx, label in enumerate(labels):  # the book's if/elif chain over the tag names
         id_to_label[idx] = next((name for tag, name in BOOK_TAG_NAMES.items() if tag in label), label)
@@ -212,7 +214,8 @@ def main():
                   "--generation": GENERATION_FIELDS}.get(chapter)
     if "--once" in sys.argv:
         first = {"--pair": ["나는 밥을 먹었다", "나는 식사를 했다"],
-                 "--qa": ["세종대왕은 언제 태어났나?", "세종대왕은 1397년에 태어났다."], "--generation": ["긍정 아 정말"]}
+                 "--qa": ["세종대왕은 언제 태어났나?", "세종대왕은 1397년에 태어났다."],
+                 "--generation": ["긍정 아 정말"]}
         inference_fn(*first.get(chapter, ["이 영화 정말 재밌어요"]))
         peak_kb = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
         print(f"cold_start_s={time.perf_counter() - started:.3f} peak_rss_mb={peak_kb / 1024:.0f}")

@@ -128,7 +128,8 @@ def values(rng: random.Random, kind: str) -> dict:
                     country=rng.choice(COUNTRIES), plants=f"{rng.randint(2, 15)}곳")
     if kind == "festival":
         theme, city = rng.choice(FESTIVAL_THEMES), rng.choice(CITIES)
-        return dict(festival=f"{city} {theme} 축제", theme=theme, city=city, start=f"{rng.randint(1, 12)}월 {rng.randint(1, 20)}일",
+        return dict(festival=f"{city} {theme} 축제", theme=theme, city=city,
+                    start=f"{rng.randint(1, 12)}월 {rng.randint(1, 20)}일",
                     days=f"{rng.randint(2, 10)}일", visitors=f"{rng.randint(2, 90)}만 명",
                     price=f"{rng.randint(1, 30)},000원", first=f"{rng.randint(1980, 2015)}년",
                     host=rng.choice(CITIES) + "시청", singer=person(rng))
@@ -147,7 +148,8 @@ def values(rng: random.Random, kind: str) -> dict:
                     minute=f"{rng.randint(1, 90)}분")
     if kind == "product":
         maker = rng.choice(FIRMS) + rng.choice(FIRM_KINDS)
-        model = f"{rng.choice(['누리', '다온', '하늘', '별빛', '아라'])} {rng.choice(['X', 'S', 'Z', 'K'])}{rng.randint(1, 20)}"
+        brand = rng.choice(['누리', '다온', '하늘', '별빛', '아라'])
+        model = f"{brand} {rng.choice(['X', 'S', 'Z', 'K'])}{rng.randint(1, 20)}"
         return dict(maker=maker, model=model, kind=rng.choice(PRODUCTS),
                     release=date(rng, 2010, 2025), price=f"{rng.randint(10, 300)}만 원",
                     battery=f"{rng.randint(5, 48)}시간", weight=f"{rng.randint(100, 2000)}그램",

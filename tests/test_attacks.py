@@ -128,7 +128,8 @@ LONG_CONTEXT = ("누리식품은 1977년에 장보고가 세운 회사다. 본�
 def test_long_qa_contexts_are_priced_and_share_the_model_fairly(medium_qa):
     server = Server({"model": medium_qa})
     try:
-        too_much = post_json(server, "/predict", {"inputs": [{"question": QUESTION, "context": LONG_CONTEXT[:15_000]}] * 4})
+        long_question = {"question": QUESTION, "context": LONG_CONTEXT[:15_000]}
+        too_much = post_json(server, "/predict", {"inputs": [long_question] * 4})
         assert too_much.status_code == 413 and "max_request_rows" in too_much.json()["error"]
         siege = Siege(server, lambda: post_json(server, "/predict", {"question": QUESTION, "context": LONG_CONTEXT}),
                       lambda: post_json(server, "/predict", {"question": QUESTION, "context": SHORT_CONTEXT}),
@@ -154,7 +155,8 @@ def test_work_nobody_waits_for_is_dropped(medium_qa):
     request queued behind them in the same visitor's line is answered at once."""
     server = Server({"model": medium_qa})
     try:
-        leavers = [threading.Thread(target=abandon_after, args=(server, {"question": QUESTION, "context": LONG_CONTEXT}, 0.5))
+        long_question = {"question": QUESTION, "context": LONG_CONTEXT}
+        leavers = [threading.Thread(target=abandon_after, args=(server, long_question, 0.5))
                    for _ in range(12)]
         for leaver in leavers:
             leaver.start()
@@ -199,7 +201,8 @@ def test_files_priced_before_they_are_read(tmp_path):
         assert refused.status_code == 400 and "'sentence' column" in refused.json()["error"]
         uploads = itertools.cycle([("wide.csv", wide), ("empties.json", empties)])
         siege = Siege(server, lambda: upload(server, *next(uploads)),
-                      lambda: post_json(server, "/predict", {"sentence": "정말 재밌어요"}), attackers=6, seconds=6).run()
+                      lambda: post_json(server, "/predict", {"sentence": "정말 재밌어요"}),
+                      attackers=6, seconds=6).run()
         siege.check()
         assert not siege.answered
     finally:

@@ -42,7 +42,8 @@ def test_exports_of_hostile_text_are_read_back_by_the_books_own_readers(tmp_path
     rows = corrections()
     nsmc = [(inputs[0], str(["부정 (negative)", "긍정 (positive)"].index(label)))
             for task, inputs, label in rows if task == "classification"]
-    assert [(e["text"], e["label"]) for e in book["nsmc"]] == nsmc == [(text, str(i % 2)) for i, text in enumerate(HOSTILE)]
+    expected = [(text, str(i % 2)) for i, text in enumerate(HOSTILE)]
+    assert [(e["text"], e["label"]) for e in book["nsmc"]] == nsmc == expected
     nli = [(inputs[0], inputs[1], label.split("(")[1].rstrip(")"))
            for task, inputs, label in rows if task == "pair-classification"]
     assert [(e["premise"], e["hypothesis"], e["label"]) for e in book["klue-nli"]] == nli
@@ -257,7 +258,8 @@ def test_an_existing_output_is_not_overwritten_without_being_asked(tmp_path):
 
 def test_a_qa_answer_starting_inside_a_word_says_so():
     qa = load_predictor(DeployArguments(task="qa"), verbose=False)
-    answer = make_inference_fn(qa)("누리식품 본사가 있는 도시는?", "누리식품은 1977년에 세운 회사다. 본사는 목포에 있다.")
+    answer = make_inference_fn(qa)("누리식품 본사가 있는 도시는?",
+                                   "누리식품은 1977년에 세운 회사다. 본사는 목포에 있다.")
     assert answer["answer"] == "목포" and answer["inside_word"] is False
     from demo_app.tasks import get_task
 

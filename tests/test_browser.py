@@ -1,10 +1,9 @@
 """The page in a real browser: Debian's chromium driven by Playwright, against a real server."""
 
 import pytest
+from helpers import XSS_PAYLOADS
 
 pytestmark = pytest.mark.browser
-
-from helpers import XSS_PAYLOADS
 
 
 @pytest.fixture
@@ -149,8 +148,9 @@ def test_long_qa_examples_fit_their_buttons_on_a_phone(browser, artifacts_dir):
         page = context.new_page()
         try:
             page.goto(server.url + "/")
-            boxes = page.eval_on_selector_all(".example", "buttons => buttons.map(b => [b.getBoundingClientRect().right, "
-                                                          "b.clientHeight, parseFloat(getComputedStyle(b).borderTopLeftRadius)])")
+            boxes = page.eval_on_selector_all(
+                ".example", "buttons => buttons.map(b => [b.getBoundingClientRect().right, "
+                            "b.clientHeight, parseFloat(getComputedStyle(b).borderTopLeftRadius)])")
             for right, height, radius in boxes:  # in the screen, a few lines tall, corners that keep the text in
                 assert right <= 360 and height <= 120 and radius <= height / 4, boxes
             sizes = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")

@@ -185,7 +185,7 @@ def test_a_ratsnlp_checkpoint_exports_to_an_app_that_answers_as_the_book(tmp_pat
         answers_match(original, url, "classification")
         health = requests.get(url + "/healthz", timeout=30).json()["model"]
         assert health["demo_model"] is False and health["checkpoint"] == "epoch=1-val_loss=0.60.ckpt"
-        book = [json.loads(line) for line in (FIXTURE / "tutorial_outputs.jsonl").read_text(encoding="utf-8").splitlines()]
+        book = [json.loads(line) for line in (FIXTURE / "tutorial_outputs.jsonl").read_text("utf-8").splitlines()]
         for expected in book[:5]:
             got = requests.post(url + "/api", json=expected["sentence"], timeout=30).json()
             assert got["prediction"] == expected["prediction"] and got["positive_data"] == expected["positive_data"]

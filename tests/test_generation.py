@@ -21,8 +21,9 @@ from demo_app.tasks.generation import MAX_NEW_TOKENS
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "ratsnlp-1.0.53"
 PRETRAINED = ROOT / "demo_app" / "demo_model" / "pretrained-generation"
-BOOK = [json.loads(line) for line in (FIXTURE / "tutorial_outputs_generation.jsonl").read_text(encoding="utf-8").splitlines()]
-BOOK_SETTINGS = ("min_length", "max_length", "top_p", "top_k", "repetition_penalty", "no_repeat_ngram_size", "temperature")
+BOOK = [json.loads(line) for line in (FIXTURE / "tutorial_outputs_generation.jsonl").read_text("utf-8").splitlines()]
+BOOK_SETTINGS = ("min_length", "max_length", "top_p", "top_k", "repetition_penalty", "no_repeat_ngram_size",
+                 "temperature")
 
 
 @pytest.fixture(scope="module")

@@ -147,11 +147,13 @@ def test_pair_ner_and_qa_corrections_in_the_books_formats(tmp_path):
 
     history = History(tmp_path / "h.sqlite")
     pair = TASKS["pair-classification"]
-    [(pair_id, pair_token)] = history.record(pair, [("나는 밥을 먹었다", "나는 굶었다")], [{"prediction": "참 (entailment)",
+    [(pair_id, pair_token)] = history.record(pair, [("나는 밥을 먹었다", "나는 굶었다")], [{
+        "prediction": "참 (entailment)",
         "probabilities": [{"label": "참 (entailment)", "probability": 1.0, "width": "100.00%"}]}], source="page")
     history.flag(pair_id, pair_token, "거짓 (contradiction)")
     ner = TASKS["ner"]
-    [(ner_id, ner_token)] = history.record(ner, ["이순신은 무신이다"], [{"sentence": "이순신은 무신이다", "entities": []}],
+    [(ner_id, ner_token)] = history.record(ner, ["이순신은 무신이다"],
+                                           [{"sentence": "이순신은 무신이다", "entities": []}],
                                            source="page")
     history.flag(ner_id, ner_token, "<이순신:PER>은 무신이다")
     qa = TASKS["qa"]

@@ -94,10 +94,12 @@ def test_a_database_that_goes_away_does_not_fail_predictions(demo_classifier, po
         assert "history" in first.json()
         postgres.stop()
         try:
-            answered = requests.post(handle.url + "/predict", json={"sentence": "시간이 아까웠습니다"}, headers=auth, timeout=30)
+            answered = requests.post(handle.url + "/predict", json={"sentence": "시간이 아까웠습니다"},
+                                     headers=auth, timeout=30)
             assert answered.status_code == 200 and answered.json()["prediction"] == "부정 (negative)"
             assert "history" not in answered.json()  # answered, not stored
-            flagged = requests.post(handle.url + "/flag", json={**first.json()["history"], "correction": "부정 (negative)"},
+            correction = {**first.json()["history"], "correction": "부정 (negative)"}
+            flagged = requests.post(handle.url + "/flag", json=correction,
                                     headers=auth, timeout=30)
             assert flagged.status_code == 503 and "history" in flagged.json()["error"]
         finally:
@@ -135,7 +137,8 @@ def test_a_history_file_from_an_earlier_demo_app_is_migrated_and_keeps_its_rows(
     assert row["inputs"] == {"sentence": "옛날 기록"}
     assert history.flag(row["id"], history.flag_token(row["id"]), "부정 (negative)")
     with sqlite3.connect(path) as connection:
-        assert connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
+        version = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+        assert version == str(SCHEMA_VERSION)
         assert connection.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()[0] == "an-old-salt"
     out = io.StringIO()
     assert dump(history, out, "nsmc") == 1
@@ -157,7 +160,8 @@ def test_the_cli_exports_a_postgresql_history_without_printing_its_password(data
     from test_history import ROOT
 
     history = History(database)
-    history.record(_classification(), ["좋아요"], [{"prediction": "긍정 (positive)", "probabilities": []}], source="api")
+    history.record(_classification(), ["좋아요"], [{"prediction": "긍정 (positive)", "probabilities": []}],
+                   source="api")
     result = subprocess.run([sys.executable, "-m", "demo_app", "history", database, "--format", "jsonl"],
                             capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr

@@ -54,7 +54,8 @@ def qa(tmp_path_factory):
     torch.manual_seed(2)
     directory = tmp_path_factory.mktemp("drive") / "my-qa-run"  # recognised by its head alone
     write_model(BertForQuestionAnswering(BertConfig.from_pretrained(PRETRAINED_DIR)).eval(), directory)
-    return load_predictor(DeployArguments(pretrained_model_name=str(PRETRAINED_DIR), downstream_model_dir=str(directory),
+    return load_predictor(DeployArguments(pretrained_model_name=str(PRETRAINED_DIR),
+                                          downstream_model_dir=str(directory),
                                            max_seq_length=64, precision="fp32"), verbose=False)
 
 
@@ -218,8 +219,8 @@ def test_qa_page_highlights_the_answer_in_the_context(page_for, qa, artifacts_di
 # -- a NER checkpoint written by ratsnlp 1.0.53 itself ------------------------------------------
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "ratsnlp-1.0.53"
-NER_BOOK = [json.loads(line) for line in (FIXTURE / "tutorial_outputs_ner.jsonl").read_text(encoding="utf-8").splitlines()]
-NER_EXACT = [json.loads(line) for line in (FIXTURE / "tutorial_logits_ner.jsonl").read_text(encoding="utf-8").splitlines()]
+NER_BOOK = [json.loads(line) for line in (FIXTURE / "tutorial_outputs_ner.jsonl").read_text("utf-8").splitlines()]
+NER_EXACT = [json.loads(line) for line in (FIXTURE / "tutorial_logits_ner.jsonl").read_text("utf-8").splitlines()]
 NER_PRETRAINED = Path(__file__).resolve().parent.parent / "demo_app" / "demo_model" / "pretrained-ner"
 
 
@@ -229,7 +230,8 @@ def book_ner(tmp_path_factory):
 
     directory = tmp_path_factory.mktemp("tmp_drive") / "nlpbook" / "checkpoint-ner"
     shutil.copytree(FIXTURE / "checkpoint-ner", directory)  # the .ckpt and ratsnlp's label_map.txt
-    return load_predictor(DeployArguments(pretrained_model_name=str(NER_PRETRAINED), downstream_model_dir=str(directory),
+    return load_predictor(DeployArguments(pretrained_model_name=str(NER_PRETRAINED),
+                                          downstream_model_dir=str(directory),
                                            max_seq_length=64, precision="fp32"), verbose=False)
 
 
@@ -256,8 +258,8 @@ def test_dynamic_padding_in_a_batch_equals_the_books_pad_to_64(book_ner):
 
 # -- a QA checkpoint written by ratsnlp 1.0.53 itself --------------------------------------------
 
-QA_BOOK = [json.loads(line) for line in (FIXTURE / "tutorial_outputs_qa.jsonl").read_text(encoding="utf-8").splitlines()]
-QA_EXACT = [json.loads(line) for line in (FIXTURE / "tutorial_logits_qa.jsonl").read_text(encoding="utf-8").splitlines()]
+QA_BOOK = [json.loads(line) for line in (FIXTURE / "tutorial_outputs_qa.jsonl").read_text("utf-8").splitlines()]
+QA_EXACT = [json.loads(line) for line in (FIXTURE / "tutorial_logits_qa.jsonl").read_text("utf-8").splitlines()]
 QA_PRETRAINED = Path(__file__).resolve().parent.parent / "demo_app" / "demo_model" / "pretrained-qa"
 
 

@@ -172,7 +172,8 @@ def fragile_classifier(directory: Path) -> Path:
     model.load_state_dict(state, strict=False)
     tokenizer = AutoTokenizer.from_pretrained(DEMO / "pretrained")
     with torch.no_grad():
-        pooled = model.bert(**tokenizer([get_task("classification").page.smoke_input()], return_tensors="pt")).pooler_output[0]
+        example = tokenizer([get_task("classification").page.smoke_input()], return_tensors="pt")
+        pooled = model.bert(**example).pooler_output[0]
         model.classifier.weight.mul_(400.0)
         logits = model.classifier.weight @ pooled
         model.classifier.bias.copy_(torch.stack([logits[1] - logits[0], torch.tensor(0.0)]))  # a coin toss in fp32
@@ -339,7 +340,8 @@ def test_healthz_and_the_cli_say_which_backend_runs(tmp_path):
     health = create_app(predictor).test_client().get("/healthz").get_json()
     assert health["model"]["backend"] == "openvino"
     env = {**os.environ, "DEMO_APP_CACHE": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-m", "demo_app", "predict", "--backend", "openvino", "이 영화 정말 재밌어요"],
+    result = subprocess.run([sys.executable, "-m", "demo_app", "predict", "--backend", "openvino",
+                             "이 영화 정말 재밌어요"],
                             capture_output=True, text=True, env=env, cwd=ROOT, timeout=180)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.splitlines()[0])["prediction"] == "긍정 (positive)"

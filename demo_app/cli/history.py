@@ -11,7 +11,8 @@ from ..tasks import training_formats
 
 
 def add_parser(commands, model_flags: argparse.ArgumentParser) -> None:
-    history = commands.add_parser("history", help="write a demo's history to a file: a table, or corrections as training data (serve --history)")
+    history = commands.add_parser("history", help="write a demo's history to a file: a table, or corrections "
+                                                  "as training data (serve --history)")
     history.add_argument("path", metavar="PATH", help="the history file, or its postgresql:// URL")
     history.add_argument("--flagged", action="store_true", help="only results visitors marked wrong")
     history.add_argument("--format", default="csv", choices=dump_formats(),

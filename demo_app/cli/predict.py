@@ -63,7 +63,8 @@ def run(options: argparse.Namespace) -> int:
     predictor = load_predictor(deploy_arguments(options), batching=False)
     task = predictor.task
     groups = group_inputs(options.inputs, task.inputs.fields)
-    items = [task.inputs.make_item([task.inputs.read_file_item(text, Path.cwd()) for text in texts], settings) for texts in groups]
+    items = [task.inputs.make_item([task.inputs.read_file_item(text, Path.cwd()) for text in texts], settings)
+             for texts in groups]
     task.inputs.check_inputs(items)  # every input checked first: an error names its own position
     for texts, item in zip(groups, items):
         result = task.pipeline.to_dict(predictor.predict([item])[0])

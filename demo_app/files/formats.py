@@ -286,7 +286,8 @@ class RowReader:
             if value is None:
                 return Row(line, values, problem=f"line {line} has no {column!r}")
             try:
-                texts.append(check_text(value, f"line {line}: {column!r}", self.task.inputs.max_chars(field, self.max_chars)))
+                limit = self.task.inputs.max_chars(field, self.max_chars)
+                texts.append(check_text(value, f"line {line}: {column!r}", limit))
             except FieldError as error:
                 return Row(line, values, problem=str(error))
         try:

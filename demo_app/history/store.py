@@ -191,7 +191,8 @@ class History:
     def tasks(self) -> List[str]:
         """The tasks whose predictions the history holds."""
         with self._engine().connect() as connection:
-            return list(connection.execute(sa.select(PREDICTIONS.c.task).distinct().order_by(PREDICTIONS.c.task)).scalars())
+            tasks = sa.select(PREDICTIONS.c.task).distinct().order_by(PREDICTIONS.c.task)
+            return list(connection.execute(tasks).scalars())
 
     def count(self) -> int:
         with self._engine().connect() as connection:

@@ -87,5 +87,6 @@ def _pretrained_folder_json(args: DeployArguments, file_name: str) -> Optional[d
     return value if isinstance(value, dict) else None
 
 
-__all__ = ["CheckpointError", "DeployArguments", "GenerationDeployArguments", "LOADERS", "find_best_checkpoint", "load_classifier",
+__all__ = ["CheckpointError", "DeployArguments", "GenerationDeployArguments", "LOADERS", "find_best_checkpoint",
+           "load_classifier",
            "load_predictor", "read_state_dict", "resolve_path"]

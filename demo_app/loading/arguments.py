@@ -65,7 +65,8 @@ class DeployArguments:
 
     def __post_init__(self, downstream_model_checkpoint_path: Optional[str]) -> None:
         if downstream_model_checkpoint_path is not None:
-            self.downstream_model_checkpoint_fpath = self.downstream_model_checkpoint_fpath or downstream_model_checkpoint_path
+            self.downstream_model_checkpoint_fpath = (self.downstream_model_checkpoint_fpath
+                                                      or downstream_model_checkpoint_path)
         if self.task is not None:
             get_task(self.task)  # an unknown name fails here, listing the tasks
         if not isinstance(self.max_seq_length, int) or isinstance(self.max_seq_length, bool):

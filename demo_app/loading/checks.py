@@ -65,7 +65,8 @@ def check_vocabulary(tokenizer, model, pretrained: str, task: Task) -> List[str]
     if expected is not None and given is not None and expected != given:
         raise CheckpointError(f"the tokenizer of {pretrained} pads with token {given} but the model's config "
                               f"says {expected} (pad_token_id): {fix}")
-    share = unknown_share(tokenizer, [text for example in task.page.examples for text in example if isinstance(text, str)])
+    texts = [text for example in task.page.examples for text in example if isinstance(text, str)]
+    share = unknown_share(tokenizer, texts)
     if share > UNKNOWN_SHARE_WARNING:
         return [f"{share:.0%} of the tokens of this task's examples are unknown ([UNK]) to the tokenizer of "
                 f"{pretrained}: is it the model the checkpoint was fine-tuned from?"]

@@ -50,7 +50,8 @@ class OpenVINOConversion:
         if manifest.get("num_labels"):
             config.num_labels = int(manifest["num_labels"])
         precision = str(manifest.get("precision", self.precision))
-        return task, list(manifest.get("warnings", [])), OpenVINOModel(self.entry / MODEL_FILE, config, precision), precision
+        model = OpenVINOModel(self.entry / MODEL_FILE, config, precision)
+        return task, list(manifest.get("warnings", [])), model, precision
 
     def make(self, model: torch.nn.Module, encodings: List[Encoding], task: Task, warnings: List[str],
              say: Callable[[str], None]) -> Tuple[OpenVINOModel, str]:

@@ -35,7 +35,8 @@ def resolve_model_paths(args: DeployArguments, say: Callable[[str], None] = lamb
     if args.uses_demo_model:
         task = task or get_task(args.task)
         return str(task.checkpoints.demo_pretrained_dir), find_best_checkpoint(task.checkpoints.demo_checkpoint_dir)
-    pretrained = args.pretrained_model_name or (task.checkpoints.default_pretrained if task else DEFAULT_PRETRAINED_MODEL_NAME)
+    default = task.checkpoints.default_pretrained if task else DEFAULT_PRETRAINED_MODEL_NAME
+    pretrained = args.pretrained_model_name or default
     if args.downstream_model_checkpoint_fpath:
         weights = existing_path(args.downstream_model_checkpoint_fpath, "checkpoint file", say)
     elif args.downstream_model_dir:

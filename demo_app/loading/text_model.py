@@ -50,7 +50,8 @@ def load_text_predictor(args: DeployArguments, task: Optional[Task], device: tor
     else:
         state_dict, task, warnings = _read_weights(args, task, weights_path, say)
         model, tokenizer = _checked_model(task, config, state_dict, pretrained, warnings, say)
-        guarded = task.pipeline.convertible and (converted is not None or precision != "fp32")  # the accuracy guard runs
+        # the accuracy guard runs:
+        guarded = task.pipeline.convertible and (converted is not None or precision != "fp32")
         encodings = example_encodings(task, tokenizer, args.max_seq_length) if guarded else []
         if converted is not None and task.pipeline.convertible:
             model, precision = converted.make(model, encodings, task, warnings, say)
@@ -189,7 +190,8 @@ def load_tokenizer(pretrained: str, model_type: str, task: Optional[Task] = None
     # its tokenizer as the book does (generation: KoGPT2's tokenizer.json, eos_token="</s>").
     options = {"do_lower_case": False} if model_type == "bert" else {}
     tokenizer_class = transformers.AutoTokenizer
-    if task is not None and task.checkpoints.tokenizer_class and not (directory.is_dir() and not (directory / "tokenizer.json").is_file()):
+    without_tokenizer_json = directory.is_dir() and not (directory / "tokenizer.json").is_file()
+    if task is not None and task.checkpoints.tokenizer_class and not without_tokenizer_json:
         tokenizer_class = getattr(transformers, task.checkpoints.tokenizer_class)
     options.update(task.checkpoints.tokenizer_options if task is not None else {})
     return tokenizer_class.from_pretrained(pretrained, trust_remote_code=False, **options)

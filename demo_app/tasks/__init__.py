@@ -98,7 +98,8 @@ def recognise_task(requested: Optional[str], checkpoint_path: Optional[Path],
         return Recognised(task, reason, [f"{why} says {other.name}, but {reason} says {task.name}"
                                          for other, why in disagreeing])
     task = task_with_head(state_dict) or TASKS[DEFAULT_TASK]
-    alike = [other for other in TASKS.values() if other is not task and state_dict and other.checkpoints.has_head(state_dict)]
+    alike = [other for other in TASKS.values()
+             if other is not task and state_dict and other.checkpoints.has_head(state_dict)]
     return Recognised(task, "the checkpoint's head", [
         f"nothing but its head names this checkpoint's task, and {other.name} models have the same head: "
         f"serving it as {task.name}; if it is a {other.name} model, choose task={other.name!r} "

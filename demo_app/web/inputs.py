@@ -79,7 +79,8 @@ class InputReader:
         """A body shaped for another task (premise and hypothesis sent to a single-sentence
         model): say which task it fits, and how the model would be served as that."""
         fitting = [task for task in TASKS.values()
-                   if task is not self.task and not task.inputs.takes_files and all(f in body for f in task.inputs.fields)]
+                   if task is not self.task and not task.inputs.takes_files
+                   and all(f in body for f in task.inputs.fields)]
         if not fitting:
             return ""
         other = fitting[0]

@@ -94,7 +94,8 @@ def input_chars(task: Task, items: List) -> int:
     of each input, its text fields counted (a picture has none)."""
     if task.inputs.takes_files:
         return 0
-    return sum(len(value) for item in items for value in task.inputs.input_record(item).values() if isinstance(value, str))
+    return sum(len(value) for item in items for value in task.inputs.input_record(item).values()
+               if isinstance(value, str))
 
 
 def _predict_many_for(model, predictor: Optional[Predictor], settings: WebOptions) -> PredictMany:
