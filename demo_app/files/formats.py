@@ -23,7 +23,7 @@ import io
 import itertools
 import json
 from pathlib import Path
-from typing import IO, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import IO, Any, Dict, Iterator, List, Optional, Sequence, Tuple, cast
 
 from ..tasks import TASKS, FieldError, Task, training_formats
 from ..tasks.fields import check_text, is_valid_unicode
@@ -48,7 +48,7 @@ class Row:
     ``gold`` the label its gold column names; ``problem`` why it cannot be used, if it cannot."""
 
     line: int
-    values: Dict[str, object]
+    values: Dict[str, Any]
     item: object = None
     gold: Optional[str] = None
     problem: Optional[str] = None
@@ -185,7 +185,7 @@ class RowReader:
             except RecursionError:
                 values, problem = {}, f"line {line} is JSON nested too deeply"
             else:
-                problem = None if isinstance(values, dict) else f"line {line} is not a JSON object"
+                problem = None if isinstance(values, dict) else f"line {line} is not a JSON object"  # type: ignore[assignment]
             if problem is None and self.max_columns and len(values) > self.max_columns:
                 values, problem = {}, (f"line {line} has {len(values)} fields; the limit is "
                                        f"{self.max_columns} (max_file_columns)")
@@ -214,10 +214,10 @@ class RowReader:
     def _corpus_format(self, head: bytes) -> Optional[str]:
         """The book's corpus format the file whose first bytes are ``head`` is in, when it is one
         (and, for another task's, a DataFileError naming that task)."""
-        head = head[:4096].decode(self.encoding, "replace")
+        text = head[:4096].decode(self.encoding, "replace")
         suffix = Path(self.name).suffix.lower()
         for task in TASKS.values():
-            if task.data.training_format and task.data.is_training_file(head, suffix):
+            if task.data.training_format and task.data.is_training_file(text, suffix):
                 if task is not self.task:
                     raise DataFileError(f"{self.name} is a {task.data.training_format} file, the {task.name} "
                                         f"task's corpus: predict it with --task {task.name}")
@@ -276,7 +276,7 @@ class RowReader:
             self.field_columns[field] = found
         self.gold_column = next((lowered[name] for name in self.task.data.gold_columns if name in lowered), None)
 
-    def _row(self, line: int, values: Dict[str, object]) -> Row:
+    def _row(self, line: int, values: Dict[str, Any]) -> Row:
         for column, value in values.items():
             if isinstance(value, str) and not is_valid_unicode(value):
                 return Row(line, values, problem=f"line {line}: {column!r} is not valid text")
@@ -489,7 +489,7 @@ class RowWriter:
             if write_header:
                 self._csv.writerow(self.columns)
 
-    def write(self, row: Row, result_columns: Optional[Dict[str, object]]) -> None:
+    def write(self, row: Row, result_columns: Optional[Dict[str, Any]]) -> None:
         values = {key: safe_text(value) for key, value in row.values.items()}
         if self._csv is not None:  # a list (KorQuAD's answers) or an object in a cell: as JSON
             values = {key: json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else value
@@ -515,7 +515,7 @@ def count_lines(path: Path) -> int:
 
 def buffered(stream: IO[bytes]) -> io.BufferedReader:
     """``stream`` with ``peek`` (for the encoding sniff), wrapping it if it has none."""
-    return stream if hasattr(stream, "peek") else io.BufferedReader(stream)  # type: ignore[arg-type]
+    return cast(io.BufferedReader, stream) if hasattr(stream, "peek") else io.BufferedReader(stream)  # type: ignore[arg-type]
 
 
 __all__ = ["DataFileError", "FolderReader", "Row", "RowReader", "RowWriter", "file_format", "count_lines", "buffered",

@@ -35,7 +35,7 @@ import time
 import weakref
 from collections import OrderedDict
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from .formats import RowReader, RowWriter, buffered, safe_text
 from .predictions import FileReport, write_predictions
@@ -78,10 +78,10 @@ class Job:
         self.error: Optional[str] = None
         self.report = FileReport()
         self.columns: List[str] = []
-        self.preview: List[Dict[str, object]] = []
+        self.preview: List[Dict[str, Any]] = []
         self.started = time.monotonic()
         self.finished: Optional[float] = None
-        self._answer: Optional[Dict[str, object]] = None  # built once, when the job ends
+        self._answer: Optional[Dict[str, Any]] = None  # built once, when the job ends
         self._cancel = threading.Event()
         self._finished = threading.Event()
         self._cancel_checked = 0.0
@@ -110,7 +110,7 @@ class Job:
                 self._cancel.set()
         return self._cancel.is_set()
 
-    def to_dict(self, status_url: str = "", download_url: str = "") -> Dict[str, object]:
+    def to_dict(self, status_url: str = "", download_url: str = "") -> Dict[str, Any]:
         """What ``GET /jobs/<id>`` answers: progress while running, the results when done.
         Of bounded size, and built only once for a finished job."""
         answer = self._answer or self._progress()
@@ -118,11 +118,11 @@ class Job:
         return {**answer, "status_url": status_url or f"jobs/{self.id}",
                 **({"download": download_url or f"jobs/{self.id}/results.csv"} if downloadable else {})}
 
-    def _progress(self) -> Dict[str, object]:
+    def _progress(self) -> Dict[str, Any]:
         elapsed = (self.finished or time.monotonic()) - self.started
         done = self.report.rows
         rate = done / elapsed if elapsed > 0 else 0.0
-        answer: Dict[str, object] = {
+        answer: Dict[str, Any] = {
             "job": self.id, "file": self.name, "status": self.status,
             "progress": {"done": done, "total": max(self.total, done), "rows_per_s": round(rate, 1),
                          "eta_s": round((self.total - done) / rate, 1) if rate and self.status == "running"
@@ -161,7 +161,7 @@ class SharedJob:
     def status(self) -> str:
         return self._read()["answer"]["status"]
 
-    def to_dict(self, status_url: str = "", download_url: str = "") -> Dict[str, object]:
+    def to_dict(self, status_url: str = "", download_url: str = "") -> Dict[str, Any]:
         answer = self._read()["answer"]
         downloadable = answer["status"] != "running" and self.output.is_file()
         return {**answer, "status_url": status_url, **({"download": download_url} if downloadable else {})}
@@ -177,7 +177,7 @@ class SharedJob:
             time.sleep(0.1)
         return True
 
-    def _read(self) -> Dict[str, object]:
+    def _read(self) -> Dict[str, Any]:
         try:
             return json.loads(self.status_file.read_text(encoding="utf-8"))
         except (OSError, ValueError):  # removed since: the owner forgot it or stopped
@@ -313,7 +313,7 @@ class Jobs:
                                       "so far can be downloaded: split the file for the rest")
         self._record(batch_rows, batch_results, job)
 
-    def _record(self, items: List, results: List[Dict[str, object]], job: Job) -> None:
+    def _record(self, items: List, results: List[Optional[Dict[str, Any]]], job: Job) -> None:
         if items and self.record is not None:
             self.record(items, results, job.visitor)
 

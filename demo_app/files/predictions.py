@@ -17,7 +17,7 @@ import contextlib
 import dataclasses
 import sys
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from .formats import (
     DataFileError,
@@ -52,7 +52,7 @@ class FileReport:
     skipped: int = 0
     resumed: int = 0
     problems: List[str] = dataclasses.field(default_factory=list)
-    summary: Optional[object] = None  # the task's scorer (tasks/scoring.py): accuracy, entity F1, EM/F1
+    summary: Optional[Any] = None  # the task's scorer (tasks/scoring.py): accuracy, entity F1, EM/F1
     cancelled: bool = False
 
     @classmethod
@@ -65,7 +65,7 @@ class FileReport:
         if len(self.problems) < MAX_PROBLEMS_KEPT:
             self.problems.append(message if len(message) <= MAX_PROBLEM_CHARS else message[:MAX_PROBLEM_CHARS] + "…")
 
-    def count(self, row: Row, columns: Optional[Dict[str, object]]) -> None:
+    def count(self, row: Row, columns: Optional[Dict[str, Any]]) -> None:
         self.rows += 1
         if columns is None:
             self.note_problem(row.problem or f"line {row.line}: no prediction")
@@ -74,7 +74,7 @@ class FileReport:
         if self.summary is not None and row.gold is not None:
             self.summary.add(row.gold, columns)
 
-    def to_dict(self) -> Dict[str, object]:
+    def to_dict(self) -> Dict[str, Any]:
         return {"rows": self.rows, "predicted": self.predicted, "skipped": self.skipped,
                 "resumed": self.resumed, "problems": self.problems, "cancelled": self.cancelled,
                 "summary": self.summary.to_dict() if self.summary and self.summary.total else None}
@@ -82,8 +82,8 @@ class FileReport:
 
 def predict_rows(predictor, rows: Iterable[Row], *, on_bad_row: str = "skip",
                  chunk_rows: int = CHUNK_ROWS, cancelled: Callable[[], bool] = lambda: False,
-                 predict_options: Optional[Dict[str, object]] = None,
-                 ) -> Iterator[Tuple[Row, Optional[Dict[str, object]]]]:
+                 predict_options: Optional[Dict[str, Any]] = None,
+                 ) -> Iterator[Tuple[Row, Optional[Dict[str, Any]]]]:
     """``(row, result)`` for every row, in order: ``result`` is the task's dict (as the API
     returns it), None for a bad row. ``predict_options`` go to ``predictor.predict`` (who asks,
     background work). Raises :class:`BadRowError` at a bad row when ``on_bad_row="fail"``."""
@@ -106,7 +106,7 @@ def predict_rows(predictor, rows: Iterable[Row], *, on_bad_row: str = "skip",
 
 
 def write_predictions(predictor, rows: Iterable[Row], writer: RowWriter, report: FileReport,
-                      **options) -> Iterator[Tuple[Row, Optional[Dict[str, object]], Optional[Dict[str, object]]]]:
+                      **options) -> Iterator[Tuple[Row, Optional[Dict[str, Any]], Optional[Dict[str, Any]]]]:
     """:func:`predict_rows` (``options`` are its own), each row written with its result
     columns and counted in ``report``; yields ``(row, result, columns)`` for what callers add
     (a progress bar, a preview, the history)."""
@@ -117,7 +117,7 @@ def write_predictions(predictor, rows: Iterable[Row], writer: RowWriter, report:
         yield row, result, columns
 
 
-def _predict_chunk(predictor, rows: List[Row], options: Dict[str, object]):
+def _predict_chunk(predictor, rows: List[Row], options: Dict[str, Any]):
     good = [row for row in rows if row.problem is None]
     results: Dict[int, object] = {}
     if good:
@@ -156,6 +156,7 @@ def predict_file(predictor, input_path, output_path=None, *, on_bad_row: str = "
     task, labels = predictor.task, predictor.labels
     report = FileReport.for_predictor(predictor)
     with contextlib.ExitStack() as stack:
+        reader: "FolderReader | RowReader"
         if input_path.is_dir():  # a folder of images (an image task)
             reader = FolderReader(input_path, task, labels)
             total = len(reader.files)
@@ -168,7 +169,7 @@ def predict_file(predictor, input_path, output_path=None, *, on_bad_row: str = "
         output_format = (output_format_for(reader.format) if output_path is None
                          else _output_format(Path(output_path), reader.format))
         done, last_values = (_resume(Path(output_path), reader, output_format, result_columns, report)
-                             if resume else (0, None))
+                             if resume and isinstance(reader, RowReader) else (0, None))
         rows = _skip_rows(rows, done, last_values, input_path)
         if task.inputs.takes_files:  # a column that names files: read them beside the data file
             rows = _read_items(rows, task, input_path if input_path.is_dir() else input_path.parent)

@@ -34,7 +34,7 @@ import os
 import secrets
 import threading
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
@@ -62,7 +62,8 @@ class History:
         self.model_hash = model_hash
         self.engine = _engine(location)
         self.location = self.engine.url.render_as_string(hide_password=True)  # never the password
-        self.path = Path(self.engine.url.database) if self.engine.dialect.name == "sqlite" else None
+        database = self.engine.url.database
+        self.path = Path(database) if self.engine.dialect.name == "sqlite" and database else None
         self.max_bytes = max_bytes if self.path is not None else None
         self._pid = os.getpid()
         self._missed_lock = threading.Lock()
@@ -71,11 +72,11 @@ class History:
             migrate(connection)
             connection.execute(dialect_insert(connection, META).values(key="salt", value=secrets.token_hex(16))
                                .on_conflict_do_nothing(index_elements=["key"]))
-        self._salt = self._meta("salt")
+        self._salt: str = self._meta("salt") or ""
 
     # -- writing -------------------------------------------------------------------------
 
-    def record(self, task, items: Sequence, results: Sequence[Dict[str, object]], *, source: str,
+    def record(self, task, items: Sequence, results: Sequence[Dict[str, Any]], *, source: str,
                visitor: Optional[str] = None, latency_ms: Optional[float] = None) -> List[Tuple[int, str]]:
         """Store one row per (input, result); returns ``(id, flag_token)`` for each, in order.
         ``visitor`` is hashed with this history's salt before it is stored. Raises
@@ -89,7 +90,7 @@ class History:
         try:
             with self._writing() as connection:  # one transaction: room made, all of them or none
                 removed = self._make_room(connection, incoming) if self.max_bytes is not None else 0
-                ids = [connection.execute(PREDICTIONS.insert().values(**row)).inserted_primary_key[0] for row in rows]
+                ids = [_inserted_id(connection.execute(PREDICTIONS.insert().values(**row))) for row in rows]
                 self._count_missed(connection)
             if removed:
                 self._shrink_log()
@@ -99,7 +100,7 @@ class History:
             raise
         return [(row_id, self.flag_token(row_id)) for row_id in ids]
 
-    def _rows_for(self, task, items, results, source, visitor, latency_ms) -> List[Dict[str, object]]:
+    def _rows_for(self, task, items, results, source, visitor, latency_ms) -> List[Dict[str, Any]]:
         now = _now()
         visitor_hash = self._visitor_hash(visitor) if visitor else None
         share = latency_ms / len(items) if latency_ms is not None and items else latency_ms
@@ -120,6 +121,7 @@ class History:
         take more than ``max_bytes``, remove the oldest unflagged rows (down to 90% of it, less
         ``incoming``). Returns how many were removed."""
         used = _sqlite_used_bytes(connection)
+        assert self.max_bytes is not None  # only SQLite files have a budget
         if used + incoming <= self.max_bytes:
             return 0
         count = connection.execute(sa.select(sa.func.count()).select_from(PREDICTIONS)).scalar_one()
@@ -173,7 +175,7 @@ class History:
     # -- reading -------------------------------------------------------------------------
 
     def rows(self, flagged_only: bool = False, newest_first: bool = False,
-             limit: Optional[int] = None) -> Iterator[Dict[str, object]]:
+             limit: Optional[int] = None) -> Iterator[Dict[str, Any]]:
         """The stored rows as dicts (``inputs`` and ``outputs`` decoded from JSON), streamed."""
         query = sa.select(PREDICTIONS)
         if flagged_only:
@@ -306,3 +308,10 @@ def model_identity(source: Optional[str]) -> Tuple[str, str]:
 
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _inserted_id(result: sa.CursorResult) -> int:
+    """The id the database gave the row ``result`` inserted."""
+    key = result.inserted_primary_key
+    assert key is not None  # an INSERT of one row
+    return int(key[0])

@@ -138,7 +138,7 @@ class MicroBatcher:
         self.max_wait_ms = max_wait_ms
         self.max_queue = max_queue
         self.max_queue_per_visitor = max_queue_per_visitor or max_queue
-        self._small: Dict[str, Deque[Request]] = OrderedDict()  # visitor -> waiting requests
+        self._small: "OrderedDict[str, Deque[Request]]" = OrderedDict()  # visitor -> waiting requests
         self._large: Dict[str, Deque[Request]] = OrderedDict()
         self._changed = threading.Condition()
         self._thread: Optional[threading.Thread] = None
@@ -280,6 +280,7 @@ class MicroBatcher:
             if request.steps is None:
                 if not request.set_running_or_notify_cancel():
                     return
+                assert self._run_steps is not None  # only then are requests large (submit)
                 request.steps = self._run_steps(request.items)
             event = next(request.steps)
             if event is not None:
@@ -291,7 +292,7 @@ class MicroBatcher:
             self._fail(request, error)
         finally:
             if finished or request.abandoned:
-                if not finished:
+                if not finished and request.steps is not None:
                     request.steps.close()
                     if not request.done():
                         request.set_exception(Abandoned("abandoned"))

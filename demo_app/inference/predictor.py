@@ -8,7 +8,7 @@ Everything that differs between tasks lives in the task module; this file is the
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -34,7 +34,7 @@ class Predictor:
 
     def __init__(
         self,
-        model: torch.nn.Module,
+        model: Any,  # a transformers model, or an OpenVINOModel that acts as one
         tokenizer,
         *,
         labels: Sequence[str],
@@ -120,7 +120,7 @@ class Predictor:
         if self.batcher is not None:
             self.batcher.close()
 
-    def describe(self) -> Dict[str, object]:
+    def describe(self) -> Dict[str, Any]:
         """Facts about the loaded model, for ``/healthz``, the page and logs."""
         return {
             "task": self.task.name,
@@ -145,13 +145,14 @@ class Predictor:
         ``batch_size`` rows, so that other work can run in between."""
         own = self.task.pipeline.steps(self, items)
         if own is not None:
-            return (yield from own)
+            results: List[Any] = yield from own
+            return results
         # Sorting by length keeps inputs of similar length in one batch: less padding.
         order = sorted(range(len(items)), key=lambda i: _length(items[i]))
-        results: List[object] = [None] * len(items)
+        results = [None] * len(items)
         for number, group in enumerate(self._groups(order, items)):
             if number:
-                yield  # another visitor's work may run here
+                yield None  # another visitor's work may run here
             batch = [items[i] for i in group]
             encoding = self.task.pipeline.preprocess(self.tokenizer, batch, self.max_seq_length)
             outputs = yield from self._forward_steps(encoding)
@@ -206,12 +207,12 @@ def run_to_end(steps: Steps):
             return end.value
 
 
-def make_inference_fn(predictor: Predictor) -> Callable[..., Dict[str, object]]:
+def make_inference_fn(predictor: Predictor) -> Callable[..., Dict[str, Any]]:
     """ratsnlp's ``inference_fn`` for the predictor's task, with the book's signature and keys:
     ``inference_fn(sentence)`` for classification, ``inference_fn(premise, hypothesis)`` for
     pairs. Each result also carries ``probabilities``: ``[{label, probability, width}]``."""
     inference_fn = predictor.task.pipeline.inference_fn(predictor)
-    inference_fn.predictor = predictor  # lets create_app() batch through the same predictor
+    inference_fn.predictor = predictor  # type: ignore[attr-defined]  # create_app() batches through it
     return inference_fn
 
 

@@ -22,7 +22,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Optional
+from typing import Any, Callable, Dict, Iterable, Optional
 
 from .checkpoint import zip_directory
 
@@ -79,12 +79,12 @@ class ConversionCache:
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory) / "conversions"
 
-    def entry(self, key_parts: Dict[str, object]) -> Path:
+    def entry(self, key_parts: Dict[str, Any]) -> Path:
         """The folder for the conversion made from ``key_parts`` (which need not exist yet)."""
         key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()[:24]
         return self.directory / key
 
-    def manifest(self, entry: Path) -> Optional[Dict[str, object]]:
+    def manifest(self, entry: Path) -> Optional[Dict[str, Any]]:
         """What the entry's conversion was made from, or None when it is missing or incomplete (the
         manifest is written last)."""
         try:
@@ -94,7 +94,7 @@ class ConversionCache:
         os.utime(entry)  # recently used: kept longest
         return manifest if isinstance(manifest, dict) else None
 
-    def build(self, entry: Path, make: Callable[[Path], Dict[str, object]]) -> Path:
+    def build(self, entry: Path, make: Callable[[Path], Dict[str, Any]]) -> Path:
         """Make the conversion for ``entry`` with ``make(folder)`` (which writes the files and returns
         the manifest) in a private folder, then move it into place in one step, so that another
         process loading the same model never reads half a conversion; then remove the least

@@ -71,7 +71,7 @@ def torch_model_in_precision(model: torch.nn.Module, rebuild: Callable[[], torch
     fast = apply_precision(model, precision, device, task.checkpoints.output_heads).to(device).eval()
     if not guarded:
         return fast, precision, None
-    problem = first_disagreement(reference, outputs_for(fast, task, encodings, device))
+    problem = first_disagreement(reference or [], outputs_for(fast, task, encodings, device))
     if problem is None:
         return fast, precision, None
     warning = fell_back_warning(precision, problem)

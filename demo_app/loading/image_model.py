@@ -10,13 +10,13 @@ model's files is run (``trust_remote_code=False``).
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import Any, Callable, Optional
 
 import torch
 
 from ..inference import Predictor
 from ..inference.precision import apply_precision
-from ..tasks import Task
+from ..tasks import Task, get_task
 from ..tasks.image_classification import labels_for
 from .arguments import DeployArguments
 from .checkpoint import CheckpointError
@@ -27,7 +27,7 @@ from .paths import check_hub_name_reachable, existing_path, looks_like_a_path
 WEIGHTS_FILES = ("model.safetensors", "model.safetensors.index.json")
 
 
-def load_image_predictor(args: DeployArguments, task: Task, device: torch.device,
+def load_image_predictor(args: DeployArguments, task: Optional[Task], device: torch.device,
                          say: Callable[[str], None], **predictor_options) -> Predictor:
     """The image classifier named by ``args.pretrained_model_name`` (or ``downstream_model_dir``),
     or the bundled demo model when neither is given."""
@@ -35,11 +35,12 @@ def load_image_predictor(args: DeployArguments, task: Task, device: torch.device
     from transformers import AutoImageProcessor, AutoModelForImageClassification
 
     started = time.perf_counter()
+    task = task or get_task("image-classification")  # this loader is the image task's
     if args.uses_demo_model:
         say(f"No model given: using demo_app's bundled demo model ({task.checkpoints.demo_description}).")
         source, model_dir = str(task.checkpoints.demo_pretrained_dir), task.checkpoints.demo_pretrained_dir
     else:
-        name = args.pretrained_model_name or args.downstream_model_dir or args.downstream_model_checkpoint_fpath
+        name = args.pretrained_model_name or args.downstream_model_dir or args.downstream_model_checkpoint_fpath or ""
         if looks_like_a_path(name):
             model_dir = existing_path(name, "image model folder", say)
             model_dir = model_dir.parent if model_dir.is_file() else model_dir
@@ -62,7 +63,7 @@ def load_image_predictor(args: DeployArguments, task: Task, device: torch.device
         where = f"the demo model's {weights.name}" if args.uses_demo_model else str(weights)
         say(f"Loading weights from {where}{size_note(weights) if weights.is_file() else ''} ...")
     with quiet_transformers():
-        model = AutoModelForImageClassification.from_pretrained(source, trust_remote_code=False,
+        model: Any = AutoModelForImageClassification.from_pretrained(source, trust_remote_code=False,
                                                                 use_safetensors=True)
         processor = AutoImageProcessor.from_pretrained(source, trust_remote_code=False)
     labels = labels_for(model.config, model_dir)

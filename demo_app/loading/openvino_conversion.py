@@ -13,7 +13,7 @@ import dataclasses
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 
@@ -38,22 +38,23 @@ class OpenVINOConversion:
 
     entry: Optional[Path]
     precision: str
-    manifest: Optional[Dict[str, object]] = None
+    manifest: Optional[Dict[str, Any]] = None
     cache: Optional[ConversionCache] = None
 
     def load(self, config, say: Callable[[str], None]) -> Tuple[Task, List[str], OpenVINOModel, str]:
         """The cached conversion, compiled, with its task, warnings and precision (fp32 when the
         accuracy guard turned bf16 down); sets ``config.num_labels``."""
-        manifest = self.manifest
-        say(f"Using the OpenVINO conversion made at an earlier load ({self.entry}).")
+        manifest, entry = self.manifest, self.entry
+        assert manifest is not None and entry is not None  # called when the cache had it
+        say(f"Using the OpenVINO conversion made at an earlier load ({entry}).")
         task = get_task(manifest["task"])
         if manifest.get("num_labels"):
             config.num_labels = int(manifest["num_labels"])
         precision = str(manifest.get("precision", self.precision))
-        model = OpenVINOModel(self.entry / MODEL_FILE, config, precision)
+        model = OpenVINOModel(entry / MODEL_FILE, config, precision)
         return task, list(manifest.get("warnings", [])), model, precision
 
-    def make(self, model: torch.nn.Module, encodings: List[Encoding], task: Task, warnings: List[str],
+    def make(self, model: Any, encodings: List[Encoding], task: Task, warnings: List[str],
              say: Callable[[str], None]) -> Tuple[OpenVINOModel, str]:
         """``model`` (fp32, checked) converted and compiled, and its precision: fp32 when the
         accuracy guard (``fast_model``) turns the faster one down. Kept in the cache for the
@@ -64,12 +65,14 @@ class OpenVINOConversion:
         precision = self.precision
         manifest = {"task": task.name, "num_labels": model.config.num_labels if task.checkpoints.labelled else None}
 
+        compiled: Optional[OpenVINOModel] = None
+
         def compiled_in(folder: Path, precision: str) -> OpenVINOModel:
             with quiet_transformers():
                 conversion(model, example, folder, precision)
             return OpenVINOModel(folder / MODEL_FILE, model.config, precision)
 
-        def convert_into(folder: Path) -> Dict[str, object]:
+        def convert_into(folder: Path) -> Dict[str, Any]:
             nonlocal precision, compiled
             compiled = compiled_in(folder, precision)
             problem = first_disagreement(reference, outputs_for(compiled, task, encodings, torch.device("cpu")))
@@ -80,10 +83,10 @@ class OpenVINOConversion:
                 compiled = compiled_in(folder, precision)
             return {**manifest, "precision": precision, "warnings": warnings}
 
-        compiled: Optional[OpenVINOModel] = None
         if self.cache is not None and self.entry is not None:
             try:
                 self.cache.build(self.entry, convert_into)
+                assert compiled is not None
                 return compiled, precision
             except OSError as error:  # a read-only or full cache folder: conversion for this load only
                 say(f"warning: cannot keep the conversion in {self.cache.directory} ({error.strerror or error}); "
@@ -94,6 +97,7 @@ class OpenVINOConversion:
             convert_into(scratch)
         finally:  # compiled: the files are no longer read
             shutil.rmtree(scratch, ignore_errors=True)
+        assert compiled is not None
         return compiled, precision
 
 
@@ -115,7 +119,7 @@ def find_conversion(args: DeployArguments, task: Optional[Task], device: torch.d
 
 
 def conversion_key(args: DeployArguments, task: Optional[Task], config, pretrained: str,
-               weights_path: Path, precision: str) -> Dict[str, object]:
+               weights_path: Path, precision: str) -> Dict[str, Any]:
     """Everything a conversion and its manifest are made from (see ``conversion_cache``)."""
     import openvino
     import transformers

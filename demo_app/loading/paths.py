@@ -108,7 +108,7 @@ def drive_file_path(given) -> Path:
         raise FileNotFoundError(f"{path} is on Google Drive, which is not mounted at {mount}: run "
                                 "the notebook's mount cell (mount_drive()) first, or give another path")
     other = other_drive_spelling(path)
-    if not Path(*path.parts[:index + 1]).is_dir() and Path(*other.parts[:index + 1]).is_dir():
+    if other is not None and not Path(*path.parts[:index + 1]).is_dir() and Path(*other.parts[:index + 1]).is_dir():
         return other
     return path
 

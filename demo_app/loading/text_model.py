@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -44,6 +44,7 @@ def load_text_predictor(args: DeployArguments, task: Optional[Task], device: tor
                          f"{positions} positions (max_position_embeddings); use at most {positions}")
     precision = choose_precision(device, args.precision, getattr(config, "hidden_size", 768))
     converted = find_conversion(args, task, device, config, pretrained, weights_path, precision)
+    model: Any  # a transformers model, or an OpenVINOModel that acts as one
     if converted is not None and converted.manifest is not None:
         task, warnings, model, precision = converted.load(config, say)  # the weights are not read again
         tokenizer = load_tokenizer(pretrained, config.model_type, task)
@@ -108,6 +109,7 @@ def _read_weights(args: DeployArguments, task: Optional[Task], weights_path: Pat
             say(f"Task: {task.name} (recognised from {recognised.reason}).")
         for warning in warnings:
             say(f"warning: {warning}")
+    task = task or get_task(None)
     check_head(checkpoint.state_dict, task)
     return checkpoint.state_dict, task, warnings
 
@@ -165,6 +167,7 @@ def _materialize_derived_buffers(model: torch.nn.Module, task: Task) -> None:
         for name, buffer in list(module.named_buffers(recurse=False)):
             if buffer is None or buffer.device.type != "meta":
                 continue
+            value: Optional[torch.Tensor]
             if name == "position_ids":
                 value = torch.arange(buffer.shape[-1]).expand(buffer.shape).contiguous()
             elif name == "token_type_ids":

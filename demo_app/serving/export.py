@@ -23,7 +23,7 @@ import importlib.metadata
 import json
 import shutil
 from pathlib import Path
-from typing import Callable, Dict
+from typing import Any, Callable, Dict
 
 from ..loading.common import quiet_transformers
 from ..loading.paths import EXPORT_FACTS, drive_file_path  # in model/: what loading it cannot tell from its files
@@ -115,7 +115,7 @@ def check_export(predictor, folder: Path, max_seq_length: int) -> None:
                            "examples; nothing was kept")
 
 
-def _answer(result: Dict[str, object]) -> Dict[str, object]:
+def _answer(result: Dict[str, Any]) -> Dict[str, Any]:
     """A result without how long it took (generation says), which is all that may differ."""
     return {key: value for key, value in result.items() if key != "seconds"}
 
@@ -152,8 +152,8 @@ def pinned_versions() -> Dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             # Not installed here (Colab has no gunicorn; openvino has no wheel for every platform):
             # any recent release.
-            version = "" if name in ("openvino", "gunicorn") else None
-        if version is None:
+            version = "" if name in ("openvino", "gunicorn") else "missing"
+        if version == "missing":
             raise RuntimeError(f"{name} is not installed; install demo_app's requirements first")
         versions[name] = version.split("+")[0]  # 2.13.0+cu121 (Colab) -> 2.13.0 from the CPU index
     return versions

@@ -9,7 +9,10 @@ import signal
 import sys
 import threading
 import time
-from typing import Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, Optional, Tuple
+
+if TYPE_CHECKING:  # imported when a tunnel opens: pyngrok is not needed otherwise
+    from .tunnel import Tunnel
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +43,7 @@ class ServerHandle:
         )
         self.host = host
         self.port = int(self._server.effective_port)
-        self.tunnel = None
+        self.tunnel: Optional[Tunnel] = None
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._server.run, name=f"demo_app-server-{self.port}",
                                         daemon=True)
@@ -171,7 +174,7 @@ def _open_public_url(handle: ServerHandle, provider: str, say, **tunnel_options)
         return
     if handle.public_url:
         say(f"Public URL: {handle.public_url}")
-        limit = limit_public_traffic(handle.app, handle.tunnel.forwarded_hops)
+        limit = limit_public_traffic(handle.app, handle.tunnel.forwarded_hops if handle.tunnel else 0)
         if limit:
             say(f"Visitors are limited to {limit} each (set rate_limit in create_app to change).")
 

@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 from ..colab import colab_secret, colab_secret_problem, in_colab, show_in_notebook
 
@@ -147,7 +147,7 @@ class NgrokTunnel(Tunnel):
                 else f'version: "2"\nauthtoken: {token}\n')
         config_path.touch(mode=0o600)
         config_path.write_text(body)
-        settings = {"config_path": str(config_path)}
+        settings: Dict[str, Any] = {"config_path": str(config_path)}
         path = ngrok_path or os.environ.get("PYNGROK_NGROK_PATH")
         if path:
             settings["ngrok_path"] = path
@@ -251,6 +251,7 @@ class SshTunnel(Tunnel):
                 raise TunnelError(reason)
 
     def _read_output(self) -> None:
+        assert self._process.stdout is not None  # started with stdout=PIPE
         for line in self._process.stdout:
             self._output.append(line.rstrip())
             if not self._found.is_set():

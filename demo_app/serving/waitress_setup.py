@@ -42,7 +42,7 @@ from ..web.visitors import LOOPBACK_PEERS
 try:
     import resource
 except ImportError:  # Windows: its own limits apply
-    resource = None
+    resource = None  # type: ignore[assignment]
 
 CONNECTION_LIMIT = 4000
 CONNECTIONS_PER_ADDRESS = 200  # for peers other than loopback (a tunnel agent is everyone)

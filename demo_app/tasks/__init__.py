@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from .classification import DOCUMENT_CLASSIFICATION, Prediction
 from .contract import Input, StateDict, Task, TaskCheckpoints, TaskData, TaskInputs, TaskPage, TaskPipeline, check_task
@@ -117,7 +117,7 @@ def task_with_head(state_dict: Optional[StateDict]) -> Optional[Task]:
     return next((task for task in TASKS.values() if task.checkpoints.has_head(state_dict)), None)
 
 
-def task_for_config(config: Dict[str, object]) -> Optional[Task]:
+def task_for_config(config: Dict[str, Any]) -> Optional[Task]:
     """The task whose ``save_pretrained`` folders look like ``config`` (an image classifier)."""
     return next((task for task in TASKS.values() if task.checkpoints.recognises_config(config)), None)
 

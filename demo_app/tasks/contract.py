@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import IO, Any, Callable, Dict, Generator, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -108,7 +108,7 @@ class TaskPipeline(ABC):
         outputs = model(**inputs)
         return {name: value.float().cpu() for name, value in outputs.items() if name.endswith("logits")}
 
-    def steps(self, predictor: Any, items: List[Any]) -> Optional[Iterator[Any]]:
+    def steps(self, predictor: Any, items: List[Any]) -> Optional[Generator[Any, None, List[Any]]]:
         """For a task that runs the model its own way (generation): a generator that yields
         after each step (a progress event for a stream, or None) and returns the results.
         None: the predictor's preprocess -> forward -> postprocess."""

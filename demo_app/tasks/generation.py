@@ -76,13 +76,13 @@ class Prompt:
     """One generation's input: the prompt and every decoding setting (defaults filled in)."""
 
     text: str
-    settings: Dict[str, object]
+    settings: Dict[str, Any]
 
 
-def check_settings(values: Dict[str, object], where: str = "") -> Dict[str, object]:
+def check_settings(values: Dict[str, Any], where: str = "") -> Dict[str, Any]:
     """The decoding settings in ``values`` (strings or numbers; ``""`` or missing: the default),
     each checked against its range; other keys are ignored. A FieldError names the one at fault."""
-    settings = {}
+    settings: Dict[str, Any] = {}
     for name, setting in SETTINGS.items():
         value = values.get(name, "")
         label = f"{where}.{name}" if where else name
@@ -137,10 +137,10 @@ class PromptInputs(TextInputs):
             return Prompt(check_text(item.get("prompt"), where), check_settings(item))
         return Prompt(check_text(item, where), check_settings({}))
 
-    def make_item(self, texts: Sequence[str], values: Dict[str, object], where: str = "") -> Prompt:
+    def make_item(self, texts: Sequence[str], values: Dict[str, Any], where: str = "") -> Prompt:
         return Prompt(texts[0], check_settings(values, where))
 
-    def input_record(self, item: Prompt) -> Dict[str, object]:
+    def input_record(self, item: Prompt) -> Dict[str, Any]:
         return {"prompt": item.text, "settings": item.settings}
 
     def rows(self, item: Prompt, max_seq_length: int) -> int:
@@ -175,14 +175,14 @@ class GenerationPipeline(TaskPipeline):
             results.append(writer.result())
         return results
 
-    def to_dict(self, result: Dict[str, object]) -> Dict[str, object]:
+    def to_dict(self, result: Dict[str, Any]) -> Dict[str, Any]:
         """The book's ``result`` (the whole text, prompt included, decoded as the book decodes
         it: special tokens kept), plus ``prompt``, ``generated`` (the new text alone, without
         special tokens), ``tokens`` (how many were written), ``seconds``, ``stopped``
         (``eos``: the model ended it, ``length``: a length limit did) and the ``settings`` used."""
         return dict(result)
 
-    def inference_fn(self, predictor) -> Callable[..., Dict[str, object]]:
+    def inference_fn(self, predictor) -> Callable[..., Dict[str, Any]]:
         def inference_fn(prompt, min_length=10, max_length=20, top_p=1.0, top_k=50,
                          repetition_penalty=1.0, no_repeat_ngram_size=0, temperature=1.0, **more):
             settings = dict(zip(BOOK_SETTINGS, (min_length, max_length, top_p, top_k, repetition_penalty,
@@ -191,7 +191,7 @@ class GenerationPipeline(TaskPipeline):
 
         return inference_fn
 
-    def prediction_text(self, result: Dict[str, object]) -> Optional[str]:
+    def prediction_text(self, result: Dict[str, Any]) -> Optional[str]:
         return result.get("generated", result.get("result"))
 
 
@@ -214,7 +214,7 @@ class GenerationCheckpoints(TaskCheckpoints):
         return "lm_head.weight" in state_dict or ("transformer.wte.weight" in state_dict and not any(
             key.startswith(("score.", "classifier.", "qa_outputs.")) for key in state_dict))
 
-    def recognises_config(self, config: Dict[str, object]) -> bool:
+    def recognises_config(self, config: Dict[str, Any]) -> bool:
         """A ``save_pretrained`` folder of a causal language model (``GPT2LMHeadModel``, ...)."""
         return any(str(name).endswith(("LMHeadModel", "ForCausalLM")) for name in config.get("architectures") or [])
 
@@ -239,7 +239,7 @@ class GenerationPage(TaskPage):
     action, action_en = "생성하기", "Generate"
     correction_placeholder = "더 나은 글 (a better text)"
 
-    def form_settings(self) -> List[Dict[str, object]]:
+    def form_settings(self) -> List[Dict[str, Any]]:
         return [{"name": name, "label": name, "default": "" if setting.default is None else setting.default,
                  "help": setting.help, "kind": setting.kind.__name__, "min": setting.low, "max": setting.high}
                 for name, setting in SETTINGS.items()]
@@ -366,7 +366,7 @@ class _Writer:
         piece, self.shown = text[len(self.shown):], text
         return piece
 
-    def result(self) -> Dict[str, object]:
+    def result(self) -> Dict[str, Any]:
         ids = self.prompt_ids[0].tolist() + self.new_ids
         return {
             "result": self.tokenizer.decode(ids),  # as the book decodes: special tokens kept

@@ -82,7 +82,7 @@ class ImageInputs(TaskInputs):
         raise TypeError(f"image {index} is {type(image).__name__}: pass the image file's bytes "
                         "(open(path, 'rb').read()), a pathlib.Path or a PIL image")
 
-    def input_record(self, item) -> Dict[str, object]:
+    def input_record(self, item) -> Dict[str, Any]:
         """The history keeps the picture's size, not the picture."""
         return {"image": f"{item.width}x{item.height} image"}
 
@@ -117,7 +117,7 @@ class ImagePipeline(TaskPipeline):
                             "top": [(labels[i], row[i], format_percent(widths[i])) for i in order[:TOP_K]]})
         return results
 
-    def to_dict(self, result: dict) -> Dict[str, object]:
+    def to_dict(self, result: dict) -> Dict[str, Any]:
         """The recipe's ``class_id`` and ``class_name``, plus ``prediction`` (the class name),
         ``probability`` and the top-5 ``probabilities`` ``[{label, class_id, probability, width}]``."""
         best = result["best"]
@@ -131,8 +131,8 @@ class ImagePipeline(TaskPipeline):
                               for label, p, width in result["top"]],
         }
 
-    def inference_fn(self, predictor) -> Callable[[object], Dict[str, object]]:
-        def inference_fn(image) -> Dict[str, object]:
+    def inference_fn(self, predictor) -> Callable[[object], Dict[str, Any]]:
+        def inference_fn(image) -> Dict[str, Any]:
             return self.to_dict(predictor.predict([image])[0])
 
         return inference_fn
@@ -151,7 +151,7 @@ class ImageCheckpoints(TaskCheckpoints):
         (``recognises_config``) or with ``--task image-classification``."""
         return False
 
-    def recognises_config(self, config: Dict[str, object]) -> bool:
+    def recognises_config(self, config: Dict[str, Any]) -> bool:
         """A ``save_pretrained`` folder of an ``...ForImageClassification`` model."""
         return any(str(name).endswith("ForImageClassification") for name in config.get("architectures") or [])
 

@@ -54,7 +54,7 @@ class NerPipeline(TaskPipeline):
                 if encoding["special_tokens_mask"][row, position] or not encoding["attention_mask"][row, position]:
                     continue
                 start, end = encoding["offset_mapping"][row, position].tolist()
-                pieces.append({"token": token, "tag": labels[top_ids[row, position]],
+                pieces.append({"token": token, "tag": labels[int(top_ids[row, position])],
                                "probability": top_probs[row, position].item(), "start": start, "end": end})
             results.append({"sentence": sentence, "pieces": pieces, "entities": entities_of(sentence, pieces)})
         return results
@@ -204,7 +204,7 @@ class EntityScore:
         self.total = 0
         self.counts: Dict[str, Counter] = {}  # label -> gold, predicted, correct
 
-    def add(self, gold: set, columns: Dict[str, object]) -> None:
+    def add(self, gold: set, columns: Dict[str, Any]) -> None:
         predicted = {(e["start"], e["end"], e["label"]) for e in json.loads(str(columns.get("entities") or "[]"))}
         self.total += 1
         for start, end, label in gold | predicted:
@@ -219,7 +219,7 @@ class EntityScore:
         return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1(precision, recall), 4),
                 "support": count["gold"]}
 
-    def to_dict(self) -> Dict[str, object]:
+    def to_dict(self) -> Dict[str, Any]:
         overall = sum(self.counts.values(), Counter())
         return {"metric": "entity f1", "rows": self.total, **self._scores(overall),
                 "per_label": {label: self._scores(count) for label, count in sorted(self.counts.items())}}
@@ -246,11 +246,11 @@ def tagged_sentence(sentence: str, entities: List[dict]) -> str:
     return "".join(parts)
 
 
-def entities_of(sentence: str, pieces: List[dict]) -> List[Dict[str, object]]:
+def entities_of(sentence: str, pieces: List[dict]) -> List[Dict[str, Any]]:
     """Merge word pieces into entities: ``B-X`` opens one, ``I-X`` continues an open ``X`` (or
     opens one, as models do not always begin with ``B-``), anything else closes it. Offsets come
     from the tokenizer, so ``sentence[start:end] == text`` whatever the pieces look like."""
-    entities: List[Dict[str, object]] = []
+    entities: List[Dict[str, Any]] = []
     current: Optional[dict] = None
     for piece in pieces:
         prefix, _, kind = piece["tag"].partition("-")

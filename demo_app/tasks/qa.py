@@ -14,7 +14,7 @@ import json
 import re
 import string
 from collections import Counter
-from typing import IO, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -79,35 +79,35 @@ class QaPipeline(TaskPipeline):
             results.append({"question": question, "context": context, "spans": unique[:CANDIDATES]})
         return results
 
-    def to_dict(self, result: dict) -> Dict[str, object]:
+    def to_dict(self, result: dict) -> Dict[str, Any]:
         """The book's keys, ``question``, ``context`` and ``answer``, plus ``start``/``end``
         (character offsets into the context), ``probability``, ``candidates`` and
         ``inside_word`` (the answer starts inside a word, where the book's answer showed its
         ``##`` word piece). A best span below ``NO_ANSWER_BELOW`` gives ``answer: ""`` and
         ``no_answer: true``."""
         spans = result["spans"]
-        best = spans[0] if spans else None
-        confident = best is not None and best["probability"] >= NO_ANSWER_BELOW
+        best: Dict[str, Any] = spans[0] if spans else {"probability": 0.0}
+        confident = bool(spans) and best["probability"] >= NO_ANSWER_BELOW
         return {
             "question": result["question"],
             "context": result["context"],
             "answer": best["text"] if confident else "",
             "start": best["start"] if confident else None,
             "end": best["end"] if confident else None,
-            "probability": round(best["probability"], 4) if best else 0.0,
+            "probability": round(best["probability"], 4),
             "no_answer": not confident,
             "inside_word": confident and best["start"] > 0 and result["context"][best["start"] - 1].isalnum(),
             "candidates": [{"text": s["text"], "start": s["start"], "end": s["end"],
                             "probability": round(s["probability"], 4)} for s in spans],
         }
 
-    def inference_fn(self, predictor) -> Callable[[str, str], Dict[str, object]]:
-        def inference_fn(question: str, context: str) -> Dict[str, object]:
+    def inference_fn(self, predictor) -> Callable[[str, str], Dict[str, Any]]:
+        def inference_fn(question: str, context: str) -> Dict[str, Any]:
             return self.to_dict(predictor.predict([(question, context)])[0])
 
         return inference_fn
 
-    def prediction_text(self, result: Dict[str, object]) -> Optional[str]:
+    def prediction_text(self, result: Dict[str, Any]) -> Optional[str]:
         return result.get("answer")
 
 
@@ -155,7 +155,7 @@ class QaData(TaskData):
     def scorer(self, labels: Sequence[str]) -> "AnswerScore":
         return AnswerScore()
 
-    def training_row(self, inputs, label: str, labels) -> Optional[Dict[str, object]]:
+    def training_row(self, inputs, label: str, labels) -> Optional[Dict[str, Any]]:
         """A KorQuAD 1.0 question with its corrected answer, when the answer is in the context."""
         question, context = inputs
         start = context.find(label.strip()) if label.strip() else -1
@@ -177,7 +177,7 @@ class QaData(TaskData):
         """KorQuAD 1.0's JSON: an object with the articles under ``data``."""
         return suffix == ".json" and head.lstrip().startswith("{") and '"data"' in head
 
-    def read_training_data(self, text: IO[str]) -> Iterator[Dict[str, object]]:
+    def read_training_data(self, text: IO[str]) -> Iterator[Dict[str, Any]]:
         """KorQuAD 1.0's questions as rows: ``id``, ``question``, ``context`` and the gold
         ``answers`` (their texts)."""
         try:
@@ -231,14 +231,14 @@ class AnswerScore:
         self.exact = 0.0
         self.f1 = 0.0
 
-    def add(self, gold: List[str], columns: Dict[str, object]) -> None:
+    def add(self, gold: List[str], columns: Dict[str, Any]) -> None:
         predicted = _normalized(str(columns.get("answer") or ""))
         answers = [_normalized(answer) for answer in gold]
         self.total += 1
         self.exact += max(float(predicted == answer) for answer in answers)
         self.f1 += max(_character_f1(predicted, answer) for answer in answers)
 
-    def to_dict(self) -> Dict[str, object]:
+    def to_dict(self) -> Dict[str, Any]:
         total = self.total or 1
         return {"metric": "exact match / f1", "rows": self.total, "exact_match": round(self.exact / total, 4),
                 "f1": round(self.f1 / total, 4)}

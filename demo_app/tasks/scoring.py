@@ -8,7 +8,7 @@ per class, and the confusion matrix. NER and QA keep theirs in their modules.
 from __future__ import annotations
 
 import unicodedata
-from typing import Dict, List, Sequence
+from typing import Any, Dict, List, Sequence
 
 
 class Summary:
@@ -22,7 +22,7 @@ class Summary:
         # confusion[gold][predicted]
         self.confusion: List[List[int]] = [[0] * len(self.labels) for _ in self.labels]
 
-    def add(self, gold: str, columns: Dict[str, object]) -> None:
+    def add(self, gold: str, columns: Dict[str, Any]) -> None:
         predicted = str(columns[self.label_column])
         self.confusion[self._index[gold]][self._index[predicted]] += 1
 
@@ -38,7 +38,7 @@ class Summary:
     def accuracy(self) -> float:
         return self.correct / self.total if self.total else 0.0
 
-    def per_class(self) -> List[Dict[str, object]]:
+    def per_class(self) -> List[Dict[str, Any]]:
         """``[{label, precision, recall, f1, support}]``; 0.0 where a ratio has no denominator."""
         rows = []
         for i, label in enumerate(self.labels):
@@ -51,7 +51,7 @@ class Summary:
                          "f1": round(f1(precision, recall), 4), "support": support})
         return rows
 
-    def to_dict(self) -> Dict[str, object]:
+    def to_dict(self) -> Dict[str, Any]:
         return {"metric": "accuracy", "rows": self.total, "correct": self.correct, "accuracy": round(self.accuracy, 4),
                 "per_class": self.per_class(), "labels": self.labels,
                 "confusion_matrix": [list(row) for row in self.confusion]}
@@ -67,8 +67,8 @@ class Summary:
         width = max(8, name_width)
         lines += ["", "confusion matrix (rows: gold, columns: predicted)",
                   " " * width + " " + " ".join(_pad(label, width, right=True) for label in self.labels)]
-        for label, row in zip(self.labels, self.confusion):
-            lines.append(_pad(label, width) + " " + " ".join(f"{count:>{width}}" for count in row))
+        for label, counts in zip(self.labels, self.confusion):
+            lines.append(_pad(label, width) + " " + " ".join(f"{count:>{width}}" for count in counts))
         return "\n".join(lines)
 
 

@@ -41,8 +41,8 @@ def create_app(model, **options) -> Flask:
     state = DemoState.build(model, _with_password(WebOptions(**options)))
     templates, static = resource_dirs()
     app = Flask("demo_app", template_folder=str(templates), static_folder=str(static))
-    app.json.ensure_ascii = False
-    app.json.sort_keys = False
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Flask's DefaultJSONProvider
+    app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["demo_app"] = state
     app.register_blueprint(pages)
     if state.jobs is not None:

@@ -50,14 +50,15 @@ def _http_error(error: HTTPException):
         405: f"{request.method} is not allowed on {request.path}",
         413: _too_large(),
     }
-    message = messages.get(error.code, error.description or error.name)
+    message = messages.get(error.code or 500, error.description or error.name)
     if not is_api_request() and error.code != 413:
         plain_text = {"Content-Type": "text/plain; charset=utf-8"}
         return f"{error.code} {error.name}: {message}\n", error.code, plain_text
     response = jsonify({"error": message})
     response.status_code = error.code or 500
-    if error.code == 405 and error.valid_methods:
-        response.headers["Allow"] = ", ".join(error.valid_methods)
+    allowed = getattr(error, "valid_methods", None)  # a MethodNotAllowed's
+    if error.code == 405 and allowed:
+        response.headers["Allow"] = ", ".join(allowed)
     return response
 
 

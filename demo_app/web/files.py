@@ -33,6 +33,7 @@ file_routes = Blueprint("files", __name__)
 def predict_file():
     state = demo_state()
     jobs, settings = state.jobs, state.settings
+    assert jobs is not None  # these routes are registered only with file jobs
     upload = request.files.get("file") if request.mimetype == "multipart/form-data" else None
     if request.mimetype != "multipart/form-data":
         raise ApiError(415, "send the file as multipart/form-data in a field named file, e.g. "
@@ -122,7 +123,9 @@ def _answer(job) -> dict:
 
 
 def _job(job_id: str):
-    job = demo_state().jobs.get(job_id)
+    jobs = demo_state().jobs
+    assert jobs is not None  # these routes are registered only with file jobs
+    job = jobs.get(job_id)
     if job is None:
         raise ApiError(404, "no such job (finished jobs are kept for an hour)")
     return job

@@ -52,6 +52,7 @@ def guards_for(state: DemoState, routes: RouteMarks) -> List[Guard]:
     """The demo's guards, outermost first, for the app's routes (``routes.py``)."""
     settings = state.settings
     larger = {path: getattr(settings, setting) for path, setting in routes.body_limits.items()}
+    assert settings.max_body_bytes is not None  # the task's, when not set (DemoState.build)
     guards = [AccessLog(), BodyLimits(settings.max_body_bytes, larger), AnswerOptions()]
     if settings.auth:
         guards.append(BasicAuth(settings.auth))
@@ -107,8 +108,8 @@ class BodyLimits(Guard):
 class _LimitedRequest(Request):
     """A request whose body limit depends on its path."""
 
-    @property
-    def max_content_length(self) -> Optional[int]:
+    @property  # type: ignore[misc]  # werkzeug's is settable; this one follows the path
+    def max_content_length(self) -> Optional[int]:  # type: ignore[override]
         limits = current_app.config.get("DEMO_APP_BODY_LIMITS", {})
         return limits.get(self.path, current_app.config["MAX_CONTENT_LENGTH"])
 

@@ -36,6 +36,7 @@ def flag():
                             '"history" gave them')
     labels = state.predictor.labels if state.predictor is not None else ()
     correction = _correction(body.get("correction"), state.task, labels, state.settings.max_text_chars)
+    assert state.history is not None  # these routes are registered only with a history
     try:
         flagged = state.history.flag(row_id, token, correction)
     except HistoryError as error:
@@ -54,11 +55,12 @@ def history_view():
                             "(--auth, or auth= in create_app); or export the file: "
                             "python -m demo_app history PATH")
     flagged_only = request.args.get("flagged") == "1"
-    rows = list(state.history.rows(flagged_only=flagged_only, newest_first=True, limit=VIEW_ROWS))
+    history = state.history
+    assert history is not None  # these routes are registered only with a history
+    rows = list(history.rows(flagged_only=flagged_only, newest_first=True, limit=VIEW_ROWS))
     return render_template("history.html", rows=rows, flagged_only=flagged_only,
-                           total=state.history.count(), shown=VIEW_ROWS, rolled_off=state.history.rolled_off(),
-                           missed=state.history.missed(),
-                           budget_mb=(state.history.max_bytes or 0) // (1024 * 1024),
+                           total=history.count(), shown=VIEW_ROWS, rolled_off=history.rolled_off(),
+                           missed=history.missed(), budget_mb=(history.max_bytes or 0) // (1024 * 1024),
                            title=state.settings.title or state.task.page.title, fields=state.task.inputs.fields)
 
 

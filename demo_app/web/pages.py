@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Dict, List
+from typing import Any, Dict, List
 
 from flask import Blueprint, g, jsonify, render_template, request
 
@@ -60,7 +60,7 @@ def healthz():
     return jsonify({"status": "ok", "model": model_facts})
 
 
-def answers(items: List) -> List[Dict[str, object]]:
+def answers(items: List) -> List[Dict[str, Any]]:
     """The task's result dicts for ``items``, recorded in the history when it is on; model
     trouble becomes an :class:`ApiError` (503 busy or slow, 500 broken) for this request only."""
     state = demo_state()
@@ -94,7 +94,7 @@ def model_trouble(error: Exception, timeout_s: float) -> ApiError:
                          " the server keeps serving other requests")
 
 
-def page_texts(state: DemoState) -> Dict[str, object]:
+def page_texts(state: DemoState) -> Dict[str, Any]:
     """What the page template needs: the task's fields, examples and texts (settings win), and
     which model is served, so that nobody mistakes a demo model for the student's own."""
     task, predictor = state.task, state.predictor

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from flask import request
 
@@ -28,7 +28,7 @@ def open_history(history, predictor, max_bytes: Optional[int] = None) -> Optiona
     return History(location, model=model or "inference_fn", model_hash=model_hash, max_bytes=max_bytes)
 
 
-def record_results(history: History, task, items: Sequence, results: List[Dict[str, object]],
+def record_results(history: History, task, items: Sequence, results: List[Dict[str, Any]],
                    *, source: str, visitor: str, latency_ms: float) -> None:
     """Store the answers and give each its ``history`` handle (``id`` and ``flag_token``, which
     ``POST /flag`` needs). A history that cannot be written (the database is down) is logged
@@ -43,7 +43,7 @@ def record_results(history: History, task, items: Sequence, results: List[Dict[s
         result["history"] = {"id": row_id, "flag_token": token}
 
 
-def record_request(history: Optional[History], task, items: Sequence, results: List[Dict[str, object]],
+def record_request(history: Optional[History], task, items: Sequence, results: List[Dict[str, Any]],
                    *, visitor: str, started: float) -> None:
     """``record_results`` for the answers to the current request (when the history is on): from
     the page when the page's script says so, else from the API; its latency since ``started``."""

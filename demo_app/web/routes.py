@@ -50,13 +50,14 @@ class RouteMarks:
 
 def read_marks(app: Flask) -> RouteMarks:
     """The marks of every route registered on ``app`` (call it after the blueprints)."""
-    costing, prefixes, limits = set(), set(), {}
+    costing, prefixes, limits = set(), set(), {}  # type: Tuple[set, set, Dict[str, str]]
     for rule in app.url_map.iter_rules():
         view = app.view_functions[rule.endpoint]
         if getattr(view, "demo_costs_work", False):
             costing.add(rule.endpoint)
         if getattr(view, "demo_api", False):
             prefixes.add("/" + rule.rule.strip("/").split("/")[0])
-        if getattr(view, "demo_body_limit", None):
-            limits[rule.rule] = view.demo_body_limit
+        setting = getattr(view, "demo_body_limit", None)
+        if setting:
+            limits[rule.rule] = setting
     return RouteMarks(frozenset(costing), tuple(sorted(prefixes)), limits)

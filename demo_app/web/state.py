@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from flask import current_app, request
 
@@ -22,7 +22,7 @@ from .recording import open_history, record_results
 from .visitors import visitor_key
 
 # (items, visitor, gone) -> the task's result dicts; gone() says the client has left
-PredictMany = Callable[[List, str, Optional[Callable[[], bool]]], List[Dict[str, object]]]
+PredictMany = Callable[[List, str, Optional[Callable[[], bool]]], List[Dict[str, Any]]]
 
 
 @dataclasses.dataclass
@@ -62,7 +62,8 @@ class DemoState:
         if self.jobs is not None:
             self.jobs.close()
 
-    def record_file_rows(self, items: List, results: List[Dict[str, object]], visitor: str) -> None:
+    def record_file_rows(self, items: List, results: List[Dict[str, Any]], visitor: str) -> None:
+        assert self.history is not None  # called only with the history on
         record_results(self.history, self.task, items, results, source="file", visitor=visitor,
                        latency_ms=0.0)
 
@@ -100,13 +101,13 @@ def input_chars(task: Task, items: List) -> int:
 
 def _predict_many_for(model, predictor: Optional[Predictor], settings: WebOptions) -> PredictMany:
     if predictor is not None:
-        def predict_many(items: List, visitor: str, gone) -> List[Dict[str, object]]:
+        def predict_many(items: List, visitor: str, gone) -> List[Dict[str, Any]]:
             check_cost(predictor, items, settings)
             results = predictor.predict(items, timeout=settings.request_timeout_s, visitor=visitor, gone=gone)
             return [predictor.task.pipeline.to_dict(result) for result in results]
         return predict_many
     if callable(model):  # a plain ratsnlp-style inference_fn; routes validated the inputs
-        def call_each(items: List, visitor: str, gone) -> List[Dict[str, object]]:
+        def call_each(items: List, visitor: str, gone) -> List[Dict[str, Any]]:
             return [model(*texts_of(item)) for item in items]
         return call_each
     raise TypeError("create_app() takes a Predictor (from load_predictor) or an inference_fn")
