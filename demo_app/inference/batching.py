@@ -36,7 +36,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict, deque
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Callable, Deque, Dict, Generator, List, Optional, Sequence
 
@@ -65,6 +65,27 @@ class Request(Future):
         self.steps: Optional[Steps] = None
         self._abandoned = threading.Event()
         self._events: "queue.SimpleQueue[object]" = queue.SimpleQueue()
+
+    def finish(self, result: object = None, error: Optional[BaseException] = None) -> None:
+        """Settle with ``result`` or ``error``, unless something settled it first (the server
+        stopping, the caller leaving): whichever comes first wins, and the other is dropped."""
+        try:
+            if error is not None:
+                self.set_exception(error)
+            else:
+                self.set_result(result)
+        except InvalidStateError:
+            pass
+
+    def stop(self, error: BaseException) -> None:
+        """End it with ``error`` wherever it is: queued, or between or inside its steps (then
+        the inference thread's own answer, when its step ends, is dropped)."""
+        try:
+            started = self.set_running_or_notify_cancel()  # False: the caller cancelled it
+        except RuntimeError:  # already running, or already settled
+            started = True
+        if started:
+            self.finish(error=error)
 
     def report(self, event: object) -> None:
         """A step's progress (a generated piece of text), for :meth:`events`."""
@@ -196,8 +217,7 @@ class MicroBatcher:
             self._large.clear()
             self._changed.notify_all()
         for request in waiting:
-            if request.set_running_or_notify_cancel():
-                request.set_exception(Overloaded("the server is stopping"))
+            request.stop(Overloaded("the server is stopping"))
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
@@ -287,15 +307,14 @@ class MicroBatcher:
                 request.report(event)
             finished = False
         except StopIteration as end:
-            request.set_result(end.value)
+            request.finish(end.value)
         except Exception as error:  # noqa: BLE001 - handed to this caller alone
             self._fail(request, error)
         finally:
             if finished or request.abandoned:
                 if not finished and request.steps is not None:
                     request.steps.close()
-                    if not request.done():
-                        request.set_exception(Abandoned("abandoned"))
+                    request.finish(error=Abandoned("abandoned"))
                 self._remove_large(request)
 
     def _remove_large(self, request: Request) -> None:
@@ -327,12 +346,12 @@ class MicroBatcher:
             return
         start = 0
         for request in live:
-            request.set_result(results[start:start + len(request.items)])
+            request.finish(results[start:start + len(request.items)])
             start += len(request.items)
 
     def _run_alone(self, request: Request) -> None:
         try:
-            request.set_result(self._run_batch(request.items))
+            request.finish(self._run_batch(request.items))
         except Exception as error:  # noqa: BLE001 - handed to this caller alone
             self._fail(request, error)
 
@@ -340,7 +359,7 @@ class MicroBatcher:
     def _fail(request: Request, error: Exception) -> None:
         # One line, without the input (visitors' text is never logged); the caller gets the error.
         logger.warning("a request failed in the model: %s", type(error).__name__)
-        request.set_exception(error)
+        request.finish(error=error)
 
 
 @atexit.register
