@@ -37,8 +37,10 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
-from .formats import RowReader, RowWriter, buffered, safe_text
 from .predictions import FileReport, write_predictions
+from .reading import RowReader
+from .text_source import buffered
+from .writing import RowWriter, safe_text
 
 KEEP_JOBS = 8
 KEEP_SECONDS = 3600

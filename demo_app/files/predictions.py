@@ -19,17 +19,10 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
-from .formats import (
-    DataFileError,
-    FolderReader,
-    Row,
-    RowReader,
-    RowWriter,
-    buffered,
-    count_lines,
-    file_format,
-    output_format_for,
-)
+from .formats import DataFileError, Row, file_format, output_format_for
+from .reading import FolderReader, RowReader
+from .text_source import buffered, count_lines
+from .writing import RowWriter
 
 CHUNK_ROWS = 256  # rows predicted together: big enough to keep the batches full
 MAX_PROBLEMS_KEPT = 1000  # the report keeps this many messages; all are counted

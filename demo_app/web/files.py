@@ -16,8 +16,9 @@ from pathlib import Path
 
 from flask import Blueprint, jsonify, request, send_file, url_for
 
-from ..files.formats import DataFileError, count_lines, file_format
+from ..files.formats import DataFileError, file_format
 from ..files.jobs import Jobs, JobsBusy
+from ..files.text_source import count_lines
 from .errors import ApiError
 from .routes import answers_json, body_limit, costs_work
 from .state import current_visitor, demo_state
