@@ -302,7 +302,8 @@ def pick(rng: random.Random, name: str, used: set) -> tuple:
 
 
 def check(sentence: str, tagged: str) -> None:
-    assert SEPARATOR not in sentence + tagged and "\n" not in sentence + tagged
+    assert SEPARATOR not in sentence + tagged
+    assert "\n" not in sentence + tagged
     assert TAG.sub(lambda m: m.group(1), tagged) == sentence, (sentence, tagged)
     squeezed = tagged.replace(" ", "")
     assert "><" not in squeezed, f"entities side by side: {tagged}"  # see the module docstring

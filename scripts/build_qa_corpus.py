@@ -338,7 +338,8 @@ def paragraph(rng: random.Random, kind: str, number: int) -> dict:
     for i, slot in enumerate(rng.sample(asked, min(len(asked), rng.randint(3, 4)))):
         question = render(rng.choice(QUESTIONS[kind][slot]), slots, 0, {})
         answer, start = slots[slot], spans[slot]
-        assert context[start:start + len(answer)] == answer and context[start - 1] == " "
+        assert context[start:start + len(answer)] == answer
+        assert context[start - 1] == " "
         qas.append({"id": f"demo-qa-v1_{number:04d}-{i}", "question": question,
                     "answers": [{"text": answer, "answer_start": start}]})
     title = render(TITLES[kind], slots, 0, {})

@@ -5,6 +5,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from demo_app import DeployArguments, create_app, load_predictor, serve
 
@@ -15,6 +16,11 @@ os.environ["DEMO_APP_CACHE"] = tempfile.mkdtemp(prefix="demo_app-test-cache-")
 atexit.register(shutil.rmtree, os.environ["DEMO_APP_CACHE"], True)
 
 ARTIFACTS = ROOT / "test-artifacts"
+
+# In CI the property tests draw the same examples every run (a failure there is reproducible
+# from the log); on a developer's machine they keep exploring.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Dict, List
 
@@ -13,6 +15,7 @@ from transformers import AutoTokenizer, BertConfig, BertForSequenceClassificatio
 
 from demo_app.loading.arguments import DEMO_PRETRAINED_DIR
 
+ROOT = Path(__file__).resolve().parent.parent
 PRETRAINED_DIR = DEMO_PRETRAINED_DIR  # a real vocab + config, like beomi/kcbert-base but small
 XSS_PAYLOADS = [
     "<img src=x onerror=\"window.__xss='img'\">",
@@ -131,7 +134,8 @@ def wait_until_serving(url: str, process, seconds: float = 90) -> None:
             requests.get(url + "/healthz", timeout=2)
             return
         except requests.RequestException:
-            assert time.monotonic() < deadline and process.poll() is None, "the server did not start"
+            assert process.poll() is None, "the server exited before it served"
+            assert time.monotonic() < deadline, "the server did not start"
             time.sleep(0.3)
 
 
@@ -164,3 +168,11 @@ def medium_bert(task: str, directory: Path, seed: int = 0) -> Dict[str, str]:
                                       dirpath=checkpoints.name)
     save_lightning_checkpoint(checkpoint, checkpoints / checkpoint_filename(0, 1.0))
     return {"pretrained_model_name": str(pretrained), "downstream_model_dir": str(checkpoints)}
+
+
+def run_cli(*args: str, cwd: Path = ROOT, timeout: float = 300) -> "subprocess.CompletedProcess[str]":
+    """``python -m demo_app ARGS`` in a process of its own, as a student types it, with this
+    checkout's demo_app first on the path."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "demo_app", *args], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=timeout)

@@ -81,7 +81,8 @@ def test_nan_weights_answer_a_clean_json_error(demo_classifier):
     with serve(create_app(broken), port=0, quiet=True) as server:
         response = post(server.url + "/api", '"재밌어요"')
         assert response.status_code == 500
-        assert "NaN" in response.json()["error"] and "Traceback" not in response.text
+        assert "NaN" in response.json()["error"]
+        assert "Traceback" not in response.text
         assert requests.get(server.url + "/healthz", timeout=10).status_code == 200
 
 
@@ -127,7 +128,8 @@ def test_rotating_x_forwarded_for_cannot_multiply_the_limit(demo_classifier):
     with serve(untrusted, port=0, quiet=True) as server:
         codes = [post(server.url + "/api", '"좋아"', headers={**JSON, "X-Forwarded-For": f"10.0.0.{i}"})
                  .status_code for i in range(20)]
-        assert codes.count(200) == 5 and codes.count(429) == 15
+        assert codes.count(200) == 5
+        assert codes.count(429) == 15
     # Behind ngrok (one trusted hop) each address is a visitor, but the server-wide ceiling holds.
     trusted = create_app(demo_classifier, rate_limit="5/minute", rate_limit_total="20/minute",
                          forwarded_hops=1)
@@ -135,7 +137,8 @@ def test_rotating_x_forwarded_for_cannot_multiply_the_limit(demo_classifier):
         codes = [post(server.url + "/api", '"좋아"',
                       headers={**JSON, "X-Forwarded-For": f"6.6.6.6, 198.51.100.{i}"}).status_code
                  for i in range(40)]
-        assert codes.count(200) == 20 and codes.count(429) == 20
+        assert codes.count(200) == 20
+        assert codes.count(429) == 20
         assert "for everyone" in post(server.url + "/api", '"좋아"',
                                       headers={**JSON, "X-Forwarded-For": "198.51.100.99"}).json()["error"]
 
@@ -182,9 +185,11 @@ def test_wrong_passwords_are_throttled_but_the_right_one_always_gets_in(demo_cla
     with serve(app, port=0, quiet=True) as server:
         assert post(server.url + "/api", '"좋아"', headers=right).status_code == 200  # lowercase scheme
         codes = [post(server.url + "/api", '"좋아"', headers=wrong).status_code for _ in range(30)]
-        assert codes[:5] == [401] * 5 and set(codes[5:]) == {429}
+        assert codes[:5] == [401] * 5
+        assert set(codes[5:]) == {429}
         throttled = post(server.url + "/api", '"좋아"', headers=wrong)
-        assert throttled.status_code == 429 and int(throttled.headers["Retry-After"]) >= 1
+        assert throttled.status_code == 429
+        assert int(throttled.headers["Retry-After"]) >= 1
         for _ in range(3):  # the guesser keeps going; the owner, at the same address, gets in
             assert post(server.url + "/api", '"좋아"', headers=wrong).status_code == 429
             assert post(server.url + "/api", '"좋아"', headers=right).status_code == 200
@@ -209,7 +214,8 @@ def test_auth_needs_a_password_or_generates_one(demo_classifier, capfd):
     app = create_app(demo_classifier, auth="teacher")
     shown = capfd.readouterr().err
     password = shown.split("with the password ")[1].split()[0]
-    assert len(password) >= 16 and app.extensions["demo_app"].settings.auth == f"teacher:{password}"
+    assert len(password) >= 16
+    assert app.extensions["demo_app"].settings.auth == f"teacher:{password}"
     create_app(demo_classifier, auth="teacher:short")
     assert "shorter than 12 characters" in capfd.readouterr().err
 
@@ -240,6 +246,11 @@ def test_serve_and_stop_cycles_leave_nothing_behind(demo_classifier):
     for _ in range(30):
         cycle(0).stop()
     stop_time = (time.monotonic() - started) / 30
+    started = time.monotonic()
+    running = [cycle(0) for _ in range(30)]  # what a cycle costs without stop()
+    start_time = (time.monotonic() - started) / 30
+    for handle in running:
+        handle.stop()
     server = cycle(0)
     for _ in range(30):  # re-running the notebook cell: same port, replaced in place
         server = serve(app, port=server.port, quiet=True)
@@ -248,7 +259,9 @@ def test_serve_and_stop_cycles_leave_nothing_behind(demo_classifier):
     assert after["threads"] <= baseline["threads"] + 1, (baseline, after)
     assert after["fds"] <= baseline["fds"] + 5, (baseline, after)
     assert after["rss_mb"] - baseline["rss_mb"] < 40, (baseline, after)
-    assert stop_time < 1.0, f"a serve/stop cycle took {stop_time:.2f} s"
+    # stop() returns at once (no waiting out a poll interval or a timeout): a cycle with it costs
+    # little more than starting a server and asking it once.
+    assert stop_time < 3 * start_time, (stop_time, start_time)
 
 
 def test_no_old_app_answers_after_stop_or_reserve(demo_classifier, capfd):
@@ -271,12 +284,14 @@ def test_no_old_app_answers_after_stop_or_reserve(demo_classifier, capfd):
 def test_12_mb_bodies_get_a_readable_413(live_server):
     body = json.dumps("가" * 4_000_000).encode()  # 12 MB
     response = post(live_server.url + "/api", body)
-    assert response.status_code == 413 and "max_body_bytes" in response.json()["error"]
+    assert response.status_code == 413
+    assert "max_body_bytes" in response.json()["error"]
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     request = urllib.request.Request(live_server.url + "/api", data=body, headers=JSON)
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=30)
-    assert refused.value.code == 413 and "max_body_bytes" in json.loads(refused.value.read())["error"]
+    assert refused.value.code == 413
+    assert "max_body_bytes" in json.loads(refused.value.read())["error"]
     assert post(live_server.url + "/api", '"좋아"').status_code == 200
 
 
@@ -297,8 +312,10 @@ def raw_exchange(port, request_bytes):
 def test_the_servers_own_error_pages_carry_the_security_headers(live_server):
     answer, closed = raw_exchange(live_server.port, b"POST /api HTTP/1.1\r\nHost: x\r\n"
                                                     b"Content-Length: nope\r\n\r\n")
-    assert answer.startswith(b"HTTP/1.1 400") and closed
-    assert b"Content-Security-Policy: default-src 'self'" in answer and b"nosniff" in answer
+    assert answer.startswith(b"HTTP/1.1 400")
+    assert closed
+    assert b"Content-Security-Policy: default-src 'self'" in answer
+    assert b"nosniff" in answer
 
 
 def test_transfer_encoding_with_content_length_closes_the_connection(live_server):
@@ -306,7 +323,8 @@ def test_transfer_encoding_with_content_length_closes_the_connection(live_server
         live_server.port,
         b"POST /api HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 4\r\n"
         b"Transfer-Encoding: chunked\r\n\r\n4\r\n\"ok\"\r\n0\r\n\r\n")
-    assert answer.startswith(b"HTTP/1.1 200") and closed
+    assert answer.startswith(b"HTTP/1.1 200")
+    assert closed
 
 
 def test_cors_answers_vary_by_origin(demo_classifier):
@@ -334,14 +352,16 @@ def test_chunked_bodies_over_the_limit_are_counted_not_stored(live_server):
 
     before = set(os.listdir("/proc/self/fd"))
     response = requests.post(live_server.url + "/predict", data=chunks(), headers=JSON, timeout=60)
-    assert response.status_code == 413 and "max_body_bytes" in response.json()["error"]
+    assert response.status_code == 413
+    assert "max_body_bytes" in response.json()["error"]
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     deleted = [os.readlink(f"/proc/self/fd/{fd}") for fd in set(os.listdir("/proc/self/fd")) - before
                if os.path.exists(f"/proc/self/fd/{fd}")]
     assert not [path for path in deleted if "(deleted)" in path]
     small = requests.post(live_server.url + "/predict", data=iter([b'{"sentence": ', b'"\xec\xa2\x8b\xec\x95\x84"}']),
                           headers=JSON, timeout=30)
-    assert small.status_code == 200 and small.json()["sentence"] == "좋아"
+    assert small.status_code == 200
+    assert small.json()["sentence"] == "좋아"
 
 
 def test_a_first_visit_without_credentials_is_not_a_wrong_password(demo_classifier):
@@ -409,7 +429,8 @@ def test_a_form_of_thousands_of_parts_is_told_so(live_server):
     body = {f"field{i}": "x" for i in range(5000)}
     response = requests.post(live_server.url + "/predict/file", files={"file": ("a.csv", b"sentence\nx\n")},
                              data=body, timeout=30)
-    assert response.status_code == 413 and "more than 1000 parts" in response.json()["error"]
+    assert response.status_code == 413
+    assert "more than 1000 parts" in response.json()["error"]
 
 
 def test_a_recompressed_checkpoint_is_refused_not_read_as_garbage(tmp_path):

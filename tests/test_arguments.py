@@ -59,7 +59,8 @@ def test_empty_directory_error_says_what_was_looked_for_and_found(tmp_path):
     touch(tmp_path / "notes.txt")
     with pytest.raises(FileNotFoundError) as error:
         find_best_checkpoint(tmp_path)
-    assert "*.ckpt" in str(error.value) and "notes.txt" in str(error.value)
+    assert "*.ckpt" in str(error.value)
+    assert "notes.txt" in str(error.value)
 
 
 def test_missing_directory(tmp_path):
@@ -70,7 +71,8 @@ def test_missing_directory(tmp_path):
 def test_arguments_keep_ratsnlp_names_and_check_values():
     args = DeployArguments(pretrained_model_name="beomi/kcbert-base",
                            downstream_model_dir="/gdrive/My Drive/nlpbook/checkpoint-doccls")
-    assert args.max_seq_length == 128 and not args.uses_demo_model
+    assert args.max_seq_length == 128
+    assert not args.uses_demo_model
     assert DeployArguments().uses_demo_model
     with pytest.raises(ValueError, match="device"):
         DeployArguments(device="tpu")

@@ -2,9 +2,10 @@
 and time: costs priced before work, fair sharing of the model, work dropped when nobody waits,
 disk and memory budgets, clean exits.
 
-For each attack: an innocent visitor's short request is answered within ``INNOCENT_BOUND_S``
-while it runs, the server's memory stays under its budget, and every attacker is refused with a
-clear JSON 4xx / 429 / 503. The QA and NER attacks use BERTs four times wider and twice deeper than
+For each attack: an innocent visitor's short request waits, while it runs, less than one attack
+request takes alone (first come, first served it would wait for every attacker's), measured in
+the same test on the idle server; the server's memory stays under its budget, and every attacker
+is refused with a clear JSON 4xx / 429 / 503. The QA and NER attacks use BERTs four times wider and twice deeper than
 the demo models (random weights), so that work queued first come, first served would show as
 seconds of waiting.
 """
@@ -26,7 +27,8 @@ import requests
 from helpers import free_port, medium_bert, wait_until_serving
 
 ROOT = Path(__file__).resolve().parent.parent
-INNOCENT_BOUND_S = 2.0
+INNOCENT_VS_ONE_ATTACK = 1.0  # the innocent's longest wait, in units of one attack request alone
+INNOCENT_VS_IDLE = 20  # ... or of its own time on the idle server, when an attack costs less
 TEXT_RSS_BUDGET_MB = 1500
 IMAGE_RSS_BUDGET_MB = 1200  # one 40 MP WebP or PNG takes about 600 MB while it is decoded
 REFUSALS = (400, 413, 415, 429, 503)
@@ -68,6 +70,8 @@ class Siege:
         self._stop = threading.Event()
 
     def run(self) -> "Siege":
+        self.idle = max(self._timed(self.innocent) for _ in range(5))  # the idle server's pace
+        self.one_attack = self._timed(self.attack)
         threads = [threading.Thread(target=self._attacker) for _ in range(self.attackers)]
         for thread in threads:
             thread.start()
@@ -85,6 +89,12 @@ class Siege:
             thread.join(120)
         return self
 
+    @staticmethod
+    def _timed(request) -> float:
+        started = time.monotonic()
+        request()
+        return time.monotonic() - started
+
     def _attacker(self) -> None:
         while not self._stop.is_set():
             try:
@@ -98,10 +108,13 @@ class Siege:
                                       response.text[:300]))
 
     def check(self, rss_budget_mb: float = TEXT_RSS_BUDGET_MB) -> None:
-        assert self.latencies and max(self.latencies) < INNOCENT_BOUND_S, sorted(self.latencies)[-5:]
+        bound = max(INNOCENT_VS_ONE_ATTACK * self.one_attack, INNOCENT_VS_IDLE * self.idle)
+        assert self.latencies, "the innocent visitor was never answered"
+        assert max(self.latencies) < bound, (sorted(self.latencies)[-5:], self.one_attack, self.idle)
         assert self.peak_rss < rss_budget_mb, self.peak_rss
         for status, content_type, text in self.refusals:
-            assert status in REFUSALS and content_type.startswith("application/json"), (status, text)
+            assert status in REFUSALS, (status, text)
+            assert content_type.startswith("application/json"), (status, text)
             assert json.loads(text)["error"]
 
 
@@ -130,7 +143,8 @@ def test_long_qa_contexts_are_priced_and_share_the_model_fairly(medium_qa):
     try:
         long_question = {"question": QUESTION, "context": LONG_CONTEXT[:15_000]}
         too_much = post_json(server, "/predict", {"inputs": [long_question] * 4})
-        assert too_much.status_code == 413 and "max_request_rows" in too_much.json()["error"]
+        assert too_much.status_code == 413
+        assert "max_request_rows" in too_much.json()["error"]
         siege = Siege(server, lambda: post_json(server, "/predict", {"question": QUESTION, "context": LONG_CONTEXT}),
                       lambda: post_json(server, "/predict", {"question": QUESTION, "context": SHORT_CONTEXT}),
                       attackers=8, seconds=8).run()
@@ -155,6 +169,8 @@ def test_work_nobody_waits_for_is_dropped(medium_qa):
     request queued behind them in the same visitor's line is answered at once."""
     server = Server({"model": medium_qa})
     try:
+        shorter = {"question": QUESTION, "context": LONG_CONTEXT[:3000]}
+        alone = Siege._timed(lambda: post_json(server, "/predict", shorter))
         long_question = {"question": QUESTION, "context": LONG_CONTEXT}
         leavers = [threading.Thread(target=abandon_after, args=(server, long_question, 0.5))
                    for _ in range(12)]
@@ -163,8 +179,12 @@ def test_work_nobody_waits_for_is_dropped(medium_qa):
         for leaver in leavers:
             leaver.join()
         started = time.monotonic()
-        behind = post_json(server, "/predict", {"question": QUESTION, "context": LONG_CONTEXT[:3000]})
-        assert behind.status_code == 200 and time.monotonic() - started < INNOCENT_BOUND_S
+        behind = post_json(server, "/predict", shorter)
+        waited = time.monotonic() - started
+        assert behind.status_code == 200
+        # Served as if alone (give or take the step already running); the dropped work is
+        # about 40 times this request.
+        assert waited < 4 * alone, (waited, alone)
     finally:
         assert server.stop() == 0
 
@@ -196,9 +216,11 @@ def test_files_priced_before_they_are_read(tmp_path):
     server = Server({})
     try:
         refused = upload(server, "wide.csv", wide)
-        assert refused.status_code == 400 and "max_file_columns" in refused.json()["error"]
+        assert refused.status_code == 400
+        assert "max_file_columns" in refused.json()["error"]
         refused = upload(server, "empties.json", empties)
-        assert refused.status_code == 400 and "'sentence' column" in refused.json()["error"]
+        assert refused.status_code == 400
+        assert "'sentence' column" in refused.json()["error"]
         uploads = itertools.cycle([("wide.csv", wide), ("empties.json", empties)])
         siege = Siege(server, lambda: upload(server, *next(uploads)),
                       lambda: post_json(server, "/predict", {"sentence": "정말 재밌어요"}),
@@ -227,9 +249,11 @@ def test_disk_stays_within_its_budgets(tmp_path):
         while job["status"] == "running":
             time.sleep(0.5)
             job = requests.get(server.url + job["status_url"], timeout=30).json()
-        assert job["status"] == "failed" and "max_file_result_bytes" in job["error"]
+        assert job["status"] == "failed"
+        assert "max_file_result_bytes" in job["error"]
         results = requests.get(server.url + job["download"], timeout=30)  # the rows done so far
-        assert results.status_code == 200 and 1_000_000 < len(results.content) < 1_500_000
+        assert results.status_code == 200
+        assert 1_000_000 < len(results.content) < 1_500_000
     finally:
         assert server.stop() == 0
 
@@ -345,9 +369,8 @@ def test_a_flood_of_slow_connections_through_the_tunnel_cannot_keep_visitors_out
                 pass
             flood.append(connection)
         try:
-            started = time.monotonic()
             answer = requests.post(server.url + "/predict", json={"sentence": "정말 재밌어요"}, timeout=10)
-            assert answer.status_code == 200 and time.monotonic() - started < INNOCENT_BOUND_S
+            assert answer.status_code == 200  # answered while the flood holds every connection it opened
             for _ in range(8):  # a byte every second: far under the minimum body rate
                 time.sleep(1)
                 for connection in flood:

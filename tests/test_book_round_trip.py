@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 from book_round_trip import FILES, HOSTILE, NLI_LABELS, corrections, export_all
+from helpers import run_cli
 
 from demo_app import (
     CheckpointError,
@@ -24,11 +25,6 @@ from demo_app import (
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "ratsnlp-1.0.53"
 DEMO = ROOT / "demo_app" / "demo_model"
-
-
-def run_cli(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "demo_app", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=timeout)
 
 
 # -- exports the book reads -------------------------------------------------------------------
@@ -59,9 +55,12 @@ def test_exports_of_hostile_text_are_read_back_by_the_books_own_readers(tmp_path
 def test_a_format_that_does_not_fit_the_historys_task_is_an_error(tmp_path):
     export_all(tmp_path)
     result = run_cli("history", str(tmp_path / "classification-history.sqlite"), "--format", "klue-nli")
-    assert result.returncode == 1 and "holds classification predictions" in result.stderr and "nsmc" in result.stderr
+    assert result.returncode == 1
+    assert "holds classification predictions" in result.stderr
+    assert "nsmc" in result.stderr
     ok = run_cli("history", str(tmp_path / "classification-history.sqlite"), "--format", "nsmc")
-    assert ok.returncode == 0 and ok.stdout.startswith("id\tdocument\tlabel\n")
+    assert ok.returncode == 0
+    assert ok.stdout.startswith("id\tdocument\tlabel\n")
 
 
 # -- the book's files demo_app reads ------------------------------------------------------------
@@ -80,8 +79,10 @@ def test_predict_reads_the_books_corpus_files_and_scores_them(tmp_path, task, co
                      "--no-progress")
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
-    assert len(rows) == 8 and not any(row["error"] for row in rows), rows
-    assert "8 rows: 8 predicted" in result.stderr and metric in result.stderr
+    assert len(rows) == 8, rows
+    assert not any(row["error"] for row in rows), rows
+    assert "8 rows: 8 predicted" in result.stderr
+    assert metric in result.stderr
 
 
 def test_the_projects_own_ner_and_korquad_corpora_are_scored(tmp_path):
@@ -96,7 +97,8 @@ def test_the_projects_own_ner_and_korquad_corpora_are_scored(tmp_path):
     exact = float(qa.stderr.split("exact match: ")[1].split(",")[0])
     assert exact > 0.5, qa.stderr
     wrong = run_cli("predict", "--input", str(ROOT / "data" / "demo_qa" / "KorQuAD_v1.0_dev.json"))
-    assert wrong.returncode == 1 and "--task qa" in wrong.stderr
+    assert wrong.returncode == 1
+    assert "--task qa" in wrong.stderr
 
 
 # -- no task guessed wrong in silence -------------------------------------------------------------
@@ -139,7 +141,8 @@ def test_pair_shaped_input_on_a_single_sentence_model_names_the_fix(demo_classif
         make_inference_fn(demo_classifier)("나는 밥을 먹었다", "나는 식사를 했다")
     app = create_app(demo_classifier)
     answer = app.test_client().post("/predict", json={"premise": "나는 밥을 먹었다", "hypothesis": "배고프다"})
-    assert answer.status_code == 400 and "--task pair-classification" in answer.get_json()["error"]
+    assert answer.status_code == 400
+    assert "--task pair-classification" in answer.get_json()["error"]
 
 
 def test_a_head_alone_says_so(tmp_path):
@@ -213,7 +216,8 @@ def test_either_spelling_of_drives_root_finds_the_checkpoint_in_a_notebook(drive
     notebook.cells = [settings, load]
     NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
     output = "".join(o.get("text", "") for o in load.outputs)
-    assert "bundled demo model" not in output and "the other spelling of Google Drive's root" in output
+    assert "bundled demo model" not in output
+    assert "the other spelling of Google Drive's root" in output
 
 
 # -- the smaller items ----------------------------------------------------------------------------
@@ -221,9 +225,11 @@ def test_either_spelling_of_drives_root_finds_the_checkpoint_in_a_notebook(drive
 
 def test_cli_errors_name_the_inputs_own_position():
     result = run_cli("predict", "좋아요", "괜찮아요", "   ")
-    assert result.returncode == 1 and "sentence 2" in result.stderr
+    assert result.returncode == 1
+    assert "sentence 2" in result.stderr
     result = run_cli("predict", "--task", "pair-classification", "a", "b", "c", "d", "e", " ")
-    assert result.returncode == 1 and "pair 2" in result.stderr
+    assert result.returncode == 1
+    assert "pair 2" in result.stderr
 
 
 def test_flag_takes_a_class_index_or_name_as_data_files_do(demo_classifier, tmp_path):
@@ -233,7 +239,8 @@ def test_flag_takes_a_class_index_or_name_as_data_files_do(demo_classifier, tmp_
                                  ("positive", "긍정 (positive)")):
         handle = client.post("/api", json="좋아요").get_json()["history"]
         answer = client.post("/flag", json={**handle, "correction": correction})
-        assert answer.status_code == 200 and answer.get_json()["correction"] == expected
+        assert answer.status_code == 200
+        assert answer.get_json()["correction"] == expected
     handle = client.post("/api", json="좋아요").get_json()["history"]
     assert client.post("/flag", json={**handle, "correction": 7}).status_code == 400
 
@@ -251,7 +258,9 @@ def test_an_existing_output_is_not_overwritten_without_being_asked(tmp_path):
     output = tmp_path / "out.csv"
     assert run_cli("predict", "--input", str(source), "--output", str(output), "--no-progress").returncode == 0
     again = run_cli("predict", "--input", str(source), "--output", str(output), "--no-progress")
-    assert again.returncode == 1 and "--resume" in again.stderr and "--overwrite" in again.stderr
+    assert again.returncode == 1
+    assert "--resume" in again.stderr
+    assert "--overwrite" in again.stderr
     assert run_cli("predict", "--input", str(source), "--output", str(output), "--overwrite",
                    "--no-progress").returncode == 0
 
@@ -260,7 +269,8 @@ def test_a_qa_answer_starting_inside_a_word_says_so():
     qa = load_predictor(DeployArguments(task="qa"), verbose=False)
     answer = make_inference_fn(qa)("누리식품 본사가 있는 도시는?",
                                    "누리식품은 1977년에 세운 회사다. 본사는 목포에 있다.")
-    assert answer["answer"] == "목포" and answer["inside_word"] is False
+    assert answer["answer"] == "목포"
+    assert answer["inside_word"] is False
     from demo_app.tasks import get_task
 
     spans = {"question": "q", "context": "본사는 포스코타워에 있다", "spans": [

@@ -152,7 +152,9 @@ def test_long_qa_examples_fit_their_buttons_on_a_phone(browser, artifacts_dir):
                 ".example", "buttons => buttons.map(b => [b.getBoundingClientRect().right, "
                             "b.clientHeight, parseFloat(getComputedStyle(b).borderTopLeftRadius)])")
             for right, height, radius in boxes:  # in the screen, a few lines tall, corners that keep the text in
-                assert right <= 360 and height <= 120 and radius <= height / 4, boxes
+                assert right <= 360, boxes
+                assert height <= 120, boxes
+                assert radius <= height / 4, boxes
             sizes = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
             assert sizes[0] <= sizes[1], sizes
             page.screenshot(path=str(artifacts_dir / "page-qa-phone.png"), full_page=True)

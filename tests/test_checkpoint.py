@@ -96,7 +96,8 @@ def test_other_missing_or_unexpected_keys_are_listed(tmp_path):
     torch.save(state, tmp_path / "model.pth")
     with pytest.raises(CheckpointError) as error:
         load(downstream_model_checkpoint_fpath=str(tmp_path / "model.pth"))
-    assert "bert.pooler.dense.weight" in str(error.value) and "bert.extra.weight" in str(error.value)
+    assert "bert.pooler.dense.weight" in str(error.value)
+    assert "bert.extra.weight" in str(error.value)
 
 
 def test_num_labels_comes_from_the_classifier_bias(tmp_path):
@@ -181,5 +182,6 @@ def test_other_architectures_through_the_auto_classes(tmp_path, architecture):
     classifier = load_predictor(DeployArguments(pretrained_model_name=str(pretrained), precision="fp32",
                                                  downstream_model_checkpoint_fpath=str(tmp_path / "model.bin")),
                                  verbose=False, batching=False)
-    assert classifier.model.config.model_type == architecture and len(classifier.labels) == 3
+    assert classifier.model.config.model_type == architecture
+    assert len(classifier.labels) == 3
     torch.testing.assert_close(probabilities_of(classifier), reference_probabilities(model), atol=1e-6, rtol=0)

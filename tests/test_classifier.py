@@ -79,8 +79,10 @@ def test_rounding_follows_the_tutorial_and_widths_have_no_float_artifacts():
     # 0.1378 * 100 is 13.780000000000001 in Python: the tutorial printed that.
     result = prediction_to_dict(Prediction("x", "긍정 (positive)",
                                            {"부정 (negative)": 0.13780000001, "긍정 (positive)": 0.86219999999}))
-    assert result["negative_data"] == "부정 0.1378" and result["positive_data"] == "긍정 0.8622"
-    assert result["negative_width"] == "13.78%" and result["positive_width"] == "86.22%"
+    assert result["negative_data"] == "부정 0.1378"
+    assert result["positive_data"] == "긍정 0.8622"
+    assert result["negative_width"] == "13.78%"
+    assert result["positive_width"] == "86.22%"
 
 
 @pytest.mark.parametrize("probabilities", [
@@ -153,7 +155,8 @@ def test_concurrent_callers_are_batched_and_get_their_own_results(demo_classifie
     assert results.keys() == expected.keys()
     for sentence, probabilities in results.items():
         assert list(probabilities.values()) == pytest.approx(list(expected[sentence].values()), abs=1e-5)
-    assert sum(sizes) == len(sentences) and max(sizes) > 1, f"never batched: {sizes}"
+    assert sum(sizes) == len(sentences), sizes
+    assert max(sizes) > 1, f"never batched: {sizes}"
 
 
 def test_batcher_passes_model_errors_to_the_caller_and_keeps_working(demo_classifier):

@@ -8,15 +8,9 @@ import time
 from pathlib import Path
 
 import torch
-from helpers import PRETRAINED_DIR, RunsCode, tiny_model, trained_like_lightning, write_lightning
+from helpers import PRETRAINED_DIR, RunsCode, run_cli, tiny_model, trained_like_lightning, write_lightning
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def run_cli(*args, cwd=ROOT):
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "demo_app", *args], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=120)
 
 
 def test_predict_with_the_demo_model_prints_one_utf8_json_line_per_sentence():
@@ -26,7 +20,8 @@ def test_predict_with_the_demo_model_prints_one_utf8_json_line_per_sentence():
     assert len(lines) == 2
     assert "이 영화 정말 재밌어요" in lines[0]  # not \u-escaped
     first, second = (json.loads(line) for line in lines)
-    assert first["prediction"] == "긍정 (positive)" and second["prediction"] == "부정 (negative)"
+    assert first["prediction"] == "긍정 (positive)"
+    assert second["prediction"] == "부정 (negative)"
     assert "demo model" in result.stderr
 
 

@@ -96,7 +96,8 @@ def test_my_drive_spelling_typos_and_a_taken_port(student):
         student.run("load_predictor(args)")
     message = error.value.evalue  # the exception's one line, as the student reads it
     assert error.value.ename == "FileNotFoundError"
-    assert "checkpoint directory not found" in message and "checkpoint-doccls" in message  # what is there
+    assert "checkpoint directory not found" in message
+    assert "checkpoint-doccls" in message
     assert len(message) < 600
 
     student.set_field("downstream_model_dir", f"{student.mount}/My Drive/nlpbook/checkpoint-doccls")
@@ -107,7 +108,8 @@ def test_my_drive_spelling_typos_and_a_taken_port(student):
         student.set_field("port", taken)
         student.run("pretrained_model_name =")
         loaded = student.run("load_predictor(args)")
-        assert "MyDrive" in loaded and "does not exist; using" in loaded  # Drive's spelling, said
+        assert "MyDrive" in loaded
+        assert "does not exist; using" in loaded
         served = student.run("serve(app")
         assert f"Port {taken} is in use by another program: using port" in served
         assert "shown here" in served  # no ngrok token in Colab: the in-notebook view
@@ -115,9 +117,11 @@ def test_my_drive_spelling_typos_and_a_taken_port(student):
         assert str(taken) not in url
         assert "'prediction'" in student.run("call_api(")
         health = requests.get(url + "/healthz", timeout=10).json()["model"]
-        assert health["checkpoint"] == "epoch=1-val_loss=0.60.ckpt" and health["demo_model"] is False
+        assert health["checkpoint"] == "epoch=1-val_loss=0.60.ckpt"
+        assert health["demo_model"] is False
         page = requests.get(url + "/", timeout=10).text
-        assert "epoch=1-val_loss=0.60.ckpt" in page and "demo-note" not in page
+        assert "epoch=1-val_loss=0.60.ckpt" in page
+        assert "demo-note" not in page
         student.run("server.stop()")
 
 
@@ -125,7 +129,8 @@ def test_the_page_follows_what_the_notebook_loaded_last(student, colab):
     outputs = student.run_all()  # top to bottom with checkpoint A; the last cell stops the server
     assert "'prediction'" in "".join(outputs)
     exported = colab / "drive" / "nlpbook" / "demo-app-export"  # the export cell, on Drive's MyDrive
-    assert (exported / "Dockerfile").is_file() and "Saved in" in "".join(outputs)
+    assert (exported / "Dockerfile").is_file()
+    assert "Saved in" in "".join(outputs)
     served = student.run("serve(app")
     url = served_url(served)
     assert requests.get(url + "/healthz", timeout=10).json()["model"]["checkpoint"] == "epoch=1-val_loss=0.60.ckpt"
@@ -150,7 +155,8 @@ def test_an_empty_checkpoint_field_is_the_demo_model_and_the_page_says_so(studen
     assert "No checkpoint given" in output
     url = served_url(student.run("serve(app"))
     page = requests.get(url + "/", timeout=10).text
-    assert 'id="demo-note"' in page and "demo model" in page
+    assert 'id="demo-note"' in page
+    assert "demo model" in page
     assert requests.get(url + "/healthz", timeout=10).json()["model"]["demo_model"] is True
     student.run("server.stop()")
 

@@ -149,7 +149,8 @@ def check_files(directory: Path, task: str) -> None:
     assert not [name for name in files if "demo_model" in name or "__pycache__" in name]
     readme = (directory / "README.md").read_text(encoding="utf-8")
     front = readme.split("---")[1]
-    assert "sdk: docker" in front and "app_port: 7860" in front
+    assert "sdk: docker" in front
+    assert "app_port: 7860" in front
     requirements = (directory / "requirements.txt").read_text(encoding="utf-8")
     assert "download.pytorch.org/whl/cpu" in requirements
     assert all("==" in line for line in requirements.splitlines() if line and not line.startswith(("#", "--")))
@@ -184,11 +185,13 @@ def test_a_ratsnlp_checkpoint_exports_to_an_app_that_answers_as_the_book(tmp_pat
     try:
         answers_match(original, url, "classification")
         health = requests.get(url + "/healthz", timeout=30).json()["model"]
-        assert health["demo_model"] is False and health["checkpoint"] == "epoch=1-val_loss=0.60.ckpt"
+        assert health["demo_model"] is False
+        assert health["checkpoint"] == "epoch=1-val_loss=0.60.ckpt"
         book = [json.loads(line) for line in (FIXTURE / "tutorial_outputs.jsonl").read_text("utf-8").splitlines()]
         for expected in book[:5]:
             got = requests.post(url + "/api", json=expected["sentence"], timeout=30).json()
-            assert got["prediction"] == expected["prediction"] and got["positive_data"] == expected["positive_data"]
+            assert got["prediction"] == expected["prediction"]
+            assert got["positive_data"] == expected["positive_data"]
     finally:
         process.terminate()
         process.wait(30)
@@ -201,10 +204,16 @@ def test_the_dockerfile_passes_hadolint_and_runs_as_a_user_on_port(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     text = (directory / "Dockerfile").read_text(encoding="utf-8")
-    assert "USER 1000" in text and "--uid 1000" in text and "HEALTHCHECK" in text and "/healthz" in text
-    assert "demo_app.wsgi:app" in text and "${PORT" in text
+    assert "USER 1000" in text
+    assert "--uid 1000" in text
+    assert "HEALTHCHECK" in text
+    assert "/healthz" in text
+    assert "demo_app.wsgi:app" in text
+    assert "${PORT" in text
     procfile = (directory / "Procfile").read_text(encoding="utf-8")
-    assert procfile.startswith("web: ") and "gunicorn" in procfile and "$PORT" in procfile.replace("${PORT", "$PORT")
+    assert procfile.startswith("web: ")
+    assert "gunicorn" in procfile
+    assert "$PORT" in procfile.replace("${PORT", "$PORT")
 
 
 def test_export_refuses_a_folder_that_holds_something(tmp_path):
@@ -212,7 +221,9 @@ def test_export_refuses_a_folder_that_holds_something(tmp_path):
     (tmp_path / "app" / "notes.txt").write_text("mine")
     result = subprocess.run([sys.executable, "-m", "demo_app", "export", str(tmp_path / "app")],
                             capture_output=True, text=True, cwd=ROOT, timeout=300)
-    assert result.returncode == 1 and "not empty" in result.stderr and "--overwrite" in result.stderr
+    assert result.returncode == 1
+    assert "not empty" in result.stderr
+    assert "--overwrite" in result.stderr
     assert (tmp_path / "app" / "notes.txt").read_text() == "mine"
 
 
@@ -240,11 +251,16 @@ def test_push_to_space_makes_a_docker_space_and_uploads_the_folder(tmp_path, cap
     assert address == "https://huggingface.co/spaces/student/qa-demo"
     [create, upload_call] = hub.calls
     assert create[:2] == ("create_repo", "student/qa-demo")
-    assert create[2]["repo_type"] == "space" and create[2]["space_sdk"] == "docker" and create[2]["exist_ok"]
-    assert upload_call[1] == "student/qa-demo" and upload_call[2]["repo_type"] == "space"
-    assert "Dockerfile" in upload_call[3] and "model/model.safetensors" in upload_call[3]
+    assert create[2]["repo_type"] == "space"
+    assert create[2]["space_sdk"] == "docker"
+    assert create[2]["exist_ok"]
+    assert upload_call[1] == "student/qa-demo"
+    assert upload_call[2]["repo_type"] == "space"
+    assert "Dockerfile" in upload_call[3]
+    assert "model/model.safetensors" in upload_call[3]
     assert "hf_not_a_real_token" not in capsys.readouterr().out
     again = export_app(DeployArguments(task="qa"), folder)  # an earlier export is replaced, not refused
-    assert again == folder and (folder / "model" / "demo_app.json").is_file()
+    assert again == folder
+    assert (folder / "model" / "demo_app.json").is_file()
     with pytest.raises(FileNotFoundError, match="not an exported demo"):
         push_to_space(tmp_path, "student/qa-demo", "token", api=hub)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from helpers import run_cli
 
 from demo_app import create_app, serve
 from demo_app.files.formats import MAX_LINE_BYTES
@@ -21,12 +22,6 @@ from demo_app.files.formats import MAX_LINE_BYTES
 ROOT = Path(__file__).resolve().parent.parent
 REVIEWS = ROOT / "data" / "demo_reviews" / "ratings_test.txt"
 NLI = ROOT / "data" / "demo_nli" / "klue_nli_dev.json"
-
-
-def run_cli(*args, timeout=300):
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "demo_app", *args], capture_output=True, text=True,
-                          cwd=ROOT, env=env, timeout=timeout)
 
 
 def write_nsmc(path: Path, rows: int) -> Path:
@@ -185,19 +180,23 @@ def test_on_bad_row_fail_stops_there_and_keeps_the_rows_before(tmp_path):
     output = tmp_path / "out.tsv"
     result = run_cli("predict", "--input", str(source), "--output", str(output), "--on-bad-row", "fail")
     assert result.returncode == 1
-    assert "line 3" in result.stderr and "is empty" in result.stderr
+    assert "line 3" in result.stderr
+    assert "is empty" in result.stderr
     assert [row["id"] for row in read_tsv(output)] == ["1"]
 
 
 def test_whole_file_problems_are_one_line_errors(tmp_path):
     (tmp_path / "cols.csv").write_text("a,b\n1,2\n", encoding="utf-8")
     result = run_cli("predict", "--input", str(tmp_path / "cols.csv"))
-    assert result.returncode == 1 and "needs a 'sentence' column (or 'document'" in result.stderr
+    assert result.returncode == 1
+    assert "needs a 'sentence' column (or 'document'" in result.stderr
     (tmp_path / "binary.csv").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
     result = run_cli("predict", "--input", str(tmp_path / "binary.csv"))
-    assert result.returncode == 1 and "not a text file" in result.stderr
+    assert result.returncode == 1
+    assert "not a text file" in result.stderr
     result = run_cli("predict", "--input", str(tmp_path / "x.docx"))
-    assert result.returncode == 1 and "no such input file" in result.stderr
+    assert result.returncode == 1
+    assert "no such input file" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -208,12 +207,14 @@ def test_csv_jsonl_and_a_klue_nli_file(tmp_path):
     assert result.returncode == 0, result.stderr
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [r["sentence"] for r in rows] == ["재밌어요, 정말", "시간이 아까웠습니다"]
-    assert rows[1]["prediction"] == "부정 (negative)" and rows[0]["note"] == "a"
+    assert rows[1]["prediction"] == "부정 (negative)"
+    assert rows[0]["note"] == "a"
 
     (tmp_path / "in.jsonl").write_text('{"sentence": "이 영화 정말 재밌어요"}\n{"sentence": ""}\n', encoding="utf-8")
     result = run_cli("predict", "--input", str(tmp_path / "in.jsonl"))
     first, second = (json.loads(line) for line in result.stdout.splitlines())
-    assert first["prediction"] == "긍정 (positive)" and second["error"].startswith("line 2")
+    assert first["prediction"] == "긍정 (positive)"
+    assert second["error"].startswith("line 2")
 
     result = run_cli("predict", "--task", "pair-classification", "--input", str(NLI),
                      "--output", str(tmp_path / "nli.jsonl"), timeout=600)
@@ -265,14 +266,19 @@ def test_a_small_file_is_answered_at_once_with_a_csv_download(file_server, tmp_p
     response = upload(file_server.url, "ratings_test.txt", source.read_bytes())
     assert response.status_code == 200, response.text
     answer = response.json()
-    assert answer["status"] == "done" and answer["rows"] == 120 and answer["predicted"] == 120
-    assert answer["summary"]["rows"] == 120 and 0.8 < answer["summary"]["accuracy"] <= 1
-    assert len(answer["preview"]) == 20 and answer["columns"][-1] == "error"  # a preview; the CSV has all
+    assert answer["status"] == "done"
+    assert answer["rows"] == 120
+    assert answer["predicted"] == 120
+    assert answer["summary"]["rows"] == 120
+    assert 0.8 < answer["summary"]["accuracy"] <= 1
+    assert len(answer["preview"]) == 20
+    assert answer["columns"][-1] == "error"
     download = requests.get(file_server.url + answer["download"], timeout=30)
     assert download.headers["Content-Type"].startswith("text/csv")
     assert "ratings_test-predictions.csv" in download.headers["Content-Disposition"]
     rows = list(csv.DictReader(io.StringIO(download.content.decode("utf-8"))))
-    assert len(rows) == 120 and rows[0]["prediction"] in ("긍정 (positive)", "부정 (negative)")
+    assert len(rows) == 120
+    assert rows[0]["prediction"] in ("긍정 (positive)", "부정 (negative)")
 
 
 def test_a_large_file_is_a_job_with_progress_and_cancel(file_server, tmp_path):
@@ -286,11 +292,14 @@ def test_a_large_file_is_a_job_with_progress_and_cancel(file_server, tmp_path):
         assert progress["status"] == "running"
         seen.append(progress["progress"]["done"])
         time.sleep(0.3)
-    assert seen == sorted(seen) and seen[-1] > 0 and progress["progress"]["total"] == 20_000
+    assert seen == sorted(seen)
+    assert seen[-1] > 0
+    assert progress["progress"]["total"] == 20_000
     # meanwhile a visitor's request is answered
     assert requests.post(file_server.url + "/api", json="재밌어요", timeout=10).status_code == 200
     cancelled = requests.delete(status_url, timeout=10).json()
-    assert cancelled["status"] == "cancelled" and 0 < cancelled["rows"] < 20_000
+    assert cancelled["status"] == "cancelled"
+    assert 0 < cancelled["rows"] < 20_000
     rows = list(csv.DictReader(io.StringIO(requests.get(file_server.url + cancelled["download"],
                                                          timeout=30).text)))
     assert len(rows) == cancelled["rows"]  # what was done before the cancel
@@ -315,15 +324,19 @@ def test_mixed_encodings_and_huge_lines_are_bad_rows_not_errors(file_server, tmp
     response = upload(file_server.url, "bad.tsv", write_bad_file(tmp_path / "bad.tsv").read_bytes())
     assert response.status_code == 200, response.text
     answer = response.json()
-    assert answer["rows"] == 8 and answer["predicted"] == 2 and answer["skipped"] == 6
+    assert answer["rows"] == 8
+    assert answer["predicted"] == 2
+    assert answer["skipped"] == 6
     assert any("line 5 is not UTF-8 text" in problem for problem in answer["problems"])
 
 
 def test_not_multipart_and_no_file_field(file_server):
     response = requests.post(file_server.url + "/predict/file", json={"sentence": "x"}, timeout=10)
-    assert response.status_code == 415 and "multipart/form-data" in response.json()["error"]
+    assert response.status_code == 415
+    assert "multipart/form-data" in response.json()["error"]
     response = requests.post(file_server.url + "/predict/file", files={"other": ("a.csv", b"x")}, timeout=10)
-    assert response.status_code == 400 and "field named" in response.json()["error"]
+    assert response.status_code == 400
+    assert "field named" in response.json()["error"]
     assert requests.get(file_server.url + "/jobs/nope", timeout=10).status_code == 404
 
 
@@ -347,10 +360,13 @@ def test_a_lone_surrogate_in_any_column_is_one_bad_row(tmp_path, file_server):
     source = tmp_path / "in.jsonl"
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
     result = run_cli("predict", "--input", str(source), "--output", str(tmp_path / "out.jsonl"))
-    assert result.returncode == 0 and "52 rows: 51 predicted, 1 skipped" in result.stderr, result.stderr
+    assert result.returncode == 0, result.stderr
+    assert "52 rows: 51 predicted, 1 skipped" in result.stderr, result.stderr
     answer = upload(file_server.url, "in.jsonl", source.read_bytes()).json()
     assert answer.get("status") == "done", answer
-    assert answer["status"] == "done" and answer["rows"] == 52 and answer["skipped"] == 1
+    assert answer["status"] == "done"
+    assert answer["rows"] == 52
+    assert answer["skipped"] == 1
 
 
 @pytest.mark.parametrize("name, data, status, words", [
@@ -367,13 +383,15 @@ def test_odd_files_are_4xx_or_read_never_500(file_server, name, data, status, wo
 def test_a_one_line_json_array_is_counted_by_its_items(file_server):
     data = json.dumps([{"sentence": "a"}] * 60_001, separators=(",", ":")).encode()
     response = upload(file_server.url, "many.json", data)
-    assert response.status_code == 413 and "over 60000 rows" in response.json()["error"]
+    assert response.status_code == 413
+    assert "over 60000 rows" in response.json()["error"]
 
 
 def test_the_preview_keeps_long_cells_short(file_server):
     data = ("sentence,note\n" + "".join(f"좋아요,{'😀' * 5000}\n" for _ in range(5))).encode()
     answer = upload(file_server.url, "long.csv", data).json()
-    assert answer["status"] == "done" and len(answer["preview"][0]["note"]) == 201
+    assert answer["status"] == "done"
+    assert len(answer["preview"][0]["note"]) == 201
 
 
 def test_uploads_and_results_are_deleted_when_the_server_stops(tmp_path):
@@ -391,7 +409,8 @@ def test_uploads_and_results_are_deleted_when_the_server_stops(tmp_path):
         wait_until_serving(url, process)
         assert upload(url, "a.csv", "sentence\n좋아요\n".encode()).json()["status"] == "done"
         made = set(glob.glob("/tmp/demo_app-jobs-*")) - before
-        assert len(made) == 1 and os.listdir(made.pop())  # the results, kept for the download
+        assert len(made) == 1
+        assert os.listdir(made.pop())
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)

@@ -56,16 +56,22 @@ def test_concurrent_requests_are_each_recorded_exactly_once(history_server):
     for thread in threads:
         thread.join()
     rows = stored(path)
-    assert len(rows) == 80 and len(answers) == 80
+    assert len(rows) == 80
+    assert len(answers) == 80
     by_id = {row["id"]: row for row in rows}
     for sentence, answer in answers:  # each answer's handle points at its own row
         row = by_id[answer["history"]["id"]]
         assert json.loads(row["inputs"]) == {"sentence": sentence}
-        assert row["prediction"] == answer["prediction"] and row["source"] == "api"
+        assert row["prediction"] == answer["prediction"]
+        assert row["source"] == "api"
         assert json.loads(row["outputs"])["probabilities"] == answer["probabilities"]
     row = rows[0]
-    assert row["task"] == "classification" and row["model"].endswith(".ckpt") and len(row["model_hash"]) == 64
-    assert row["visitor"] and "127.0.0.1" not in row["visitor"] and row["latency_ms"] > 0
+    assert row["task"] == "classification"
+    assert row["model"].endswith(".ckpt")
+    assert len(row["model_hash"]) == 64
+    assert row["visitor"]
+    assert "127.0.0.1" not in row["visitor"]
+    assert row["latency_ms"] > 0
 
 
 def test_two_gunicorn_workers_share_one_history_file(tmp_path):
@@ -105,12 +111,15 @@ def test_flags_are_stored_with_the_right_label(history_server):
     handle_ = answer["history"]
     flag = {"id": handle_["id"], "flag_token": handle_["flag_token"], "correction": "부정 (negative)"}
     bad_label = requests.post(handle.url + "/flag", json={**flag, "correction": "maybe"}, timeout=10)
-    assert bad_label.status_code == 400 and "one of the labels" in bad_label.json()["error"]
+    assert bad_label.status_code == 400
+    assert "one of the labels" in bad_label.json()["error"]
     forged = requests.post(handle.url + "/flag", json={**flag, "id": handle_["id"] + 1}, timeout=10)
     assert forged.status_code == 404  # another visitor's row: the token does not match
     assert requests.post(handle.url + "/flag", json=flag, timeout=10).json()["flagged"] is True
     [row] = stored(path)
-    assert row["flagged"] == 1 and row["correction"] == "부정 (negative)" and row["source"] == "page"
+    assert row["flagged"] == 1
+    assert row["correction"] == "부정 (negative)"
+    assert row["source"] == "page"
 
 
 def test_exports_round_trip_and_corrections_become_nsmc_training_data(demo_classifier, tmp_path):
@@ -122,7 +131,8 @@ def exports_round_trip(history, demo_classifier):
     task = demo_classifier.task
     results = [task.pipeline.to_dict(p) for p in demo_classifier.predict(SENTENCES)]
     handles = history.record(task, SENTENCES, results, source="api", visitor="203.0.113.9", latency_ms=8)
-    assert history.flag(*handles[0], "부정 (negative)") and history.flag(*handles[3], "긍정 (positive)")
+    assert history.flag(*handles[0], "부정 (negative)")
+    assert history.flag(*handles[3], "긍정 (positive)")
     rows = list(history.rows())
     for format, delimiter in (("csv", ","), ("tsv", "\t")):
         out = io.StringIO()
@@ -196,7 +206,8 @@ def test_history_off_writes_nothing_anywhere(demo_classifier, tmp_path, monkeypa
     handle = serve(create_app(demo_classifier), port=0, quiet=True)
     try:
         page = requests.get(handle.url + "/", timeout=10).text
-        assert "history-note" not in page and 'data-history="off"' in page
+        assert "history-note" not in page
+        assert 'data-history="off"' in page
         answer = requests.post(handle.url + "/predict", json={"sentence": "재밌어요"}, timeout=10).json()
         assert "history" not in answer
         assert requests.post(handle.url + "/flag", json={}, timeout=10).status_code == 404
@@ -219,7 +230,9 @@ def test_the_page_says_when_history_is_on_and_the_owner_view_needs_a_password(de
         app.post("/predict", json={"sentence": payload}, headers=auth)
     assert app.get("/history").status_code == 401
     view = app.get("/history", headers=auth).get_data(as_text=True)
-    assert "<script>window" not in view and "<img src=x" not in view and "&lt;" in view  # as text
+    assert "<script>window" not in view
+    assert "<img src=x" not in view
+    assert "&lt;" in view
     assert view.count("<tr") == len(XSS_PAYLOADS) + 1
 
 
@@ -239,7 +252,8 @@ def test_odd_flag_tokens_are_404_and_exports_do_not_run_in_a_spreadsheet(demo_cl
     out = io.StringIO()
     dump(history, out, "csv")
     row = next(csv.DictReader(io.StringIO(out.getvalue())))
-    assert row["prediction"].startswith("'=") and row["correction"] == "'@SUM(A1:A9)"
+    assert row["prediction"].startswith("'=")
+    assert row["correction"] == "'@SUM(A1:A9)"
 
 
 def test_a_ratsnlp_inference_fn_is_recorded_too(tmp_path):
@@ -250,6 +264,8 @@ def test_a_ratsnlp_inference_fn_is_recorded_too(tmp_path):
 
     client = create_app(inference_fn, history=str(tmp_path / "h.sqlite")).test_client()
     response = client.post("/api", json="좋아요")
-    assert response.status_code == 200 and response.json["history"]["id"] == 1
+    assert response.status_code == 200
+    assert response.json["history"]["id"] == 1
     [row] = stored(tmp_path / "h.sqlite")
-    assert row["prediction"] == "긍정 (positive)" and row["model"] == "inference_fn"
+    assert row["prediction"] == "긍정 (positive)"
+    assert row["model"] == "inference_fn"

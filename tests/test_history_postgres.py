@@ -37,9 +37,12 @@ def test_the_same_history_on_postgresql(demo_classifier, database, tmp_path):
     """The SQLite tests' exports and corrections, run against PostgreSQL."""
     exports_round_trip(History(database, model="m.ckpt", model_hash="0" * 64), demo_classifier)
     history = History(database)
-    assert history.count() == 4 and history.tasks() == ["classification"]
-    assert history.path is None and history.max_bytes is None  # a database's size is its host's business
-    assert "not-a-secret" not in history.location and "***" in history.location
+    assert history.count() == 4
+    assert history.tasks() == ["classification"]
+    assert history.path is None
+    assert history.max_bytes is None
+    assert "not-a-secret" not in history.location
+    assert "***" in history.location
 
 
 def test_two_gunicorn_servers_with_two_workers_each_share_one_database(database):
@@ -96,18 +99,21 @@ def test_a_database_that_goes_away_does_not_fail_predictions(demo_classifier, po
         try:
             answered = requests.post(handle.url + "/predict", json={"sentence": "시간이 아까웠습니다"},
                                      headers=auth, timeout=30)
-            assert answered.status_code == 200 and answered.json()["prediction"] == "부정 (negative)"
+            assert answered.status_code == 200
+            assert answered.json()["prediction"] == "부정 (negative)"
             assert "history" not in answered.json()  # answered, not stored
             correction = {**first.json()["history"], "correction": "부정 (negative)"}
             flagged = requests.post(handle.url + "/flag", json=correction,
                                     headers=auth, timeout=30)
-            assert flagged.status_code == 503 and "history" in flagged.json()["error"]
+            assert flagged.status_code == 503
+            assert "history" in flagged.json()["error"]
         finally:
             postgres.start()
         again = requests.post(handle.url + "/predict", json={"sentence": "최고예요"}, headers=auth, timeout=30)
         assert "history" in again.json()
         view = requests.get(handle.url + "/history", headers=auth, timeout=30).text
-        assert 'id="missed"' in view and "1 predictions" in view
+        assert 'id="missed"' in view
+        assert "1 predictions" in view
         assert History(database).missed() == 1  # counted in the database once it answered again
     finally:
         handle.stop()

@@ -5,17 +5,15 @@ models saved with save_pretrained."""
 import csv
 import io
 import json
-import os
 import random
 import resource
 import struct
-import subprocess
-import sys
 import zlib
 from pathlib import Path
 
 import pytest
 import requests
+from helpers import run_cli
 from PIL import Image
 from train_image_demo_model import draw_shape  # the demo model's own drawing code (scripts/)
 
@@ -72,7 +70,8 @@ def every_format_and_mode():
 @pytest.mark.parametrize("name, data", list(every_format_and_mode().items()))
 def test_every_format_and_mode_is_read_as_rgb_and_classified(image_predictor, name, data):
     picture = decode_image(data, name)
-    assert picture.mode == "RGB" and picture.size == (96, 96)
+    assert picture.mode == "RGB"
+    assert picture.size == (96, 96)
     assert make_inference_fn(image_predictor)(data)["class_name"] == "star", name
 
 
@@ -106,7 +105,8 @@ def test_a_decompression_bomb_is_refused_without_decoding_it(bomb):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with pytest.raises(ImageError) as error:
         decode_image(bomb, "bomb.png")
-    assert error.value.status == 413 and "pixels" in str(error.value)
+    assert error.value.status == 413
+    assert "pixels" in str(error.value)
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 50_000  # kB: no spike
 
 
@@ -124,7 +124,8 @@ def test_broken_files_are_a_clear_error(name):
     data, words = BAD_FILES[name]
     with pytest.raises(ImageError) as error:
         decode_image(data, name)
-    assert words in str(error.value) and error.value.status == 400
+    assert words in str(error.value)
+    assert error.value.status == 400
 
 
 # -- HTTP ---------------------------------------------------------------------------------------
@@ -134,9 +135,12 @@ def test_the_recipes_own_client_works_unchanged(image_server, tmp_path):
     path.write_bytes(encoded(shape("circle"), "JPEG"))
     # From "Deploying PyTorch in Python via a REST API with Flask", as written:
     resp = requests.post(image_server.url + "/predict", files={"file": open(path, "rb")})
-    assert resp.json()["class_id"] == "shape-circle" and resp.json()["class_name"] == "circle"
+    assert resp.json()["class_id"] == "shape-circle"
+    assert resp.json()["class_name"] == "circle"
     bars = resp.json()["probabilities"]
-    assert len(bars) == 5 and bars[0]["label"] == "circle" and bars[0]["width"].endswith("%")
+    assert len(bars) == 5
+    assert bars[0]["label"] == "circle"
+    assert bars[0]["width"].endswith("%")
 
 
 def test_several_files_base64_and_api(image_server):
@@ -146,7 +150,8 @@ def test_several_files_base64_and_api(image_server):
     assert [p["class_name"] for p in answer["predictions"]] == ["circle", "square", "cross"]
     too_many = [("file", (f"{i}.png", encoded(shape("circle"), "PNG"))) for i in range(9)]
     response = requests.post(url + "/predict", files=too_many, timeout=30)
-    assert response.status_code == 413 and "limit is 8" in response.json()["error"]
+    assert response.status_code == 413
+    assert "limit is 8" in response.json()["error"]
     import base64
 
     data = base64.b64encode(encoded(shape("triangle"), "WEBP")).decode()
@@ -156,26 +161,31 @@ def test_several_files_base64_and_api(image_server):
     assert requests.post(url + "/api", files={"file": ("x.bmp", encoded(shape("star"), "BMP"))},
                          timeout=30).json()["class_name"] == "star"
     bad = requests.post(url + "/predict", json={"image": "%%%"}, timeout=30)
-    assert bad.status_code == 400 and "base64" in bad.json()["error"]
+    assert bad.status_code == 400
+    assert "base64" in bad.json()["error"]
 
 
 @pytest.mark.parametrize("name", list(BAD_FILES))
 def test_bad_files_get_a_4xx_and_the_server_goes_on(image_server, name):
     data, words = BAD_FILES[name]
     response = requests.post(image_server.url + "/predict", files={"file": (name, data)}, timeout=30)
-    assert response.status_code == 400 and words in response.json()["error"]
+    assert response.status_code == 400
+    assert words in response.json()["error"]
     ok = requests.post(image_server.url + "/predict", files={"file": ("c.png", encoded(shape("circle"), "PNG"))})
     assert ok.status_code == 200
 
 
 def test_the_bomb_and_a_huge_upload_get_413(image_server, bomb):
     response = requests.post(image_server.url + "/predict", files={"file": ("bomb.png", bomb)}, timeout=60)
-    assert response.status_code == 413 and "pixels" in response.json()["error"]
+    assert response.status_code == 413
+    assert "pixels" in response.json()["error"]
     huge = requests.post(image_server.url + "/predict", files={"file": ("big.jpg", b"\xff" * (33 * 1024 * 1024))},
                          timeout=60)
-    assert huge.status_code == 413 and "error" in huge.json()
+    assert huge.status_code == 413
+    assert "error" in huge.json()
     no_file = requests.post(image_server.url + "/predict", files={"other": ("a.png", b"x")}, timeout=30)
-    assert no_file.status_code == 400 and '"file"' in no_file.json()["error"]
+    assert no_file.status_code == 400
+    assert '"file"' in no_file.json()["error"]
 
 
 # -- models saved with save_pretrained -------------------------------------------------------
@@ -196,9 +206,11 @@ def save_tiny_vit(directory: Path):
 def test_a_save_pretrained_folder_is_recognised_and_labelled_from_its_config(tmp_path):
     folder = save_tiny_vit(tmp_path / "my-vit")
     predictor = load_predictor(DeployArguments(pretrained_model_name=str(folder)), verbose=False)
-    assert predictor.task.name == "image-classification" and list(predictor.labels) == ["apple", "pear", "plum"]
+    assert predictor.task.name == "image-classification"
+    assert list(predictor.labels) == ["apple", "pear", "plum"]
     answer = make_inference_fn(predictor)(encoded(shape("circle"), "PNG"))
-    assert answer["class_name"] in ("apple", "pear", "plum") and answer["class_id"] in ("0", "1", "2")
+    assert answer["class_name"] in ("apple", "pear", "plum")
+    assert answer["class_id"] in ("0", "1", "2")
     # an index file in the recipe's format gives WordNet-style ids and names
     (folder / "imagenet_class_index.json").write_text(json.dumps(
         {"0": ["n07739125", "Granny_Smith"], "1": ["n07767847", "pear"], "2": ["n07768694", "plum"]}))
@@ -227,11 +239,6 @@ def test_pickled_weights_and_text_models_are_refused(tmp_path):
 
 # -- the command line -----------------------------------------------------------------------
 
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "demo_app", *args], capture_output=True, text=True, cwd=ROOT,
-                          env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=180)
-
-
 def test_cli_images_folders_and_a_csv_of_paths(tmp_path):
     for kind in ("circle", "star"):
         (tmp_path / "photos" / kind).mkdir(parents=True)
@@ -249,7 +256,9 @@ def test_cli_images_folders_and_a_csv_of_paths(tmp_path):
                      "--output", str(tmp_path / "out.csv"))
     assert result.returncode == 0, result.stderr
     rows = list(csv.DictReader(open(tmp_path / "out.csv", encoding="utf-8")))
-    assert len(rows) == 7 and rows[-1]["image"] == "star/notes.jpg" and "is not an image" in rows[-1]["error"]
+    assert len(rows) == 7
+    assert rows[-1]["image"] == "star/notes.jpg"
+    assert "is not an image" in rows[-1]["error"]
     assert {row["image"]: row["class_name"] for row in rows[:-1]} == expected
     right = sum(row["label"] == row["class_name"] for row in rows[:-1])  # subfolders are the gold labels
     assert f"accuracy: {right / 6:.4f} ({right} of 6 labelled rows)" in result.stderr
@@ -257,7 +266,8 @@ def test_cli_images_folders_and_a_csv_of_paths(tmp_path):
     (tmp_path / "list.csv").write_text("path,label\nphotos/circle/1.jpg,circle\nphotos/missing.jpg,star\n")
     result = run_cli("predict", "--task", "image-classification", "--input", str(tmp_path / "list.csv"))
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
-    assert rows[0]["class_name"] == expected["circle/1.jpg"] and "no such image file" in rows[1]["error"]
+    assert rows[0]["class_name"] == expected["circle/1.jpg"]
+    assert "no such image file" in rows[1]["error"]
 
 
 # -- the page, in a real browser --------------------------------------------------------------

@@ -97,7 +97,8 @@ def test_checkpoints_of_other_tasks_are_named_for_what_they_are(tmp_path, model_
                                       val_loss=0.5, filename=checkpoint_filename(0, 0.5))
     path = save_lightning_checkpoint(checkpoint, tmp_path / "checkpoint-doccls" / checkpoint_filename(0, 0.5))
     message = refused_quickly(path, named)
-    assert "pretrained_model_name" not in message and "missing keys" not in message
+    assert "pretrained_model_name" not in message
+    assert "missing keys" not in message
 
 
 def test_a_missing_vocabulary_is_refused_naming_both_numbers(tmp_path):
@@ -109,7 +110,9 @@ def test_a_missing_vocabulary_is_refused_naming_both_numbers(tmp_path):
     with pytest.raises(CheckpointError) as error:
         load(pretrained_model_name=str(pretrained), downstream_model_checkpoint_fpath=str(checkpoint))
     message = str(error.value)
-    assert len(message) < 400 and "no tokenizer vocabulary" in message and "vocab.txt" in message, message
+    assert len(message) < 400, message
+    assert "no tokenizer vocabulary" in message, message
+    assert "vocab.txt" in message, message
 
 
 def test_a_foreign_vocabulary_is_refused_naming_both_numbers(tmp_path):
@@ -121,7 +124,8 @@ def test_a_foreign_vocabulary_is_refused_naming_both_numbers(tmp_path):
     checkpoint = write_lightning(tiny_model(), tmp_path / "ckpt")
     with pytest.raises(CheckpointError) as error:
         load(pretrained_model_name=str(pretrained), downstream_model_checkpoint_fpath=str(checkpoint))
-    assert "300 tokens" in str(error.value) and "1,119 rows" in str(error.value)
+    assert "300 tokens" in str(error.value)
+    assert "1,119 rows" in str(error.value)
 
 
 def test_shape_mismatches_are_a_short_sentence(tmp_path):
@@ -134,7 +138,9 @@ def test_shape_mismatches_are_a_short_sentence(tmp_path):
     with pytest.raises(CheckpointError) as error:
         load(pretrained_model_name=str(pretrained), downstream_model_checkpoint_fpath=str(checkpoint))
     message = str(error.value)
-    assert "differ, e.g." in message and "[1119, 64] vs [1119, 32]" in message and len(message) < 500
+    assert "differ, e.g." in message
+    assert "[1119, 64] vs [1119, 32]" in message
+    assert len(message) < 500
 
 
 def test_code_in_a_pretrained_dir_never_runs_and_nothing_prompts(tmp_path):
@@ -152,15 +158,19 @@ def test_code_in_a_pretrained_dir_never_runs_and_nothing_prompts(tmp_path):
                              "--checkpoint", str(checkpoint), "x"], input="y\n", capture_output=True,
                             text=True, cwd=ROOT, timeout=120,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert result.returncode == 1 and not marker.exists(), result.stderr
-    assert "never runs code" in result.stderr and "[y/N]" not in result.stdout + result.stderr
+    assert result.returncode == 1, result.stderr
+    assert not marker.exists(), result.stderr
+    assert "never runs code" in result.stderr
+    assert "[y/N]" not in result.stdout + result.stderr
 
 
 def test_a_hub_name_without_network_fails_at_once():
     started = time.monotonic()
     result = run_cli("predict", "--pretrained", "beomi/kcbert-base", "--checkpoint-dir",
                      str(Path(__file__).parent / "fixtures" / "ratsnlp-1.0.53" / "checkpoint-doccls"), "x")
-    assert result.returncode == 1 and "no network" in result.stderr and "local directory" in result.stderr
+    assert result.returncode == 1
+    assert "no network" in result.stderr
+    assert "local directory" in result.stderr
     assert time.monotonic() - started < 20  # the CLI's own start-up included
 
 

@@ -60,7 +60,8 @@ def qa(tmp_path_factory):
 
 
 def test_tasks_are_recognised_and_ner_reads_its_label_map(ner, qa):
-    assert ner.task.name == "ner" and ner.labels == tuple(TAGS)
+    assert ner.task.name == "ner"
+    assert ner.labels == tuple(TAGS)
     assert qa.task.name == "qa"
 
 
@@ -73,7 +74,8 @@ def test_ner_without_label_map_names_the_file_and_the_class_count(ner_dir, tmp_p
     with pytest.raises(FileNotFoundError) as error:
         load_predictor(DeployArguments(pretrained_model_name=str(PRETRAINED_DIR), downstream_model_dir=str(bare)),
                         verbose=False)
-    assert "label_map.txt" in str(error.value) and f"{len(TAGS)} lines" in str(error.value)
+    assert "label_map.txt" in str(error.value)
+    assert f"{len(TAGS)} lines" in str(error.value)
 
 
 def test_word_pieces_merge_into_entities():
@@ -84,7 +86,8 @@ def test_word_pieces_merge_into_entities():
     entities = entities_of(sentence, pieces)
     assert [(e["text"], e["label"]) for e in entities] == [("이순신", "PER"), ("서울", "LOC"), ("시", "LOC"),
                                                           ("내", "PER")]
-    assert entities[0]["probability"] == 0.8 and entities[0]["name"] == "인명"
+    assert entities[0]["probability"] == 0.8
+    assert entities[0]["name"] == "인명"
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -127,7 +130,8 @@ def test_an_answer_beyond_the_first_window_is_found(qa):
     [result] = task.pipeline.postprocess([item], encoding, {"start_logits": start_logits, "end_logits": end_logits},
                                 qa.labels)
     answer = task.pipeline.to_dict(result)
-    assert answer["answer"] == context[answer["start"]:answer["end"]] and answer["answer"].startswith("이")
+    assert answer["answer"] == context[answer["start"]:answer["end"]]
+    assert answer["answer"].startswith("이")
     assert answer["start"] == target_start
 
 
@@ -144,18 +148,23 @@ def test_http_takes_the_books_bodies(ner, qa):
     with serve(create_app(ner), port=0, quiet=True) as server:
         body = requests.post(server.url + "/api", data=json.dumps("이순신은 조선의 무신이다"),
                              headers={"Content-Type": "application/json"}, timeout=30).json()
-        assert body["sentence"] == "이순신은 조선의 무신이다" and "entities" in body and body["result"]
+        assert body["sentence"] == "이순신은 조선의 무신이다"
+        assert "entities" in body
+        assert body["result"]
         page = requests.get(server.url + "/", timeout=10).text
-        assert 'id="entities"' in page and 'data-renderer="entities"' in page
+        assert 'id="entities"' in page
+        assert 'data-renderer="entities"' in page
     with serve(create_app(qa), port=0, quiet=True) as server:
         pair = {"question": "누구?", "context": "이순신은 조선의 무신이다. " * 300}  # ~4,500 characters
         body = requests.post(server.url + "/api", json=pair, timeout=30).json()
         assert {"question", "context", "answer"} <= body.keys()
         too_long = requests.post(server.url + "/predict", json={"question": "누구?", "context": "가" * 20_001},
                                  timeout=30)
-        assert too_long.status_code == 413 and "20000" in too_long.json()["error"]
+        assert too_long.status_code == 413
+        assert "20000" in too_long.json()["error"]
         missing = requests.post(server.url + "/api", json={"question": "누구?"}, timeout=30)
-        assert missing.status_code == 400 and 'missing "context"' in missing.json()["error"]
+        assert missing.status_code == 400
+        assert 'missing "context"' in missing.json()["error"]
 
 
 # -- the pages in a real browser ------------------------------------------------------------
@@ -309,4 +318,5 @@ def test_the_bundled_demo_models_answer_obvious_inputs():
     qa_demo = load_predictor(DeployArguments(task="qa"), verbose=False)
     question, context = qa_demo.task.page.examples[0]
     answer = make_inference_fn(qa_demo)(question, context)
-    assert answer["answer"] == "목포" and context[answer["start"]:answer["end"]] == "목포"
+    assert answer["answer"] == "목포"
+    assert context[answer["start"]:answer["end"]] == "목포"

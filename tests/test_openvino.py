@@ -134,7 +134,8 @@ def test_bf16_at_kcbert_size_keeps_every_decided_answer_within_0_01(task, tmp_pa
     to 0.02, and answers whose margins are that thin.)"""
     model, fields = kcbert_sized(task, tmp_path)
     fast = load_predictor(DeployArguments(**fields, cache_dir=str(tmp_path / "cache")), verbose=False, batching=False)
-    assert (fast.backend, fast.precision) == ("openvino", "bf16") and not fast.warnings
+    assert (fast.backend, fast.precision) == ("openvino", "bf16")
+    assert not fast.warnings
     items = fixture_items(task)
     if task == "classification":
         items = [" ".join(items[i:i + 6]) for i in range(0, 240, 4)]
@@ -194,7 +195,8 @@ def test_the_load_time_guard_sends_a_model_bf16_changes_back_to_fp32(backend, tm
     assert largest_probability_change(exact, guarded, items) < 1e-4
     if backend == "openvino":  # the verdict is kept with the conversion: the next load does not ask again
         again = load_predictor(DeployArguments(**args, precision="bf16"), verbose=False, batching=False)
-        assert again.precision == "fp32" and again.warnings == guarded.warnings
+        assert again.precision == "fp32"
+        assert again.warnings == guarded.warnings
 
 
 def demo_args(tmp_path, **more):
@@ -215,7 +217,8 @@ def test_a_second_load_uses_the_export_without_reading_the_weights(tmp_path, mon
     assert "Using the OpenVINO conversion made at an earlier load" in capsys.readouterr().err
     items = fixture_items("classification")
     assert answers(second, items) == answers(first, items)
-    assert second.describe()["backend"] == "openvino" and second.labels == first.labels
+    assert second.describe()["backend"] == "openvino"
+    assert second.labels == first.labels
 
 
 def test_a_changed_checkpoint_is_exported_again_never_served_stale(tmp_path):
@@ -286,7 +289,8 @@ def test_old_exports_are_removed_beyond_the_limit(tmp_path, monkeypatch):
         entry = cache.entry({"n": number})
         cache.build(entry, lambda folder: (folder / "model.xml").write_text("x") and {"n": number})
     kept = [path for path in cache.directory.iterdir() if not path.name.startswith(".")]
-    assert len(kept) == 2 and cache.entry({"n": 3}) in kept
+    assert len(kept) == 2
+    assert cache.entry({"n": 3}) in kept
 
 
 def test_loads_racing_for_one_export_both_serve(tmp_path):
@@ -303,7 +307,9 @@ def test_loads_racing_for_one_export_both_serve(tmp_path):
         thread.start()
     for thread in threads:
         thread.join(120)
-    assert not errors and len(results) == 2 and results[0] == results[1]
+    assert not errors
+    assert len(results) == 2
+    assert results[0] == results[1]
     assert len([p for p in (tmp_path / "cache" / "conversions").iterdir() if not p.name.startswith(".")]) == 1
     # Processes (a WSGI server's workers) racing for one conversion: each makes it, one keeps it.
     env = {**os.environ, "DEMO_APP_CACHE": str(tmp_path / "shared")}

@@ -54,7 +54,8 @@ def assert_matches_the_book(result, book):
                        ("neutral", "중립 (neutral)")):
         name, number = book[f"{key}_data"].split()
         ours_name, ours_number = result[f"{key}_data"].split()
-        assert ours_name == name and round(float(ours_number), 2) == pytest.approx(float(number), abs=0.0051)
+        assert ours_name == name
+        assert round(float(ours_number), 2) == pytest.approx(float(number), abs=0.0051)
         # The book prints 2 decimals (and float artifacts: '14.000000000000002%'); we print 4.
         assert float(result[f"{key}_width"][:-1]) == pytest.approx(float(book[f"{key}_width"][:-1]), abs=0.51)
         assert exact[label]["width"] == result[f"{key}_width"]
@@ -95,7 +96,8 @@ def test_pairs_are_encoded_as_the_book_encodes_them(book_predictor):
     long_premise, hypothesis = BOOK_EXACT[-1]["premise"], BOOK_EXACT[-1]["hypothesis"]
     encoded = task.pipeline.preprocess(tokenizer, [(long_premise, hypothesis)], 64)["token_type_ids"][0].tolist()
     hypothesis_tokens = len(tokenizer.tokenize(hypothesis))
-    assert len(encoded) == 64 and encoded.count(1) == hypothesis_tokens + 1  # kept whole, with its [SEP]
+    assert len(encoded) == 64
+    assert encoded.count(1) == hypothesis_tokens + 1
 
 
 def test_bundled_pair_demo_gets_obvious_pairs_right(pair_demo):
@@ -127,9 +129,12 @@ def test_the_books_command_line(book_checkpoint_dir):
     for line, book in zip(result.stdout.strip().splitlines(), BOOK, strict=True):
         assert_matches_the_book(json.loads(line), book)
     odd = run_cli("predict", "--task", "pair-classification", "나는 밥을 먹었다")
-    assert odd.returncode == 1 and "groups of 2" in odd.stderr and "Traceback" not in odd.stderr
+    assert odd.returncode == 1
+    assert "groups of 2" in odd.stderr
+    assert "Traceback" not in odd.stderr
     demo = run_cli("predict", "--task", "pair-classification", "나는 밥을 먹었다", "나는 배가 고프다")
-    assert demo.returncode == 0 and json.loads(demo.stdout)["prediction"] == "중립 (neutral)"
+    assert demo.returncode == 0
+    assert json.loads(demo.stdout)["prediction"] == "중립 (neutral)"
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +152,8 @@ def post(server, path, body):
 def test_http_routes_take_pairs(pair_server, pair_demo):
     pair = {"premise": "나는 밥을 먹었다", "hypothesis": "나는 식사를 했다"}
     api = post(pair_server, "/api", pair).json()  # the book's page posts this to /api
-    assert api["prediction"] == "참 (entailment)" and api["premise"] == pair["premise"]
+    assert api["prediction"] == "참 (entailment)"
+    assert api["premise"] == pair["premise"]
     assert post(pair_server, "/predict", pair).json() == api
     many = post(pair_server, "/predict", {"inputs": [pair, ["나는 밥을 먹었다", "나는 배가 고프다"]]}).json()
     assert [p["prediction"] for p in many["predictions"]] == ["참 (entailment)", "중립 (neutral)"]
@@ -156,7 +162,9 @@ def test_http_routes_take_pairs(pair_server, pair_demo):
     health = requests.get(pair_server.url + "/healthz", timeout=10).json()
     assert health["model"]["task"] == "pair-classification"
     page = requests.get(pair_server.url + "/", timeout=10).text
-    assert 'id="premise"' in page and 'id="hypothesis"' in page and "나는 식사를 했다" in page
+    assert 'id="premise"' in page
+    assert 'id="hypothesis"' in page
+    assert "나는 식사를 했다" in page
 
 
 @pytest.mark.parametrize("path, body, status, words", [
@@ -182,7 +190,8 @@ def test_bad_pairs_get_a_4xx_json_error(pair_server, path, body, status, words):
 
 def test_get_predict_names_both_fields(pair_server):
     response = requests.get(pair_server.url + "/predict", params={"premise": "x"}, timeout=10)
-    assert response.status_code == 400 and "premise=...&hypothesis=..." in response.json()["error"]
+    assert response.status_code == 400
+    assert "premise=...&hypothesis=..." in response.json()["error"]
 
 
 # -- the page in a real browser ---------------------------------------------------------------

@@ -40,9 +40,12 @@ def test_a_job_is_followed_and_downloaded_through_another_server(two_servers):
     assert started.status_code == 202, started.text
     job = started.json()
     progress = requests.get(second + job["status_url"], timeout=30).json()  # the other server knows it
-    assert progress["job"] == job["job"] and progress["status"] in ("running", "done")
+    assert progress["job"] == job["job"]
+    assert progress["status"] in ("running", "done")
     done = wait_until_done(second, job["status_url"])
-    assert done["status"] == "done" and done["predicted"] == 3000 and len(done["preview"]) == 20
+    assert done["status"] == "done"
+    assert done["predicted"] == 3000
+    assert len(done["preview"]) == 20
     for url in (first, second):  # the same results through either
         download = requests.get(url + done["download"], timeout=60)
         assert download.status_code == 200
@@ -59,4 +62,5 @@ def test_a_job_is_cancelled_through_another_server(two_servers):
     cancelled = requests.delete(second + job["status_url"], timeout=30).json()
     if cancelled["status"] == "running":  # the owner stops at its next batch
         cancelled = wait_until_done(first, job["status_url"], timeout=30)
-    assert cancelled["status"] == "cancelled" and cancelled["predicted"] < 50_000
+    assert cancelled["status"] == "cancelled"
+    assert cancelled["predicted"] < 50_000

@@ -29,8 +29,10 @@ def assert_json_error(response, status, *words):
 
 def test_page(live_server):
     response = requests.get(live_server.url + "/", timeout=10)
-    assert response.status_code == 200 and "<textarea" in response.text
-    assert "static/app.js" in response.text and "static/style.css" in response.text
+    assert response.status_code == 200
+    assert "<textarea" in response.text
+    assert "static/app.js" in response.text
+    assert "static/style.css" in response.text
     for asset in ("/static/app.js", "/static/style.css"):
         assert requests.get(live_server.url + asset, timeout=10).status_code == 200
 
@@ -119,8 +121,10 @@ def test_404_and_405_are_json_under_the_api(live_server):
 def test_security_headers_and_closed_cors(live_server):
     response = requests.get(live_server.url + "/", headers={"Origin": "https://evil.example"}, timeout=10)
     csp = response.headers["Content-Security-Policy"]
-    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
-    assert "frame-ancestors" in csp and "colab.research.google.com" in csp
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+    assert "frame-ancestors" in csp
+    assert "colab.research.google.com" in csp
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Referrer-Policy"] == "no-referrer"
     api = post(live_server, "/api", '"x"', headers={**JSON, "Origin": "https://evil.example"})
@@ -176,9 +180,11 @@ def test_overload_is_503_with_retry_after(demo_classifier):
         for sender in senders:
             sender.join()
         codes = sorted(r.status_code for r in results)
-        assert 200 in codes and 503 in codes
+        assert 200 in codes
+        assert 503 in codes
         busy = next(r for r in results if r.status_code == 503)
-        assert busy.headers["Retry-After"] == "1" and "busy" in busy.json()["error"]
+        assert busy.headers["Retry-After"] == "1"
+        assert "busy" in busy.json()["error"]
         assert post(server, "/api", '"좋아"').status_code == 200
 
 
@@ -197,7 +203,8 @@ def test_serve_replaces_an_earlier_server_on_the_same_port(demo_classifier, caps
     port = first.port
     second = serve(create_app(demo_classifier), port=port, quiet=True)  # a re-run notebook cell
     try:
-        assert not first.running and second.running
+        assert not first.running
+        assert second.running
         assert "Stopping the earlier demo_app server" in capsys.readouterr().out
         assert requests.get(second.url + "/healthz", timeout=10).status_code == 200
     finally:
@@ -243,5 +250,8 @@ def test_logs_hold_lengths_and_timings_not_text_or_passwords(demo_classifier, ca
     with serve(app, port=0, quiet=True) as server:
         post(server, "/api", json.dumps("비밀 일기 내용입니다"), headers={**JSON, "Authorization": f"Basic {token}"})
         post(server, "/api", json.dumps("x"), headers={**JSON, "Authorization": "Basic d3Jvbmc6d3Jvbmc="})
-    assert "POST /api 200 chars=11 " in caplog.text and "POST /api 401" in caplog.text
-    assert "비밀" not in caplog.text and "pw-Secret-42" not in caplog.text and token not in caplog.text
+    assert "POST /api 200 chars=11 " in caplog.text
+    assert "POST /api 401" in caplog.text
+    assert "비밀" not in caplog.text
+    assert "pw-Secret-42" not in caplog.text
+    assert token not in caplog.text

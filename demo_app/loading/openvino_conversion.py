@@ -45,7 +45,8 @@ class OpenVINOConversion:
         """The cached conversion, compiled, with its task, warnings and precision (fp32 when the
         accuracy guard turned bf16 down); sets ``config.num_labels``."""
         manifest, entry = self.manifest, self.entry
-        assert manifest is not None and entry is not None  # called when the cache had it
+        assert manifest is not None
+        assert entry is not None
         say(f"Using the OpenVINO conversion made at an earlier load ({entry}).")
         task = get_task(manifest["task"])
         if manifest.get("num_labels"):
