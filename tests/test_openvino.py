@@ -139,7 +139,7 @@ def test_bf16_at_kcbert_size_keeps_every_decided_answer_within_0_01(task, tmp_pa
     items = fixture_items(task)
     if task == "classification":
         items = [" ".join(items[i:i + 6]) for i in range(0, 240, 4)]
-    items = fast.task.inputs.check_inputs(items[:96])
+    items = fast.task.inputs.check_inputs(items[:32 if task == "qa" else 96])  # QA: several windows each
     decided_positions = 0
     for start in range(0, len(items), 16):
         encoding = fast.task.pipeline.preprocess(fast.tokenizer, items[start:start + 16], fast.max_seq_length)
