@@ -20,7 +20,7 @@ from .routes import costs_work
 from .state import demo_state
 
 logger = logging.getLogger("demo_app.web")
-VIEW_ROWS = 200  # the owner's view shows the newest rows; export the file for all of them
+VIEW_ROWS = 200  # the owner's view shows the newest rows; `history PATH` writes all of them
 
 history_routes = Blueprint("history", __name__)
 
@@ -52,7 +52,7 @@ def history_view():
     state = demo_state()
     if not state.settings.auth:
         raise ApiError(404, "the history view is served only when the demo has a password "
-                            "(--auth, or auth= in create_app); or export the file: "
+                            "(--auth, or auth= in create_app); or write it to a file: "
                             "python -m demo_app history PATH")
     flagged_only = request.args.get("flagged") == "1"
     history = state.history
