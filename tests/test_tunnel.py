@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 import types
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -145,6 +146,7 @@ def test_offline_agent_download_fails_fast_with_one_message(ngrok_env, app, monk
             assert healthy(server.url)
     finally:
         proxy.close()
+        urllib.request.install_opener(None)  # urlopen's shared opener keeps the proxies it was made with
     err = capfd.readouterr().err
     assert 1 <= len(attempts) <= 3, len(attempts)  # tried, and gave up without a retry loop
     assert "No public URL:" in err

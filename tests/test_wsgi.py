@@ -63,7 +63,9 @@ def test_gunicorn_model_from_environment(tmp_path):
 
 def test_production_recipe_holds_idle_and_slow_sockets():
     """The README's and Procfile's recipe, python -m demo_app.wsgi, under 500 idle and 100
-    slowloris sockets: every other visitor is still answered within 2 s."""
+    slowloris sockets: every other visitor is still answered, at most 50 times as slowly as on
+    the idle server (measured first; a server whose connections were all taken would make them
+    wait for a timeout)."""
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "demo_app.wsgi"], cwd=ROOT,
                                env=dict(os.environ, PYTHONPATH=str(ROOT), PORT=str(port),
@@ -72,12 +74,18 @@ def test_production_recipe_holds_idle_and_slow_sockets():
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_serving(url, process)
+
+        def visit() -> float:
+            started = time.monotonic()
+            assert requests.get(url + "/healthz", timeout=30).status_code == 200
+            assert requests.post(url + "/api", json="재밌어요", timeout=30).status_code == 200
+            return time.monotonic() - started
+
+        idle = max(visit() for _ in range(5))
         with HostileSockets(port, idle=500, slow=100) as hostile:
             for _ in range(3):
                 hostile.trickle()
-                started = time.monotonic()
-                assert requests.get(url + "/healthz", timeout=2).status_code == 200
-                assert requests.post(url + "/api", json="재밌어요", timeout=2).status_code == 200
-                assert time.monotonic() - started < 2
+                waited = visit()
+                assert waited < 50 * idle, (waited, idle)
     finally:
         stop(process)
