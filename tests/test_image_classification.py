@@ -82,7 +82,7 @@ def test_exif_orientation_is_applied():
     exif[0x0112] = 6  # "rotate 90 clockwise to view": undoes the transpose above
     decoded = decode_image(encoded(sideways, "PNG", exif=exif.tobytes()))
     assert decoded.size == (96, 60)
-    assert list(decoded.getdata()) == list(upright.getdata())
+    assert decoded.tobytes() == upright.tobytes()
 
 
 def png_bomb(width, height):

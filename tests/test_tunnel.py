@@ -141,12 +141,13 @@ def test_offline_agent_download_fails_fast_with_one_message(ngrok_env, app, monk
         monkeypatch.setenv(variable, f"http://127.0.0.1:{proxy.getsockname()[1]}")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    urllib.request.install_opener(None)  # urlopen's shared opener reads the proxies when it is made
     try:
         with serve(app, port=0, tunnel="ngrok") as server:
             assert healthy(server.url)
     finally:
         proxy.close()
-        urllib.request.install_opener(None)  # urlopen's shared opener keeps the proxies it was made with
+        urllib.request.install_opener(None)  # ... so that later tests do not keep these
     err = capfd.readouterr().err
     assert 1 <= len(attempts) <= 3, len(attempts)  # tried, and gave up without a retry loop
     assert "No public URL:" in err
