@@ -346,6 +346,15 @@ def test_not_multipart_and_no_file_field(file_server):
     assert requests.get(file_server.url + "/jobs/nope", timeout=10).status_code == 404
 
 
+@pytest.mark.parametrize("method, suffix", [("GET", ""), ("DELETE", ""), ("GET", "/results.csv")])
+def test_a_job_id_too_long_for_a_file_name_is_a_json_404(file_server, method, suffix, caplog):
+    """An id is checked before it names a file: 300 characters would be ENAMETOOLONG."""
+    response = requests.request(method, f"{file_server.url}/jobs/{'a' * 300}{suffix}", timeout=10)
+    assert response.status_code == 404
+    assert "no such job" in response.json()["error"]
+    assert "Traceback" not in caplog.text
+
+
 # -- found by a hostile-visitor trial ------------------------------------------------------------
 
 @pytest.mark.parametrize("prefix", ["", "x"])

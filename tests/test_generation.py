@@ -112,12 +112,22 @@ def test_sampling_with_a_seed_repeats_and_greedy_equals_top_k_1(demo):
     assert beams["result"].startswith("부정")
 
 
+def test_the_smallest_temperature_and_penalty_allowed_are_served(demo_server):
+    for setting in ("temperature", "repetition_penalty"):
+        answer = requests.post(demo_server.url + "/api", json={"prompt": "긍정", setting: 0.01, "max_new_tokens": 4},
+                               timeout=30)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["result"].startswith("긍정")
+
+
 @pytest.mark.parametrize("body, field", [
     ({"top_k": "abc"}, "top_k"),
     ({"top_p": "1.5"}, "top_p"),
     ({"top_p": 0}, "top_p"),
     ({"temperature": "0"}, "temperature"),
+    ({"temperature": "1e-300"}, "temperature"),
     ({"repetition_penalty": -1}, "repetition_penalty"),
+    ({"repetition_penalty": 1e-300}, "repetition_penalty"),
     ({"max_length": "12.5"}, "max_length"),
     ({"min_length": 30, "max_length": 20}, "min_length"),
     ({"max_new_tokens": MAX_NEW_TOKENS + 1}, "max_new_tokens"),

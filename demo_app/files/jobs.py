@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -49,6 +50,7 @@ PREVIEW_CHARS = 200  # characters of a cell shown on the page; the CSV has them 
 MAX_PROBLEMS = 50  # bad-row messages in a job's answer; all are counted
 MAX_PROBLEM_CHARS = 300
 FOLDER_PREFIX = "demo_app-jobs-"
+JOB_ID = re.compile(r"[A-Za-z0-9_-]{16}")  # secrets.token_urlsafe(12)
 CANCEL_CHECK_S = 0.5  # how often a running job looks for another worker's cancel marker
 
 
@@ -70,7 +72,7 @@ class Job:
     """One uploaded file being predicted. ``status``: running, done, failed or cancelled."""
 
     def __init__(self, name: str, upload: Path, total: int, visitor: str) -> None:
-        self.id = secrets.token_urlsafe(12)
+        self.id = secrets.token_urlsafe(12)  # 16 characters: JOB_ID
         self.name = name
         self.upload = upload
         self.output = upload.with_name(f"{self.id}.results.csv")  # beside it: <id>.status.json
@@ -227,8 +229,8 @@ class Jobs:
             job = self._jobs.get(job_id)
         if job is not None:
             return job
-        if not job_id.replace("-", "").replace("_", "").isalnum():
-            return None  # never a path
+        if not JOB_ID.fullmatch(job_id):
+            return None  # never a path, nor a name too long for the file system
         for status_file in jobs_root().glob(f"{FOLDER_PREFIX}*/{job_id}.status.json"):
             return SharedJob(status_file)
         return None

@@ -29,6 +29,9 @@ from .text import TextInputs
 
 MAX_NEW_TOKENS = 128  # tokens one request may have written: a visitor cannot buy minutes of CPU
 MAX_PROMPT_TOKENS = 64
+# temperature and repetition_penalty divide the logits: below this, fp32 logits overflow to
+# infinity and the model cannot pick a token (1e-300 was a 500); 0.01 already writes as greedily.
+MIN_DIVISOR = 0.01
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +49,7 @@ class Setting:
         what = "an integer" if self.kind is int else "a number"
         if self.above_low:
             return f"{what} over {self.low:g} and at most {self.high:g}"
-        return f"{what} from {self.low:g} to {self.high:g}"
+        return f"{what} from {self.low:g} to {self.high:g}"  # both included
 
 
 SETTINGS: Dict[str, Setting] = {
@@ -57,10 +60,10 @@ SETTINGS: Dict[str, Setting] = {
     "top_p": Setting(float, 1.0, 0, 1, above_low=True,
                      help="누적 확률이 이 값이 될 때까지의 토큰에서만 고릅니다 (sample from the smallest set of tokens this likely)"),
     "top_k": Setting(int, 50, 0, 100_000, help="확률이 높은 k개 토큰에서만 고릅니다; 1이면 늘 같은 글 (sample from the k likeliest tokens; 1: always the same text)"),
-    "repetition_penalty": Setting(float, 1.0, 0, 10, above_low=True,
+    "repetition_penalty": Setting(float, 1.0, MIN_DIVISOR, 10,
                                   help="1보다 크면 이미 나온 토큰을 덜 고릅니다 (over 1: repeat less)"),
     "no_repeat_ngram_size": Setting(int, 0, 0, 10, help="이 길이의 토큰 묶음을 되풀이하지 않습니다; 0은 끔 (never repeat n tokens in a row; 0: off)"),
-    "temperature": Setting(float, 1.0, 0, 10, above_low=True,
+    "temperature": Setting(float, 1.0, MIN_DIVISOR, 10,
                            help="낮을수록 무난한, 높을수록 다양한 글 (lower: safer, higher: more varied)"),
     "do_sample": Setting(bool, True, help="샘플링 (sample; off: always the likeliest token)"),
     "num_beams": Setting(int, 1, 1, 4, help="빔 서치의 빔 수 (beam search beams)"),
