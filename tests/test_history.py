@@ -269,3 +269,44 @@ def test_a_ratsnlp_inference_fn_is_recorded_too(tmp_path):
     [row] = stored(tmp_path / "h.sqlite")
     assert row["prediction"] == "긍정 (positive)"
     assert row["model"] == "inference_fn"
+
+
+# -- flags and the budget (a hostile-visitor trial: flags grew a 2 MB history to 22 MB) ----------
+
+ANSWER = {"prediction": "긍정 (positive)", "probabilities": []}
+
+
+def test_flags_cannot_grow_the_history_past_its_budget(tmp_path):
+    """One visitor flags every one of their own predictions: the oldest rows still go, flagged
+    ones too once they alone fill the file; ids only grow, and the owner is told how many flagged
+    rows went."""
+    from demo_app import get_task
+
+    budget = 300_000
+    history = History(tmp_path / "h.sqlite", max_bytes=budget)
+    task = get_task("classification")
+    ids = []
+    for i in range(600):
+        [(row_id, token)] = history.record(task, [f"{i} " + "재밌어요 " * 150], [ANSWER], source="api", visitor="one")
+        assert history.flag(row_id, token, "부정 (negative)")
+        ids.append(row_id)
+    assert ids == sorted(set(ids))  # never a removed row's id again
+    assert history.used_bytes() <= budget * 1.1
+    assert history.flagged_rolled_off() > 0
+    assert history.rolled_off() >= history.flagged_rolled_off()
+    assert history.count() + history.rolled_off() == 600  # every row kept or counted
+
+
+def test_a_flag_token_never_flags_a_row_that_took_a_removed_rows_id(tmp_path):
+    from demo_app import get_task
+
+    path = tmp_path / "h.sqlite"
+    history = History(path)
+    task = get_task("classification")
+    [(first_id, first_token)] = history.record(task, ["첫 방문자의 문장"], [ANSWER], source="api", visitor="a")
+    with sqlite3.connect(path) as connection:  # gone (by hand: demo_app keeps the newest row)
+        connection.execute("DELETE FROM predictions WHERE id = ?", (first_id,))
+    [(second_id, second_token)] = history.record(task, ["다른 방문자의 문장"], [ANSWER], source="api", visitor="b")
+    assert second_id == first_id  # SQLite gave the next row the removed row's id
+    assert not history.flag(second_id, first_token, "부정 (negative)")
+    assert history.flag(second_id, second_token, "부정 (negative)")

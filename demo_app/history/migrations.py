@@ -35,6 +35,7 @@ PREDICTIONS = sa.Table(
     sa.Column("flagged", sa.Integer, nullable=False, server_default="0"),
     sa.Column("correction", sa.Text),  # the right label, tagged sentence or answer, as given
     sa.Column("flagged_at", sa.Text),
+    sa.Column("nonce", sa.Text),  # random, made with the row: its flag token is bound to it (step 2)
     sa.Index("predictions_flagged", "flagged"),
 )
 
@@ -47,6 +48,9 @@ META = sa.Table(
 # Step n brings version n-1 to version n; step 1 makes the tables (if an older demo_app has not).
 STEPS: List[Callable[[sa.Connection], None]] = [
     lambda connection: METADATA.create_all(connection, checkfirst=True),
+    # 2: a row's flag token is bound to a nonce made with it, so that a token never flags another
+    # row that took a removed row's id. (Tables made by step 1 above already have the column.)
+    lambda connection: _add_column(connection, "predictions", "nonce", "TEXT"),
 ]
 SCHEMA_VERSION = len(STEPS)
 _MIGRATION_LOCK = 0x64656D6F  # "demo": the advisory lock PostgreSQL processes take turns on
@@ -69,6 +73,11 @@ def migrate(connection: sa.Connection) -> int:
     write = dialect_insert(connection, META).values(key="schema_version", value=str(SCHEMA_VERSION))
     connection.execute(write.on_conflict_do_update(index_elements=["key"], set_={"value": str(SCHEMA_VERSION)}))
     return SCHEMA_VERSION
+
+
+def _add_column(connection: sa.Connection, table: str, column: str, kind: str) -> None:
+    if column not in {c["name"] for c in sa.inspect(connection).get_columns(table)}:
+        connection.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {column} {kind}"))
 
 
 def dialect_insert(connection: sa.Connection, table: sa.Table):

@@ -15,12 +15,16 @@ server loses at most the requests it was answering, and several processes (gunic
 replicas behind a load balancer) write at once: a SQLite file through its write-ahead log on one
 machine, PostgreSQL anywhere. The tables are made and upgraded by ``migrations.py``.
 
-A SQLite file has a budget (``max_bytes``): past it, the oldest rows nobody flagged are removed
-to make room (the file stays about that size, reusing their space), and the owner's view says how
-many were. (A PostgreSQL database's size is its host's business: no budget there.) A result too
-large to be worth keeping whole (``MAX_OUTPUTS_CHARS``: a long NER sentence's every word piece)
-keeps only its prediction. When the database cannot be reached, predictions are still answered;
-the history counts what it missed and says so.
+A SQLite file has a budget (``max_bytes``): past it, the oldest rows are removed to make room
+(the file stays about that size, reusing their space): the oldest nobody flagged first, then,
+when flagged rows alone fill it, the oldest flagged ones too, so that flags cannot grow the file
+past its budget; the owner's view says how many of each were removed. The newest row is never
+removed, so SQLite never gives a removed row's id to a new one; and a row's flag token is bound
+to a nonce made with the row as well as to its id. (A PostgreSQL database's size is its
+host's business: no budget there.) A result too large to be worth keeping whole
+(``MAX_OUTPUTS_CHARS``: a long NER sentence's every word piece) keeps only its prediction.
+When the database cannot be reached, predictions are still answered; the history counts what
+it missed and says so.
 """
 
 from __future__ import annotations
@@ -98,7 +102,7 @@ class History:
             with self._missed_lock:
                 self._missed += len(rows)
             raise
-        return [(row_id, self.flag_token(row_id)) for row_id in ids]
+        return [(row_id, self.flag_token(row_id, row["nonce"])) for row_id, row in zip(ids, rows)]
 
     def _rows_for(self, task, items, results, source, visitor, latency_ms) -> List[Dict[str, Any]]:
         now = _now()
@@ -113,23 +117,29 @@ class History:
             rows.append({"time": now, "task": task.name, "model": self.model, "model_hash": self.model_hash,
                          "inputs": json.dumps(task.inputs.input_record(item), ensure_ascii=False), "outputs": outputs,
                          "prediction": None if prediction is None else str(prediction), "latency_ms": share,
-                         "source": source, "visitor": visitor_hash})
+                         "source": source, "visitor": visitor_hash, "nonce": secrets.token_hex(8)})
         return rows
 
     def _make_room(self, connection: sa.Connection, incoming: int) -> int:
         """Make room for ``incoming`` bytes in a SQLite file: when the stored rows and they would
-        take more than ``max_bytes``, remove the oldest unflagged rows (down to 90% of it, less
-        ``incoming``). Returns how many were removed."""
+        take more than ``max_bytes``, remove the oldest rows (down to 90% of it, less
+        ``incoming``): unflagged ones first, then flagged ones, never the newest. Returns how many
+        were removed."""
         used = _sqlite_used_bytes(connection)
         assert self.max_bytes is not None  # only SQLite files have a budget
         if used + incoming <= self.max_bytes:
             return 0
         count = connection.execute(sa.select(sa.func.count()).select_from(PREDICTIONS)).scalar_one()
-        remove = max(1, int(count * (used + incoming - 0.9 * self.max_bytes) / used))
-        oldest = sa.select(PREDICTIONS.c.id).where(PREDICTIONS.c.flagged == 0).order_by(PREDICTIONS.c.id).limit(remove)
-        removed = connection.execute(PREDICTIONS.delete().where(PREDICTIONS.c.id.in_(oldest))).rowcount
-        self._add_to_meta(connection, "rolled_off", removed)
-        return removed
+        remove = min(max(1, int(count * (used + incoming - 0.9 * self.max_bytes) / used)), count - 1)
+        newest = sa.select(sa.func.max(PREDICTIONS.c.id)).scalar_subquery()
+        removed: Dict[int, int] = {}
+        for flagged in (0, 1):
+            oldest = (sa.select(PREDICTIONS.c.id).where(PREDICTIONS.c.flagged == flagged, PREDICTIONS.c.id < newest)
+                      .order_by(PREDICTIONS.c.id).limit(max(0, remove - sum(removed.values()))))
+            removed[flagged] = connection.execute(PREDICTIONS.delete().where(PREDICTIONS.c.id.in_(oldest))).rowcount
+        self._add_to_meta(connection, "rolled_off", removed[0] + removed[1])
+        self._add_to_meta(connection, "flagged_rolled_off", removed[1])
+        return removed[0] + removed[1]
 
     def _shrink_log(self) -> None:
         """Copy the write-ahead log into the file and empty it, so that the removed rows' space
@@ -149,6 +159,10 @@ class History:
         """How many old rows were removed to keep within ``max_bytes``."""
         return int(self._meta("rolled_off") or 0)
 
+    def flagged_rolled_off(self) -> int:
+        """How many of those had been flagged (removed only when flagged rows filled the budget)."""
+        return int(self._meta("flagged_rolled_off") or 0)
+
     def missed(self) -> int:
         """Predictions answered while the database could not be written, so not stored."""
         with self._missed_lock:
@@ -161,16 +175,21 @@ class History:
     def flag(self, row_id: int, token: str, correction: Optional[str]) -> bool:
         """Mark a row wrong, with the visitor's correction; False when the token does not match
         (only the visitor who got the result holds it)."""
-        if not hmac.compare_digest(self.flag_token(row_id).encode(), str(token).encode("utf-8", "replace")):
-            return False
         with self._writing() as connection:
+            nonce = connection.execute(sa.select(PREDICTIONS.c.nonce).where(PREDICTIONS.c.id == row_id)).first()
+            if nonce is None or not hmac.compare_digest(self.flag_token(row_id, nonce[0]).encode(),
+                                                        str(token).encode("utf-8", "replace")):
+                return False
             changed = connection.execute(
-                PREDICTIONS.update().where(PREDICTIONS.c.id == row_id)
+                PREDICTIONS.update().where(PREDICTIONS.c.id == row_id, _same(PREDICTIONS.c.nonce, nonce[0]))
                 .values(flagged=1, correction=correction, flagged_at=_now())).rowcount
         return changed == 1
 
-    def flag_token(self, row_id: int) -> str:
-        return hmac.new(self._salt.encode(), f"flag:{row_id}".encode(), hashlib.sha256).hexdigest()[:24]
+    def flag_token(self, row_id: int, nonce: Optional[str]) -> str:
+        """The token that flags row ``row_id`` made with ``nonce`` (rows written before nonces
+        were kept have none), and no other row."""
+        message = f"flag:{row_id}" if nonce is None else f"flag:{row_id}:{nonce}"
+        return hmac.new(self._salt.encode(), message.encode(), hashlib.sha256).hexdigest()[:24]
 
     # -- reading -------------------------------------------------------------------------
 
@@ -315,3 +334,8 @@ def _inserted_id(result: sa.CursorResult) -> int:
     key = result.inserted_primary_key
     assert key is not None  # an INSERT of one row
     return int(key[0])
+
+
+def _same(column: sa.Column, value: Optional[str]) -> sa.ColumnElement[bool]:
+    """``column`` equals ``value``, NULL included (SQL's ``=`` is never true for NULL)."""
+    return column.is_(None) if value is None else column == value

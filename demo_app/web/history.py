@@ -60,6 +60,7 @@ def history_view():
     rows = list(history.rows(flagged_only=flagged_only, newest_first=True, limit=VIEW_ROWS))
     return render_template("history.html", rows=rows, flagged_only=flagged_only,
                            total=history.count(), shown=VIEW_ROWS, rolled_off=history.rolled_off(),
+                           flagged_rolled_off=history.flagged_rolled_off(),
                            missed=history.missed(), budget_mb=(history.max_bytes or 0) // (1024 * 1024),
                            title=state.settings.title or state.task.page.title, fields=state.task.inputs.fields)
 
