@@ -47,6 +47,10 @@ class WebOptions:
     sync_file_rows: a file of at most this many rows is answered in the same request (when done
         within ``request_timeout_s``); a larger one gets 202 and a job to poll.
     max_file_jobs: files predicted at the same time (one per visitor); more -> 429.
+    max_waiting, max_waiting_large, max_waiting_large_per_visitor: requests that may wait for the
+        model at once, of them large ones (more rows than a batch, or generation), and large ones
+        from one visitor; more -> 503 at once (``waiting_room.py``). Keep ``max_waiting`` below
+        the server's threads (32 for ``serve``) so that the page and small requests always find one.
     """
 
     max_body_bytes: Optional[int] = None
@@ -69,6 +73,9 @@ class WebOptions:
     max_file_result_bytes: int = 64 * 1024 * 1024
     sync_file_rows: int = 1000
     max_file_jobs: int = 2
+    max_waiting: int = 24
+    max_waiting_large: int = 16
+    max_waiting_large_per_visitor: int = 2
 
     def __post_init__(self) -> None:
         if self.auth is not None:
@@ -76,6 +83,9 @@ class WebOptions:
             if not user or (colon and not password):
                 raise ValueError("auth must look like 'user:password', with a user name and a "
                                  "non-empty password (or 'user' alone for a generated password)")
+        if not 1 <= self.max_waiting_large_per_visitor <= self.max_waiting_large <= self.max_waiting:
+            raise ValueError("the waiting caps must be 1 <= max_waiting_large_per_visitor <= "
+                             "max_waiting_large <= max_waiting")
         if not isinstance(self.forwarded_hops, int) or self.forwarded_hops < 0:
             raise ValueError(f"forwarded_hops must be 0 or more, got {self.forwarded_hops!r}")
         self.cors_origins = tuple(self.cors_origins)

@@ -20,6 +20,7 @@ from .options import WebOptions
 from .rate_limits import RateLimiter
 from .recording import open_history, record_results
 from .visitors import visitor_key
+from .waiting_room import WaitingRoom
 
 # (items, visitor, gone) -> the task's result dicts; gone() says the client has left
 PredictMany = Callable[[List, str, Optional[Callable[[], bool]]], List[Dict[str, Any]]]
@@ -34,6 +35,7 @@ class DemoState:
     predictor: Optional[Predictor]
     predict_many: PredictMany  # inputs -> the task's result dicts
     inputs: "InputReader | FileInputReader"
+    waiting_room: WaitingRoom
     history: Optional[History] = None
     jobs: Optional[Jobs] = None  # whole files (text tasks with a predictor)
     rate_limiter: Optional[RateLimiter] = None  # set later by serve() for a public tunnel too
@@ -44,8 +46,9 @@ class DemoState:
         task = predictor.task if predictor is not None else get_task(None)
         if settings.max_body_bytes is None:
             settings.max_body_bytes = task.inputs.max_body_bytes
-        state = cls(settings=settings, task=task, predictor=predictor,
-                    predict_many=_predict_many_for(model, predictor, settings),
+        room = WaitingRoom(settings.max_waiting, settings.max_waiting_large, settings.max_waiting_large_per_visitor)
+        state = cls(settings=settings, task=task, predictor=predictor, waiting_room=room,
+                    predict_many=_predict_many_for(model, predictor, settings, room),
                     inputs=input_reader(task, settings.max_text_chars, settings.max_batch_sentences),
                     history=open_history(settings.history, predictor, settings.max_history_bytes),
                     rate_limiter=RateLimiter(settings.rate_limit, settings.rate_limit_total)
@@ -99,11 +102,13 @@ def input_chars(task: Task, items: List) -> int:
                if isinstance(value, str))
 
 
-def _predict_many_for(model, predictor: Optional[Predictor], settings: WebOptions) -> PredictMany:
+def _predict_many_for(model, predictor: Optional[Predictor], settings: WebOptions,
+                      room: WaitingRoom) -> PredictMany:
     if predictor is not None:
         def predict_many(items: List, visitor: str, gone) -> List[Dict[str, Any]]:
             check_cost(predictor, items, settings)
-            results = predictor.predict(items, timeout=settings.request_timeout_s, visitor=visitor, gone=gone)
+            with room.admitted(visitor, is_large(predictor, items)):
+                results = predictor.predict(items, timeout=settings.request_timeout_s, visitor=visitor, gone=gone)
             return [predictor.task.pipeline.to_dict(result) for result in results]
         return predict_many
     if callable(model):  # a plain ratsnlp-style inference_fn; routes validated the inputs
@@ -111,6 +116,11 @@ def _predict_many_for(model, predictor: Optional[Predictor], settings: WebOption
             return [model(*texts_of(item)) for item in items]
         return call_each
     raise TypeError("create_app() takes a Predictor (from load_predictor) or an inference_fn")
+
+
+def is_large(predictor: Predictor, items: List) -> bool:
+    """Whether ``items`` take the model longer than one batch: more rows, or steps (generation)."""
+    return predictor.task.pipeline.stepwise or predictor.rows(items) > predictor.batch_size
 
 
 def check_cost(predictor: Predictor, items: List, settings: WebOptions) -> None:

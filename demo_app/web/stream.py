@@ -10,6 +10,7 @@ closes the connection stops the work. Registered only for such tasks.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 
@@ -21,7 +22,7 @@ from .errors import ApiError, logger
 from .pages import model_trouble
 from .recording import record_request
 from .routes import costs_work
-from .state import check_cost, current_visitor, demo_state, input_chars
+from .state import check_cost, current_visitor, demo_state, input_chars, is_large
 
 STREAM_PATH = "/predict/stream"
 
@@ -40,12 +41,16 @@ def predict_stream():
     g.sentence_chars = input_chars(state.task, items)
     visitor = current_visitor()
     gone = request.environ.get("waitress.client_disconnected")
+    place = contextlib.ExitStack()  # in the waiting room until the stream ends (this thread streams)
+    place.enter_context(state.waiting_room.admitted(visitor, is_large(state.predictor, items)))
     events = state.predictor.stream(items, visitor=visitor, gone=gone)
     try:
         first = next(events)  # refused at once (busy, a prompt too long) is JSON, not a stream
     except FieldError:
+        place.close()
         raise
     except Exception as error:  # noqa: BLE001 - each kind of trouble has its own answer
+        place.close()
         raise model_trouble(error, state.settings.request_timeout_s) from None
 
     def answer():
@@ -70,9 +75,12 @@ def predict_stream():
                                                     f"({type(error).__name__})"})
         finally:
             events.close()  # a client that left mid-stream: the work is abandoned
+            place.close()
 
-    return Response(stream_with_context(answer()), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    response = Response(stream_with_context(answer()), mimetype="text/event-stream",
+                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    response.call_on_close(place.close)  # also when the stream is never read
+    return response
 
 
 def _event(data: dict) -> str:
