@@ -194,6 +194,30 @@ def test_more_long_requests_than_threads_cannot_keep_out_the_page_or_a_short_que
         assert server.stop() == 0
 
 
+def test_a_context_the_model_cannot_read_within_the_timeout_is_refused_before_any_work(medium_qa):
+    """The model's pace is measured at load; a request priced at more than it reads within
+    request_timeout_s is a 413 at once that says so (a trial found a 503 after the whole 30 s),
+    and one within it is answered."""
+    server = Server({"model": medium_qa, "app": {"request_timeout_s": 1.0}})
+    try:
+        pace = requests.get(server.url + "/healthz", timeout=30).json()["model"]["seconds_per_sequence"]
+        assert pace > 0
+        fits = int(1.0 / pace)  # the sequences it reads in the timeout
+        started = time.monotonic()
+        refused = post_json(server, "/predict", {"question": QUESTION, "context": LONG_CONTEXT})
+        waited = time.monotonic() - started
+        if refused.status_code == 200:
+            pytest.skip(f"this machine reads the longest context allowed within 1 s ({pace * 1000:.1f} ms a sequence)")
+        assert refused.status_code == 413
+        assert "request_timeout_s" in refused.json()["error"]
+        assert f"about {fits} in 1 s" in refused.json()["error"]
+        assert waited < 1.0, waited  # before the timeout: no work was done for it
+        answered = post_json(server, "/predict", {"question": QUESTION, "context": SHORT_CONTEXT})
+        assert answered.status_code == 200
+    finally:
+        assert server.stop() == 0
+
+
 def test_work_nobody_waits_for_is_dropped(medium_qa):
     """Twelve long contexts (about 14 s of work) whose clients leave after half a second: a
     request queued behind them in the same visitor's line is answered at once."""

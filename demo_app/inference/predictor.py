@@ -7,6 +7,7 @@ Everything that differs between tasks lives in the task module; this file is the
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -63,6 +64,7 @@ class Predictor:
         self.source = source  # the checkpoint file or directory served, when known
         self.demo_model = demo_model  # a bundled demo model, not the student's
         self.warnings: List[str] = []  # what may be wrong with the model, shown with it
+        self.seconds_per_row: Optional[float] = None  # measure_pace(): a full-length sequence's cost here
         self.batcher: Optional[MicroBatcher] = (
             MicroBatcher(self._predict_now, run_steps=self._predict_steps, max_batch_size=batch_size,
                          max_wait_ms=max_wait_ms, max_queue=max_queue,
@@ -120,6 +122,26 @@ class Predictor:
         if self.batcher is not None:
             self.batcher.close()
 
+    def measure_pace(self, rows: int = 4) -> Optional[float]:
+        """The seconds the model takes for one sequence of ``max_seq_length`` tokens on this
+        machine, timed on ``rows`` of them after a warm-up pass, so that a request whose priced
+        cost cannot finish within the timeout is refused before any work. None (not measured)
+        for a model that does not read token ids (images) or runs in steps (generation)."""
+        names = self.task.pipeline.model_inputs
+        if self.task.pipeline.stepwise or "input_ids" not in names:
+            return None
+        shape = (rows, self.max_seq_length)
+        filler = self.tokenizer.unk_token_id or 0
+        tensors = {"input_ids": torch.full(shape, filler), "attention_mask": torch.ones(shape, dtype=torch.long),
+                   "token_type_ids": torch.zeros(shape, dtype=torch.long)}
+        inputs = {name: value.to(self.device) for name, value in tensors.items() if name in names}
+        with torch.inference_mode():
+            self.task.pipeline.forward(self.model, inputs)  # the first pass also sets things up
+            started = time.perf_counter()
+            self.task.pipeline.forward(self.model, inputs)
+        self.seconds_per_row = (time.perf_counter() - started) / rows
+        return self.seconds_per_row
+
     def describe(self) -> Dict[str, Any]:
         """Facts about the loaded model, for ``/healthz``, the page and logs."""
         return {
@@ -133,6 +155,7 @@ class Predictor:
             "backend": self.backend,
             "max_seq_length": self.max_seq_length,
             "batch_size": self.batch_size,
+            "seconds_per_sequence": None if self.seconds_per_row is None else round(self.seconds_per_row, 4),
             "warnings": list(self.warnings),
         }
 

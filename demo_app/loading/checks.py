@@ -83,8 +83,10 @@ def unknown_share(tokenizer, texts: List[str]) -> float:
 
 
 def smoke_test(predictor: Predictor) -> None:
-    """One prediction on the task's first example; its outputs must be finite numbers."""
+    """One prediction on the task's first example; its outputs must be finite numbers. Then the
+    model's pace on this machine is measured (``Predictor.measure_pace``)."""
     try:
         predictor.predict([predictor.task.page.smoke_input()])
     except PredictionError as error:
         raise CheckpointError(f"a test prediction failed: {error}") from None
+    predictor.measure_pace()

@@ -124,12 +124,19 @@ def is_large(predictor: Predictor, items: List) -> bool:
 
 
 def check_cost(predictor: Predictor, items: List, settings: WebOptions) -> None:
-    """A 413 for a request that would cost more than ``max_request_rows``, before any work."""
+    """A 413 for a request that would cost more than ``max_request_rows``, or more than the
+    model can read within ``request_timeout_s`` at its pace measured on this machine, before any
+    work (a 503 after the timeout would say it only when the time is spent)."""
     rows = predictor.rows(items)
+    what = f"this request would have the model read up to {rows} sequences of {predictor.max_seq_length} tokens"
     if rows > settings.max_request_rows:
-        raise ApiError(413, f"this request would have the model read up to {rows} sequences of "
-                            f"{predictor.max_seq_length} tokens; the limit is {settings.max_request_rows} "
-                            "(max_request_rows): send fewer or shorter inputs")
+        raise ApiError(413, f"{what}; the limit is {settings.max_request_rows} (max_request_rows): send "
+                            "fewer or shorter inputs")
+    pace = predictor.seconds_per_row
+    if pace and rows * pace > settings.request_timeout_s:
+        fits = max(1, int(settings.request_timeout_s / pace))
+        raise ApiError(413, f"{what}, about {rows * pace:.0f} s on this server; it reads about {fits} in "
+                            f"{settings.request_timeout_s:g} s (request_timeout_s): send a shorter text")
 
 
 def resource_dirs():
