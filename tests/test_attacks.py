@@ -27,7 +27,10 @@ import requests
 from helpers import free_port, medium_bert, wait_until_serving
 
 ROOT = Path(__file__).resolve().parent.parent
-INNOCENT_VS_ONE_ATTACK = 1.0  # the innocent's longest wait, in units of one attack request alone
+# The innocent's longest wait, in units of one attack request alone: first come, first served it
+# would be one per attacker queued ahead (4 to 96 here); the attackers' own threads, in this
+# process, share the machine's two cores with it.
+INNOCENT_VS_ONE_ATTACK = 2.0
 INNOCENT_VS_IDLE = 20  # ... or of its own time on the idle server, when an attack costs less
 TEXT_RSS_BUDGET_MB = 1500
 IMAGE_RSS_BUDGET_MB = 1200  # one 40 MP WebP or PNG takes about 600 MB while it is decoded
@@ -107,8 +110,8 @@ class Siege:
                 self.refusals.append((response.status_code, response.headers.get("Content-Type", ""),
                                       response.text[:300]))
 
-    def check(self, rss_budget_mb: float = TEXT_RSS_BUDGET_MB, vs_one_attack: float = INNOCENT_VS_ONE_ATTACK) -> None:
-        bound = max(vs_one_attack * self.one_attack, INNOCENT_VS_IDLE * self.idle)
+    def check(self, rss_budget_mb: float = TEXT_RSS_BUDGET_MB) -> None:
+        bound = max(INNOCENT_VS_ONE_ATTACK * self.one_attack, INNOCENT_VS_IDLE * self.idle)
         assert self.latencies, "the innocent visitor was never answered"
         assert max(self.latencies) < bound, (sorted(self.latencies)[-5:], self.one_attack, self.idle)
         assert self.peak_rss < rss_budget_mb, self.peak_rss
@@ -184,10 +187,7 @@ def test_more_long_requests_than_threads_cannot_keep_out_the_page_or_a_short_que
 
         siege = Siege(server, lambda: post_json(server, "/predict", long_question, visitor=next(attackers)),
                       innocent, attackers=96, seconds=8).run()
-        # Two attack requests' time: the 96 attackers' threads, in this process, and the server
-        # reading each refused 60 KB body share this machine's two cores with the innocent; the
-        # trial found 31 to 39 s, thirty attack requests' time.
-        siege.check(vs_one_attack=2.0)
+        siege.check()  # the trial found 31 to 39 s: thirty attack requests' time
         assert any(status == 503 for status, _, _ in siege.refusals)  # turned away, not queued
         assert siege.answered > 0  # ... while the admitted ones are answered
     finally:

@@ -211,20 +211,26 @@ def test_the_text_streams_as_it_is_written_and_stops_when_the_client_leaves():
 
 
 def test_short_requests_are_answered_while_long_generations_run():
-    """Four visitors stream the longest generation allowed (about 6 s each at this pace), all
-    behind one tunnel address; a short generation is answered within a few steps."""
+    """Four visitors, behind one tunnel (one proxy hop), write the longest generation allowed
+    (about 6 s each at this pace); a fifth one's short generation is answered within a few steps."""
     predictor = load_predictor(DeployArguments(task="generation"), verbose=False)
     calls = slow_down(predictor, 0.05)
-    with serve(create_app(predictor), port=0, quiet=True) as server:
+    with serve(create_app(predictor, forwarded_hops=1), port=0, quiet=True) as server:
         long = {"prompt": "부정", "max_new_tokens": MAX_NEW_TOKENS, "min_length": 120}
-        streams = [threading.Thread(target=lambda: requests.post(server.url + "/predict", json=long, timeout=120))
-                   for _ in range(4)]
+        answers = []
+
+        def write_long(visitor):
+            answers.append(requests.post(server.url + "/predict", json=long, timeout=120,
+                                         headers={"X-Forwarded-For": visitor}).status_code)
+
+        streams = [threading.Thread(target=write_long, args=(f"203.0.113.{n}",)) for n in range(1, 5)]
         for stream in streams:
             stream.start()
         while len(calls) < 8:  # every stream is under way
             time.sleep(0.01)
         before = len(calls)
-        short = requests.post(server.url + "/predict", json={"prompt": "긍정", "max_new_tokens": 3}, timeout=60)
+        short = requests.post(server.url + "/predict", json={"prompt": "긍정", "max_new_tokens": 3}, timeout=60,
+                              headers={"X-Forwarded-For": "198.51.100.9"})
         steps_waited = len(calls) - before
         assert short.status_code == 200
         assert short.json()["tokens"] == 3
@@ -233,6 +239,7 @@ def test_short_requests_are_answered_while_long_generations_run():
         assert steps_waited <= 6 * 5, steps_waited
         for stream in streams:
             stream.join(120)
+        assert answers == [200] * 4  # each visitor's long text was admitted and written
 
 
 def test_the_history_keeps_the_prompt_the_settings_and_the_text(tmp_path, demo):

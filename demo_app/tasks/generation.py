@@ -298,8 +298,11 @@ class _Writer:
         processors = self._processors()
         cache_name = _cache_argument(self.model)
         sequence, past, step_input = self.prompt_ids, None, self.prompt_ids
-        with torch.inference_mode():
-            for _ in range(self.limit):
+        for _ in range(self.limit):
+            # Inference mode for the step only, never across a yield: it is the thread's state, and
+            # other visitors' steps run on this thread in between (held across yields, one
+            # generation ending switched it off under another's: a 500 under concurrency).
+            with torch.inference_mode():
                 outputs = self.model(input_ids=step_input, use_cache=True, **{cache_name: past})
                 past = outputs.get(cache_name)
                 scores = processors(sequence, outputs.logits[:, -1, :].float())
@@ -308,12 +311,12 @@ class _Writer:
                 else:
                     chosen = scores.argmax(dim=-1, keepdim=True)
                 sequence = torch.cat([sequence, chosen], dim=-1)
-                step_input = chosen
-                self.new_ids.append(int(chosen))
-                yield self._new_text()
-                if int(chosen) == self.eos:
-                    self.stopped = "eos"
-                    return
+            step_input = chosen
+            self.new_ids.append(int(chosen))
+            yield self._new_text()
+            if int(chosen) == self.eos:
+                self.stopped = "eos"
+                return
 
     def _processors(self):
         """transformers' own processors, in the order ``generate`` applies them."""

@@ -48,7 +48,7 @@ class WebOptions:
         within ``request_timeout_s``); a larger one gets 202 and a job to poll.
     max_file_jobs: files predicted at the same time (one per visitor); more -> 429.
     max_waiting, max_waiting_large, max_waiting_large_per_visitor: requests that may wait for the
-        model at once, of them large ones (more rows than a batch, or generation), and large ones
+        model at once, of them large ones (priced at more rows than a batch), and large ones
         from one visitor; more -> 503 at once (``waiting_room.py``). Keep ``max_waiting`` below
         the server's threads (32 for ``serve``) so that the page and small requests always find one.
     """

@@ -119,8 +119,9 @@ def _predict_many_for(model, predictor: Optional[Predictor], settings: WebOption
 
 
 def is_large(predictor: Predictor, items: List) -> bool:
-    """Whether ``items`` take the model longer than one batch: more rows, or steps (generation)."""
-    return predictor.task.pipeline.stepwise or predictor.rows(items) > predictor.batch_size
+    """Whether ``items`` are priced at more rows than one batch (a long context, a long text to
+    write); a book-length generation, 20 tokens, is not."""
+    return predictor.rows(items) > predictor.batch_size
 
 
 def check_cost(predictor: Predictor, items: List, settings: WebOptions) -> None:

@@ -6,7 +6,7 @@ the server's threads (waitress: 32), so if waiting requests could take them all,
 ``/healthz`` and a short question would wait for a thread behind them. So requests are admitted
 before they wait: at most ``max_waiting`` at once (fewer than the threads: the rest answer the
 page and small requests), of them at most ``max_waiting_large`` large ones (more rows than one
-batch, or generation, which runs in steps), and at most ``max_waiting_large_per_visitor`` large
+batch: a long context, a long text to write), and at most ``max_waiting_large_per_visitor`` large
 ones from one visitor. Past a cap the answer is at once a 503 with ``Retry-After``: nothing waits.
 Small requests have no per-visitor cap: a class behind one school address sends many at once,
 and they are answered in batches within moments.
