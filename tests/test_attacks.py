@@ -219,11 +219,12 @@ def test_a_context_the_model_cannot_read_within_the_timeout_is_refused_before_an
 
 
 def test_work_nobody_waits_for_is_dropped(medium_qa):
-    """Twelve long contexts (about 14 s of work) whose clients leave after half a second: a
-    request queued behind them in the same visitor's line is answered at once."""
+    """Twelve long contexts whose clients leave after half a second (the two the waiting room
+    admits are seconds of work; the rest are refused at once): a request queued behind them in
+    the same visitor's line is answered as if alone."""
     server = Server({"model": medium_qa})
     try:
-        shorter = {"question": QUESTION, "context": LONG_CONTEXT[:3000]}
+        shorter = {"question": QUESTION, "context": LONG_CONTEXT[:1200]}  # under one batch: not "large"
         alone = Siege._timed(lambda: post_json(server, "/predict", shorter))
         long_question = {"question": QUESTION, "context": LONG_CONTEXT}
         leavers = [threading.Thread(target=abandon_after, args=(server, long_question, 0.5))
@@ -237,7 +238,7 @@ def test_work_nobody_waits_for_is_dropped(medium_qa):
         waited = time.monotonic() - started
         assert behind.status_code == 200
         # Served as if alone (give or take the step already running); the dropped work is
-        # about 40 times this request.
+        # several times this request.
         assert waited < 4 * alone, (waited, alone)
     finally:
         assert server.stop() == 0
