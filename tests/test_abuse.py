@@ -259,9 +259,10 @@ def test_serve_and_stop_cycles_leave_nothing_behind(demo_classifier):
     assert after["threads"] <= baseline["threads"] + 1, (baseline, after)
     assert after["fds"] <= baseline["fds"] + 5, (baseline, after)
     assert after["rss_mb"] - baseline["rss_mb"] < 40, (baseline, after)
-    # stop() returns at once (no waiting out a poll interval or a timeout): a cycle with it costs
-    # little more than starting a server and asking it once.
-    assert stop_time < 3 * start_time, (stop_time, start_time)
+    # stop() returns at once (no waiting out a poll interval or a timeout, which cost a second): a
+    # cycle with it costs a few times starting a server and asking it once (3x failed once in CI,
+    # 65 ms against 17 ms: joining the server's threads).
+    assert stop_time < 10 * start_time, (stop_time, start_time)
 
 
 def test_no_old_app_answers_after_stop_or_reserve(demo_classifier, capfd):
