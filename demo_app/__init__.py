@@ -24,23 +24,59 @@ files), ``history``, ``web`` (the Flask app) and ``serving`` (server, tunnel, Co
 
 __version__ = "0.1.0"  # the one place: pyproject.toml reads it
 
-from .colab import in_colab, mount_drive
-from .files import DataFileError, FileReport, predict_file
-from .history import History
-from .inference import Overloaded, PredictionError, Predictor, make_inference_fn
-from .loading import (
-                      CheckpointError,
-                      DeployArguments,
-                      GenerationDeployArguments,
-                      find_best_checkpoint,
-                      load_classifier,
-                      load_predictor,
-                      read_state_dict,
-                      resolve_path,
-)
-from .serving import ServerHandle, Tunnel, TunnelError, export_app, open_tunnel, push_to_space, serve
-from .tasks import TASKS, Prediction, get_task
-from .web import WebOptions, create_app
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+# Where each public name lives. They are imported at first use (PEP 562's module ``__getattr__``),
+# so ``import demo_app`` stays cheap: torch, transformers, Flask and SQLAlchemy load only when a
+# name that needs them is used. A maintained helper exists (``lazy_loader``); these ten lines are
+# all it would do here.
+_PUBLIC_NAMES = {
+    "in_colab": "colab", "mount_drive": "colab",
+    "DataFileError": "files", "FileReport": "files", "predict_file": "files",
+    "History": "history",
+    "Overloaded": "inference", "PredictionError": "inference", "Predictor": "inference",
+    "make_inference_fn": "inference",
+    "CheckpointError": "loading", "DeployArguments": "loading", "GenerationDeployArguments": "loading",
+    "find_best_checkpoint": "loading", "load_classifier": "loading", "load_predictor": "loading",
+    "read_state_dict": "loading", "resolve_path": "loading",
+    "ServerHandle": "serving", "Tunnel": "serving", "TunnelError": "serving", "export_app": "serving",
+    "open_tunnel": "serving", "push_to_space": "serving", "serve": "serving",
+    "TASKS": "tasks", "Prediction": "tasks", "get_task": "tasks",
+    "WebOptions": "web", "create_app": "web",
+}
+
+
+def __getattr__(name: str):
+    if name not in _PUBLIC_NAMES:
+        raise AttributeError(f"module 'demo_app' has no attribute {name!r}")
+    value = getattr(import_module(f".{_PUBLIC_NAMES[name]}", __name__), name)
+    globals()[name] = value  # the next use is a plain attribute
+    return value
+
+
+def __dir__() -> list:
+    return sorted({*globals(), *_PUBLIC_NAMES})
+
+
+if TYPE_CHECKING:  # type checkers and editors see the names as if imported here
+    from .colab import in_colab, mount_drive
+    from .files import DataFileError, FileReport, predict_file
+    from .history import History
+    from .inference import Overloaded, PredictionError, Predictor, make_inference_fn
+    from .loading import (
+        CheckpointError,
+        DeployArguments,
+        GenerationDeployArguments,
+        find_best_checkpoint,
+        load_classifier,
+        load_predictor,
+        read_state_dict,
+        resolve_path,
+    )
+    from .serving import ServerHandle, Tunnel, TunnelError, export_app, open_tunnel, push_to_space, serve
+    from .tasks import TASKS, Prediction, get_task
+    from .web import WebOptions, create_app
 
 __all__ = [
     "CheckpointError",

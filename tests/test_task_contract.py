@@ -4,6 +4,7 @@ its required methods and attributes checked when the task is registered."""
 import inspect
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,16 @@ def test_no_task_name_input_kind_or_head_name_is_compared_outside_tasks():
     found = subprocess.run(["git", "grep", "--untracked", "-nE", pattern, "--", "demo_app", ":!demo_app/tasks"],
                            cwd=ROOT, capture_output=True, text=True).stdout
     assert found == "", found
+
+
+def test_importing_the_package_loads_no_heavy_library():
+    """`import demo_app` stays cheap (a CLI's --help, a notebook's first cell): the public names load
+    their modules at first use, and every name in __all__ resolves."""
+    heavy = "('torch', 'transformers', 'flask', 'sqlalchemy', 'openvino')"
+    probe = ("import sys, demo_app; "
+             f"print(sorted(m for m in {heavy} if m in sys.modules)); "
+             "missing = [n for n in demo_app.__all__ if getattr(demo_app, n, None) is None]; print(missing)")
+    loaded, missing = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                                     cwd=ROOT).stdout.splitlines()
+    assert loaded == "[]"
+    assert missing == "[]"
