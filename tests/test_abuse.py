@@ -15,8 +15,11 @@ import pytest
 import requests
 import torch
 from helpers import HostileSockets, process_usage
+from werkzeug.test import EnvironBuilder
 
 from demo_app import Predictor, create_app, serve
+from demo_app.web.options import WebOptions
+from demo_app.web.proxies import TrustedProxies
 from demo_app.web.rate_limits import RateLimiter
 from demo_app.web.visitors import SHARED, visitor_key
 
@@ -108,19 +111,41 @@ def test_500_idle_and_100_slowloris_sockets_do_not_lock_anyone_out(live_server):
 # -- visitors as the tunnel sees them ---------------------------------------------------------
 
 
+def seen_visitor(peer: str, forwarded_for: list, hops: int, prefix: str = "") -> tuple:
+    """The visitor key and path prefix a request from ``peer`` with these headers gets through
+    the app's proxy middleware (ProxyFix with ``hops``), as the app would see them."""
+    def echo(environ, start_response):
+        start_response("200 OK", [])
+        return [environ.get("SCRIPT_NAME", "").encode(), b"|", visitor_key(environ.get("REMOTE_ADDR")).encode()]
+
+    headers = [("X-Forwarded-For", value) for value in forwarded_for]
+    headers += [("X-Forwarded-Prefix", prefix)] if prefix else []
+    environ = EnvironBuilder(headers=headers, environ_base={"REMOTE_ADDR": peer}).get_environ()
+    body = b"".join(TrustedProxies(echo, WebOptions(forwarded_hops=hops))(environ, lambda *args: None))
+    script_name, key = body.decode().split("|")
+    return key, script_name
+
+
 def test_visitor_key_trusts_only_the_hops_it_is_told_of():
-    assert visitor_key("127.0.0.1", ["6.6.6.6"], 0) == SHARED  # nobody vouches for it
-    assert visitor_key("127.0.0.1", ["6.6.6.6, 198.51.100.7"], 1) == "198.51.100.7"
-    assert visitor_key("127.0.0.1", ["6.6.6.6", "198.51.100.7"], 1) == "198.51.100.7"
-    assert visitor_key("127.0.0.1", ["198.51.100.7, 10.0.0.2"], 2) == "198.51.100.7"
-    assert visitor_key("127.0.0.1", ["10.0.0.2"], 2) == SHARED
-    assert visitor_key("127.0.0.1", [], 1) == SHARED
-    assert visitor_key("127.0.0.1", ["not-an-ip"], 1) == SHARED
-    assert visitor_key("127.0.0.1", ["x" * 250_000], 1) == SHARED
-    assert visitor_key("203.0.113.5", ["1.2.3.4"], 1) == "203.0.113.5"  # a direct peer
-    a = visitor_key("127.0.0.1", ["2001:db8:1:2:aaaa::1"], 1)
-    assert a == visitor_key("127.0.0.1", ["2001:db8:1:2:bbbb::9"], 1) == "2001:db8:1:2::/64"
-    assert visitor_key("127.0.0.1", ["::ffff:198.51.100.7"], 1) == "198.51.100.7"
+    assert seen_visitor("127.0.0.1", ["6.6.6.6"], 0)[0] == SHARED  # nobody vouches for it
+    assert seen_visitor("127.0.0.1", ["6.6.6.6, 198.51.100.7"], 1)[0] == "198.51.100.7"
+    assert seen_visitor("127.0.0.1", ["198.51.100.7, 10.0.0.2"], 2)[0] == "198.51.100.7"
+    assert seen_visitor("127.0.0.1", ["10.0.0.2"], 2)[0] == SHARED  # fewer entries than proxies
+    assert seen_visitor("127.0.0.1", [], 1)[0] == SHARED
+    assert seen_visitor("127.0.0.1", ["not-an-ip"], 1)[0] == SHARED
+    assert seen_visitor("127.0.0.1", ["x" * 250_000], 1)[0] == SHARED
+    assert seen_visitor("203.0.113.5", ["1.2.3.4"], 0)[0] == "203.0.113.5"  # a direct peer, no proxy
+    # A host's proxy is not on loopback (Spaces, Render, an nginx on another address): trusted anyway.
+    assert seen_visitor("10.1.2.3", ["6.6.6.6, 198.51.100.7"], 1)[0] == "198.51.100.7"
+    a = seen_visitor("127.0.0.1", ["2001:db8:1:2:aaaa::1"], 1)[0]
+    assert a == seen_visitor("127.0.0.1", ["2001:db8:1:2:bbbb::9"], 1)[0] == "2001:db8:1:2::/64"
+    assert seen_visitor("127.0.0.1", ["::ffff:198.51.100.7"], 1)[0] == "198.51.100.7"
+
+
+def test_the_path_prefix_is_taken_from_trusted_proxies_and_local_agents():
+    assert seen_visitor("10.1.2.3", ["198.51.100.7"], 1, prefix="/demo")[1] == "/demo"
+    assert seen_visitor("127.0.0.1", [], 0, prefix="/user/a/proxy/5000")[1] == "/user/a/proxy/5000"  # Jupyter
+    assert seen_visitor("203.0.113.5", [], 0, prefix="/evil")[1] == ""  # a visitor's own header: ignored
 
 
 def test_rotating_x_forwarded_for_cannot_multiply_the_limit(demo_classifier):

@@ -22,6 +22,7 @@ from .guards import guards_for, install_guards
 from .history import history_routes
 from .options import WebOptions
 from .pages import pages
+from .proxies import TrustedProxies
 from .rate_limits import RateLimiter
 from .routes import read_marks
 from .state import DemoState, resource_dirs
@@ -54,6 +55,7 @@ def create_app(model, **options) -> Flask:
     routes = app.config["DEMO_APP_ROUTES"] = read_marks(app)
     install_guards(app, guards_for(state, routes))
     register_error_handlers(app)
+    app.wsgi_app = TrustedProxies(app.wsgi_app, state.settings)  # type: ignore[method-assign]
     return app
 
 

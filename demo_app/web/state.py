@@ -78,8 +78,7 @@ def demo_state() -> DemoState:
 
 def current_visitor() -> str:
     """Who sent the current request, as far as a trusted proxy says (``visitors.py``)."""
-    return visitor_key(request.remote_addr, request.headers.getlist("X-Forwarded-For"),
-                       demo_state().settings.forwarded_hops)
+    return visitor_key(request.remote_addr)
 
 
 def predictor_of(model) -> Optional[Predictor]:

@@ -1,11 +1,10 @@
 """Telling visitors apart by an address they cannot choose themselves.
 
-Behind a tunnel every request reaches the app from the tunnel agent on loopback. The tunnel's
-edge (ngrok's, for one) appends the address it saw to ``X-Forwarded-For``; everything to the left
-of that entry was sent by the visitor and proves nothing. So only the last ``forwarded_hops``
-entries are trusted, each proxy hop adding one, and only on connections from loopback (where the
-agent runs). Anything else that is not a valid IP address makes the request one of the crowd:
-``SHARED``, a single bucket for everyone no proxy vouches for.
+The address is the socket's, or, behind trusted proxies, the one the outermost trusted proxy saw
+(``proxies.py`` puts it in ``request.remote_addr``, as Werkzeug's ProxyFix does). A request that
+still comes from loopback was forwarded by a local agent no proxy count vouches for (a tunnel
+agent, Jupyter's proxy): it is one of the crowd, ``SHARED``, a single bucket for everyone no
+proxy vouches for. So is anything that is not a valid IP address.
 
 IPv6 visitors are counted per /64 network, the block one home or phone is usually given, so that
 cycling through one's own addresses does not multiply a limit.
@@ -14,28 +13,18 @@ cycling through one's own addresses does not multiply a limit.
 from __future__ import annotations
 
 import ipaddress
-from typing import Iterable, Optional
+from typing import Optional
 
 SHARED = "shared"  # the key of every visitor whose address no trusted proxy gave
 LOOPBACK_PEERS = ("127.0.0.1", "::1", "::ffff:127.0.0.1")  # a tunnel agent on this machine
 
 
-def visitor_key(peer: Optional[str], forwarded_for: Iterable[str], forwarded_hops: int) -> str:
-    """A short key for the visitor behind this connection.
-
-    ``peer`` is the socket's remote address, ``forwarded_for`` every ``X-Forwarded-For`` header
-    value in order, ``forwarded_hops`` how many proxies in front of the app append to it and are
-    trusted (0: none, so a visitor's own header is ignored).
-    """
-    if peer not in LOOPBACK_PEERS:
-        return _address_key(peer) or SHARED  # a direct connection: the socket tells the truth
-    if forwarded_hops < 1:
+def visitor_key(address: Optional[str]) -> str:
+    """A short key for the visitor at ``address`` (``request.remote_addr`` after the trusted
+    proxies' headers are applied)."""
+    if address in LOOPBACK_PEERS:
         return SHARED
-    entries = ",".join(forwarded_for).rsplit(",", forwarded_hops)
-    if len(entries) <= forwarded_hops - 1:
-        return SHARED
-    # The leftmost of the trusted entries is the address the outermost trusted proxy saw.
-    return _address_key(entries[-forwarded_hops].strip()) or SHARED
+    return _address_key(address) or SHARED
 
 
 def _address_key(text: Optional[str]) -> Optional[str]:

@@ -1,0 +1,92 @@
+"""A real nginx for the tests, from Debian's package (``make test`` installs it): the reverse proxy
+a student puts in front of an exported demo, serving it under a path prefix.
+
+It listens on 127.0.0.2 and connects to the apps from 127.0.0.2 (``proxy_bind``), so an app sees
+its proxy as a peer that is not 127.0.0.1, as it would on a real host; visitors connect from other
+127.x addresses, which stand in for other machines. Each location adds what a hosting proxy adds:
+``X-Forwarded-For`` (the visitor's address appended), ``-Proto``, ``-Host`` and ``-Prefix``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict
+
+import requests
+from helpers import free_port
+
+LOCATION = """
+    location {prefix}/ {{
+        proxy_pass http://127.0.0.1:{port}/;
+        proxy_bind 127.0.0.2;
+        proxy_http_version 1.1;
+        proxy_set_header Host $http_host;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto $scheme;
+        proxy_set_header X-Forwarded-Host $http_host;
+        proxy_set_header X-Forwarded-Prefix {prefix};
+    }}"""
+
+CONFIG = """
+worker_processes 1;
+error_log {root}/error.log warn;
+pid {root}/nginx.pid;
+events {{ worker_connections 512; }}
+http {{
+    access_log {root}/access.log;
+    client_body_temp_path {root}/body;
+    proxy_temp_path {root}/proxy;
+    fastcgi_temp_path {root}/fastcgi;
+    uwsgi_temp_path {root}/uwsgi;
+    scgi_temp_path {root}/scgi;
+    client_max_body_size 64m;
+    server {{
+        listen 127.0.0.2:{port};
+{locations}
+    }}
+}}
+"""
+
+
+def nginx_binary() -> str:
+    found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if found is None:
+        raise RuntimeError("nginx is not installed: run `make test` (it installs Debian's nginx-light)")
+    return found
+
+
+class NginxProxy:
+    """nginx serving each app of ``upstreams`` (prefix -> the app's port on 127.0.0.1) under its prefix."""
+
+    def __init__(self, upstreams: Dict[str, int]) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="demo_app-nginx-"))
+        self.root.chmod(0o755)  # nginx's workers run as another user when the tests run as root
+        self.port = free_port()
+        locations = "".join(LOCATION.format(prefix=prefix.rstrip("/"), port=port) for prefix, port in upstreams.items())
+        (self.root / "nginx.conf").write_text(CONFIG.format(root=self.root, port=self.port, locations=locations))
+        self.process = subprocess.Popen([nginx_binary(), "-p", str(self.root), "-c", str(self.root / "nginx.conf"),
+                                         "-g", "daemon off;"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        text=True)
+        self.url = f"http://127.0.0.2:{self.port}"
+        self._wait_until_listening()
+
+    def _wait_until_listening(self) -> None:
+        for _ in range(200):
+            if self.process.poll() is not None:
+                said = self.process.stdout.read() if self.process.stdout else ""
+                raise RuntimeError(f"nginx exited: {said}")
+            try:
+                requests.get(self.url + "/", timeout=2)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("nginx did not start listening")
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        shutil.rmtree(self.root, ignore_errors=True)
