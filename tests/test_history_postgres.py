@@ -5,8 +5,10 @@ database that goes away while visitors keep getting answers; old history files m
 import base64
 import io
 import json
+import socket
 import sqlite3
 import threading
+import time
 
 import pytest
 import requests
@@ -107,8 +109,13 @@ def test_a_database_that_goes_away_does_not_fail_predictions(demo_classifier, po
                                     headers=auth, timeout=30)
             assert flagged.status_code == 503
             assert "history" in flagged.json()["error"]
+            assert requests.get(handle.url + "/healthz", headers=auth, timeout=30).json()["history"] == "down"
+            view = requests.get(handle.url + "/history", headers=auth, timeout=30)
+            assert view.status_code == 503
+            assert "cannot be reached" in view.json()["error"]
         finally:
             postgres.start()
+        wait_for_history(handle.url, "up", headers=auth)
         again = requests.post(handle.url + "/predict", json={"sentence": "최고예요"}, headers=auth, timeout=30)
         assert "history" in again.json()
         view = requests.get(handle.url + "/history", headers=auth, timeout=30).text
@@ -117,6 +124,72 @@ def test_a_database_that_goes_away_does_not_fail_predictions(demo_classifier, po
         assert History(database).missed() == 1  # counted in the database once it answered again
     finally:
         handle.stop()
+
+
+def wait_for_history(url, state, headers=None):
+    """Until /healthz says the history is ``state`` (the reconnecting thread backs off 1, 2, 4 s ...)."""
+    for _ in range(600):
+        if requests.get(url + "/healthz", headers=headers, timeout=30).json()["history"] == state:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the history never became {state}")
+
+
+def test_a_replica_started_while_postgresql_is_down_serves_and_its_history_comes_back(postgres):
+    """Down at start: gunicorn's worker boots and answers (no restart loop), /healthz says so;
+    started again, the history is written. The URL comes from DATABASE_URL, in Heroku's scheme."""
+    database = postgres.create_database("down_at_start")
+    postgres.stop()
+    running = False
+    try:
+        process, url = start_gunicorn({"DEMO_APP_HISTORY": "DATABASE_URL",
+                                       "DATABASE_URL": database.replace("postgresql://", "postgres://", 1)})
+        try:
+            assert requests.get(url + "/healthz", timeout=30).json()["history"] == "down"
+            answered = requests.post(url + "/predict", json={"sentence": "시간이 아까웠습니다"}, timeout=30)
+            assert answered.status_code == 200
+            assert "history" not in answered.json()
+            postgres.start()
+            running = True
+            wait_for_history(url, "up")
+            again = requests.post(url + "/predict", json={"sentence": "최고예요"}, timeout=30).json()
+            assert "history" in again
+            assert [row["inputs"] for row in History(database).rows()] == [{"sentence": "최고예요"}]
+            assert History(database).missed() == 1
+        finally:
+            stop(process)
+    finally:
+        if not running:
+            postgres.start()
+
+
+def test_an_unreachable_database_costs_predictions_one_timeout_not_one_each(demo_classifier):
+    """A database whose packets go nowhere (here: a socket that accepts and never answers) is
+    found unreachable once; predictions after that take their usual time, measured against the
+    same app without a history, and the history view is a 503."""
+    with socket.create_server(("127.0.0.1", 0), backlog=64) as black_hole:
+        location = f"postgresql://student:pw@127.0.0.1:{black_hole.getsockname()[1]}/demo"
+        owner = "teacher:a-long-s3cret-pass"
+        apps = {"without": create_app(demo_classifier, auth=owner),
+                "unreachable": create_app(demo_classifier, auth=owner, history=location)}
+        handles = {name: serve(app, port=0, quiet=True) for name, app in apps.items()}
+        auth = {"Authorization": "Basic " + base64.b64encode(owner.encode()).decode()}
+        try:
+            health = requests.get(handles["unreachable"].url + "/healthz", headers=auth, timeout=30).json()
+            assert health["history"] == "down"
+            took = {name: [] for name in handles}
+            for sentence in SENTENCES * 2:
+                for name, handle in handles.items():
+                    started = time.monotonic()
+                    response = requests.post(handle.url + "/predict", json={"sentence": sentence}, headers=auth,
+                                             timeout=60)
+                    took[name].append(time.monotonic() - started)
+                    assert response.status_code == 200
+            assert sorted(took["unreachable"])[4] < 3 * sorted(took["without"])[4], took
+            assert requests.get(handles["unreachable"].url + "/history", headers=auth, timeout=30).status_code == 503
+        finally:
+            for handle in handles.values():
+                handle.stop()
 
 
 LEGACY_SCHEMA = """

@@ -13,7 +13,8 @@ from ..tasks import training_formats
 def add_parser(commands, model_flags: argparse.ArgumentParser) -> None:
     history = commands.add_parser("history", help="write a demo's history to a file: a table, or corrections "
                                                   "as training data (serve --history)")
-    history.add_argument("path", metavar="PATH", help="the history file, or its postgresql:// URL")
+    history.add_argument("path", metavar="PATH", help="the history file, or its PostgreSQL URL; DATABASE_URL (the "
+                                                      "word): the URL in that variable, out of ps")
     history.add_argument("--flagged", action="store_true", help="only results visitors marked wrong")
     history.add_argument("--format", default="csv", choices=dump_formats(),
                          help="csv/tsv/jsonl: every column; "
@@ -23,11 +24,12 @@ def add_parser(commands, model_flags: argparse.ArgumentParser) -> None:
 
 
 def run(options: argparse.Namespace) -> int:
-    from ..history import History, dump, is_database_url
+    from ..history import History, dump, history_location, is_database_url
 
-    if not is_database_url(options.path) and not os.path.isfile(options.path):
-        raise FileNotFoundError(f"no such history file: {options.path}")
-    history = History(options.path)
+    location = history_location(options.path) or options.path
+    if not is_database_url(location) and not os.path.isfile(location):
+        raise FileNotFoundError(f"no such history file: {location}")
+    history = History(location)
     output = open(options.output, "w", encoding="utf-8", newline="") if options.output else sys.stdout
     try:
         written = dump(history, output, options.format, flagged_only=options.flagged)

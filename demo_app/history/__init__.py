@@ -3,7 +3,8 @@ file or a shared PostgreSQL database; ``migrations``: their tables), and its dum
 tables or as the book's training data (``dumps``)."""
 
 from .dumps import TABLE_DUMP_FORMATS, dump, dump_formats
-from .store import History, HistoryError, is_database_url, model_identity
+from .locations import history_location, is_database_url
+from .store import History, HistoryError, model_identity
 
-__all__ = ["History", "HistoryError", "TABLE_DUMP_FORMATS", "dump", "dump_formats", "is_database_url",
-           "model_identity"]
+__all__ = ["History", "HistoryError", "TABLE_DUMP_FORMATS", "dump", "dump_formats", "history_location",
+           "is_database_url", "model_identity"]

@@ -43,18 +43,16 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
+from .availability import Availability
+from .locations import database_url
 from .migrations import META, PREDICTIONS, dialect_insert, migrate
 
 SOURCES = ("page", "api", "file")
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024  # a class's demo is a few MB; Drive's free space is 15 GB
 MAX_OUTPUTS_CHARS = 16_384
-DATABASE_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://", "sqlite:///")
 HistoryError = SQLAlchemyError  # what a history that cannot be read or written raises
-
-
-def is_database_url(location) -> bool:
-    """True for a database URL (``postgresql://...``); False for a file path."""
-    return isinstance(location, str) and location.startswith(DATABASE_SCHEMES)
+# What a database that cannot be reached raises (refused, timed out, dropped, wrong password).
+UNREACHABLE = (sa.exc.OperationalError, sa.exc.InterfaceError)
 
 
 class History:
@@ -72,11 +70,23 @@ class History:
         self._pid = os.getpid()
         self._missed_lock = threading.Lock()
         self._missed = 0  # predictions answered but not stored, not yet counted in the database
-        with self._writing() as connection:
+        self._salt = ""
+        self.availability = Availability(self._prepare, self.location)
+        try:
+            self._prepare()
+        except UNREACHABLE as error:
+            if self.path is not None:
+                raise  # a local file that cannot be opened is the user's to fix, now
+            self.availability.failed(error)  # a database server: the demo starts without it
+
+    def _prepare(self) -> None:
+        """Make or upgrade the tables and read this history's salt (at start, and again when an
+        unreachable database answers again)."""
+        with self._engine().connect() as connection, self._transaction(connection):
             migrate(connection)
             connection.execute(dialect_insert(connection, META).values(key="salt", value=secrets.token_hex(16))
                                .on_conflict_do_nothing(index_elements=["key"]))
-        self._salt: str = self._meta("salt") or ""
+            self._salt = connection.execute(sa.select(META.c.value).where(META.c.key == "salt")).scalar() or ""
 
     # -- writing -------------------------------------------------------------------------
 
@@ -144,13 +154,13 @@ class History:
     def _shrink_log(self) -> None:
         """Copy the write-ahead log into the file and empty it, so that the removed rows' space
         is reused rather than the log growing (outside a transaction: SQLite requires it)."""
-        with self._engine().connect() as connection:
+        with self._connected() as connection:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def used_bytes(self) -> int:
         """What the stored rows take: in a SQLite file (the space of removed rows is reused), or
         the table's size in PostgreSQL."""
-        with self._engine().connect() as connection:
+        with self._connected() as connection:
             if self.path is None:
                 return int(connection.execute(sa.text("SELECT pg_total_relation_size('predictions')")).scalar_one())
             return _sqlite_used_bytes(connection)
@@ -202,7 +212,7 @@ class History:
         query = query.order_by(PREDICTIONS.c.id.desc() if newest_first else PREDICTIONS.c.id)
         if limit is not None:
             query = query.limit(int(limit))
-        with self._engine().connect() as connection:
+        with self._connected() as connection:
             for values in connection.execution_options(stream_results=True, yield_per=500).execute(query):
                 row = dict(values._mapping)
                 row["inputs"] = json.loads(row["inputs"])
@@ -211,12 +221,12 @@ class History:
 
     def tasks(self) -> List[str]:
         """The tasks whose predictions the history holds."""
-        with self._engine().connect() as connection:
+        with self._connected() as connection:
             tasks = sa.select(PREDICTIONS.c.task).distinct().order_by(PREDICTIONS.c.task)
             return list(connection.execute(tasks).scalars())
 
     def count(self) -> int:
-        with self._engine().connect() as connection:
+        with self._connected() as connection:
             return connection.execute(sa.select(sa.func.count()).select_from(PREDICTIONS)).scalar_one()
 
     def close(self) -> None:
@@ -233,25 +243,42 @@ class History:
         return self.engine
 
     @contextlib.contextmanager
-    def _writing(self) -> Iterator[sa.Connection]:
-        """One write transaction. On SQLite, BEGIN IMMEDIATE takes the write lock at once
-        (waiting up to the busy timeout for another process), so two writers never deadlock
-        upgrading a read lock."""
-        with self._engine().connect() as connection:
-            if self.path is None:
-                with connection.begin():
-                    yield connection
-                return
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-            try:
+    def _connected(self) -> Iterator[sa.Connection]:
+        """A connection, unless the database is known to be unreachable (``HistoryDown`` at
+        once); a connection failure marks it so (``availability.py``)."""
+        self.availability.check()
+        try:
+            with self._engine().connect() as connection:
                 yield connection
-            except BaseException:
-                connection.exec_driver_sql("ROLLBACK")
-                raise
-            connection.exec_driver_sql("COMMIT")
+        except UNREACHABLE as error:
+            if self.path is None:
+                self.availability.failed(error)
+            raise
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[sa.Connection]:
+        """One write transaction (``_transaction``) on a connection from ``_connected``."""
+        with self._connected() as connection, self._transaction(connection):
+            yield connection
+
+    @contextlib.contextmanager
+    def _transaction(self, connection: sa.Connection) -> Iterator[None]:
+        """On SQLite, BEGIN IMMEDIATE takes the write lock at once (waiting up to the busy
+        timeout for another process), so two writers never deadlock upgrading a read lock."""
+        if self.path is None:
+            with connection.begin():
+                yield
+            return
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            connection.exec_driver_sql("ROLLBACK")
+            raise
+        connection.exec_driver_sql("COMMIT")
 
     def _meta(self, key: str) -> Optional[str]:
-        with self._engine().connect() as connection:
+        with self._connected() as connection:
             return connection.execute(sa.select(META.c.value).where(META.c.key == key)).scalar()
 
     def _add_to_meta(self, connection: sa.Connection, key: str, amount: int) -> None:
@@ -279,18 +306,16 @@ def _sqlite_used_bytes(connection: sa.Connection) -> int:
 
 def _engine(location) -> sa.Engine:
     """A SQLAlchemy engine for a file path (SQLite, its write-ahead log on) or a database URL
-    (``postgresql://`` through psycopg 3)."""
-    if is_database_url(location):
-        url = sa.make_url(location)
-        if url.get_backend_name() == "postgresql":
-            url = url.set(drivername="postgresql+psycopg")
-            return sa.create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=8,
-                                    connect_args={"connect_timeout": 5})
-        path = Path(url.database or "").expanduser()
-    else:
-        path = Path(location).expanduser()
+    (PostgreSQL through psycopg 3; ``locations.py``)."""
+    url = database_url(str(location))
+    if url.get_backend_name() == "postgresql":
+        # A dropped connection is noticed within seconds, not TCP's minutes (libpq's own settings).
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=8,
+                                connect_args={"connect_timeout": 5, "tcp_user_timeout": 5000, "keepalives": 1,
+                                              "keepalives_idle": 10, "keepalives_interval": 2, "keepalives_count": 3})
+    path = Path(url.database or "")
     path.parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(sa.URL.create("sqlite", database=str(path)), connect_args={"timeout": 30})
+    engine = sa.create_engine(url, connect_args={"timeout": 30})
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, record):

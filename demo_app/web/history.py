@@ -57,10 +57,15 @@ def history_view():
     flagged_only = request.args.get("flagged") == "1"
     history = state.history
     assert history is not None  # these routes are registered only with a history
-    rows = list(history.rows(flagged_only=flagged_only, newest_first=True, limit=VIEW_ROWS))
-    return render_template("history.html", rows=rows, flagged_only=flagged_only,
-                           total=history.count(), shown=VIEW_ROWS, rolled_off=history.rolled_off(),
-                           flagged_rolled_off=history.flagged_rolled_off(),
+    try:
+        rows = list(history.rows(flagged_only=flagged_only, newest_first=True, limit=VIEW_ROWS))
+        counts = {"total": history.count(), "rolled_off": history.rolled_off(),
+                  "flagged_rolled_off": history.flagged_rolled_off()}
+    except HistoryError as error:
+        logger.warning("history not read: %s", type(error).__name__)
+        raise ApiError(503, "the history's database cannot be reached right now; predictions go on without "
+                            "it and it is retried in the background: try again shortly") from None
+    return render_template("history.html", rows=rows, flagged_only=flagged_only, shown=VIEW_ROWS, **counts,
                            missed=history.missed(), budget_mb=(history.max_bytes or 0) // (1024 * 1024),
                            title=state.settings.title or state.task.page.title, fields=state.task.inputs.fields)
 

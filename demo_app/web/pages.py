@@ -57,7 +57,8 @@ def predict_get():
 def healthz():
     state = demo_state()
     model_facts = state.predictor.describe() if state.predictor else {"task": state.task.name}
-    return jsonify({"status": "ok", "model": model_facts})
+    history = "off" if state.history is None else "up" if state.history.availability.up else "down"
+    return jsonify({"status": "ok", "model": model_facts, "history": history})
 
 
 def answers(items: List) -> List[Dict[str, Any]]:

@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from flask import request
 
 from ..history import History, HistoryError, model_identity
-from ..history.store import is_database_url
+from ..history.locations import is_database_url
 from ..loading.paths import drive_file_path
 
 logger = logging.getLogger("demo_app.web")
