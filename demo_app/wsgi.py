@@ -6,64 +6,67 @@ visitors cost a socket each, never a thread) on ``0.0.0.0:$PORT`` (default 8000)
 gunicorn: its threaded workers spend a thread on each slow client, so eight slow sockets stop
 ``--threads 8``.
 
-The model is chosen by environment variables (ratsnlp's names, upper-cased); with none set the
-bundled demo model is served:
-
-    DEMO_APP_PRETRAINED_MODEL_NAME          hub name or local dir (default beomi/kcbert-base)
-    DEMO_APP_DOWNSTREAM_MODEL_DIR           directory of *.ckpt files (lowest val_loss wins)
-    DEMO_APP_DOWNSTREAM_MODEL_CHECKPOINT_FPATH   one checkpoint file
-    DEMO_APP_MAX_SEQ_LENGTH                 default 128
-    DEMO_APP_TASK                           classification, pair-classification, ... (default: recognised)
-    DEMO_APP_DEVICE / DEMO_APP_PRECISION    auto, cpu, cuda / auto, fp32, bf16, fp16
-    DEMO_APP_BACKEND                        auto, torch, openvino
-    DEMO_APP_CACHE                          where OpenVINO exports are kept (default ~/.cache/demo_app)
-    DEMO_APP_AUTH                           user:password for visitor basic auth
-    DEMO_APP_RATE_LIMIT                     e.g. 60/minute per client
-    DEMO_APP_CORS_ORIGINS                   comma-separated origins allowed to call the API
-    DEMO_APP_FORWARDED_HOPS                 trusted proxies that append to X-Forwarded-For
-    DEMO_APP_HISTORY                        a SQLite file keeping every prediction (off by default;
-                                            several workers may share one file)
-    DEMO_APP_HOST / PORT                    where python -m demo_app.wsgi listens
+Everything is set by environment variables (``demo_app.settings``: the model by ratsnlp's names,
+upper-cased, ``DEMO_APP_FORWARDED_HOPS``, ``DEMO_APP_HISTORY``, ``PORT``, ...); with none set the
+bundled demo model is served. A value that cannot be read stops the start with one line naming
+its variable.
 
 Every worker process loads its own copy of the model; one process batches best. A file uploaded
 to ``POST /predict/file`` is predicted by the worker that took it, so run one worker (or sticky
 sessions) when visitors upload large files and poll ``/jobs/<id>``.
 """
 
-import os
+import sys
 
+from .history import history_location
+from .history.locations import database_url
 from .loading import DeployArguments, load_predictor
 from .serving import serve, stop_on_sigterm
+from .settings import setting
 from .web import create_app
 
 
-def _env(name: str, default=None):
-    return os.environ.get(f"DEMO_APP_{name}") or default
-
-
-def app_from_environment():
+def app_from_environment(single_process: bool = False):
+    """The app the environment describes; every setting is read (and checked) before the model loads."""
+    auth = setting("DEMO_APP_AUTH")
+    if auth and ":" not in auth and not single_process:
+        # Each gunicorn worker would generate a password of its own: visitors would get in
+        # through one worker in N. Only ``python -m demo_app.wsgi`` (one process) generates one.
+        raise ValueError("DEMO_APP_AUTH names a user without a password: under a WSGI server with several "
+                         "workers each would generate its own. Set DEMO_APP_AUTH=user:password (a secret)")
+    history = history_location(setting("DEMO_APP_HISTORY"))
+    if history:
+        database_url(history)  # an unsupported URL stops the start now, not after the model loads
+    web_options = dict(auth=auth, rate_limit=setting("DEMO_APP_RATE_LIMIT"),
+                       cors_origins=setting("DEMO_APP_CORS_ORIGINS") or [],
+                       forwarded_hops=setting("DEMO_APP_FORWARDED_HOPS") or 0, history=history)
     args = DeployArguments(
-        pretrained_model_name=_env("PRETRAINED_MODEL_NAME"),
-        downstream_model_dir=_env("DOWNSTREAM_MODEL_DIR"),
-        downstream_model_checkpoint_fpath=_env("DOWNSTREAM_MODEL_CHECKPOINT_FPATH"),
-        max_seq_length=int(_env("MAX_SEQ_LENGTH", "128")),
-        device=_env("DEVICE", "auto"),
-        precision=_env("PRECISION", "auto"),
-        backend=_env("BACKEND", "auto"),
-        task=_env("TASK"),
+        pretrained_model_name=setting("DEMO_APP_PRETRAINED_MODEL_NAME"),
+        downstream_model_dir=setting("DEMO_APP_DOWNSTREAM_MODEL_DIR"),
+        downstream_model_checkpoint_fpath=setting("DEMO_APP_DOWNSTREAM_MODEL_CHECKPOINT_FPATH"),
+        max_seq_length=setting("DEMO_APP_MAX_SEQ_LENGTH") or 128,
+        device=setting("DEMO_APP_DEVICE") or "auto",
+        precision=setting("DEMO_APP_PRECISION") or "auto",
+        backend=setting("DEMO_APP_BACKEND") or "auto",
+        task=setting("DEMO_APP_TASK"),
     )
-    origins = [o.strip() for o in _env("CORS_ORIGINS", "").split(",") if o.strip()]
-    return create_app(load_predictor(args), auth=_env("AUTH"), rate_limit=_env("RATE_LIMIT"),
-                      cors_origins=origins, forwarded_hops=int(_env("FORWARDED_HOPS", "0")),
-                      history=_env("HISTORY"))
+    return create_app(load_predictor(args), **web_options)
 
 
-app = app_from_environment()
+def listen_address() -> tuple:
+    return setting("DEMO_APP_HOST") or "0.0.0.0", setting("PORT") or 8000
+
+
+try:  # a setting, a checkpoint, a history URL: one line that says what to fix, under any server
+    address = listen_address() if __name__ == "__main__" else ("", 0)
+    app = app_from_environment(single_process=__name__ == "__main__")
+except ValueError as error:
+    sys.exit(f"error: {error}")
 
 
 if __name__ == "__main__":
     stop_on_sigterm()
-    serve(app, host=_env("HOST", "0.0.0.0"), port=int(os.environ.get("PORT") or 8000)).wait()
+    serve(app, host=address[0], port=address[1]).wait()
     predictor = app.extensions["demo_app"].predictor
     if predictor is not None:
         predictor.close()

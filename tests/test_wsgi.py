@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 from helpers import PRETRAINED_DIR, HostileSockets, free_port, tiny_model, wait_until_serving, write_lightning
 
@@ -89,3 +90,42 @@ def test_production_recipe_holds_idle_and_slow_sockets():
                 assert waited < 50 * idle, (waited, idle)
     finally:
         stop(process)
+
+
+@pytest.mark.parametrize("variable, value", [("DEMO_APP_MAX_SEQ_LENGTH", "abc"), ("PORT", "x"),
+                                             ("DEMO_APP_FORWARDED_HOPS", "x"), ("DEMO_APP_RATE_LIMIT", "lots")])
+def test_a_bad_setting_stops_the_start_with_one_line_naming_its_variable(variable, value):
+    result = subprocess.run([sys.executable, "-m", "demo_app.wsgi"], cwd=ROOT, capture_output=True, text=True,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT), **{variable: value}), timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: {variable}=")
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("url", ["mysql://student:pw-s3cret@db.example/demo",
+                                 "postgresql+asyncpg://student:pw-s3cret@db.example/demo"])
+def test_an_unsupported_history_url_is_refused_naming_what_is_supported(url, tmp_path):
+    """It never becomes a SQLite file named after the URL, and its password is never shown."""
+    for command in ([sys.executable, "-m", "demo_app.wsgi"], [sys.executable, "-m", "demo_app", "serve"]):
+        result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                                env=dict(os.environ, PYTHONPATH=str(ROOT), DEMO_APP_HISTORY="DATABASE_URL",
+                                         DATABASE_URL=url))
+        assert result.returncode == 1, result.stderr
+        assert "postgresql://" in result.stderr
+        assert "pw-s3cret" not in result.stderr + result.stdout
+        assert "Traceback" not in result.stderr
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_the_readme_shows_the_settings_table_the_code_reads():
+    from demo_app.settings import settings_table
+
+    assert settings_table() in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_a_user_without_a_password_is_refused_where_several_workers_may_import_the_app():
+    """Each gunicorn worker would generate its own password; imported (not run), the app asks for one."""
+    result = subprocess.run([sys.executable, "-c", "import demo_app.wsgi"], cwd=ROOT, capture_output=True, text=True,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT), DEMO_APP_AUTH="teacher"), timeout=120)
+    assert result.returncode == 1
+    assert "DEMO_APP_AUTH=user:password" in result.stderr

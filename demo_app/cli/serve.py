@@ -25,14 +25,20 @@ def add_parser(commands, model_flags: argparse.ArgumentParser) -> None:
                             "once), or set DEMO_APP_AUTH=user:password (a password on the command "
                             "line shows in ps)")
     serve.add_argument("--rate-limit", metavar="N/minute", default=None,
-                       help="per-client limit, e.g. 30/minute (default: 60/minute once a tunnel "
-                            "is open, none without)")
+                       help="per-client limit, e.g. 30/minute (default: $DEMO_APP_RATE_LIMIT; else "
+                            "60/minute once a tunnel is open, none without)")
     serve.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
-                       help="allow this origin to call the API (repeatable); none by default")
+                       help="allow this origin to call the API (repeatable); default: "
+                            "$DEMO_APP_CORS_ORIGINS, none")
+    serve.add_argument("--forwarded-hops", type=int, default=None, metavar="N",
+                       help="proxies in front of the app whose X-Forwarded-* headers are trusted (1 "
+                            "behind one nginx or a host's proxy); default: $DEMO_APP_FORWARDED_HOPS, "
+                            "else 0 (a tunnel: 1)")
     serve.add_argument("--history", metavar="PATH", default=None,
                        help="keep every prediction and visitors' corrections in this SQLite file, "
-                            "or a postgresql:// database several servers share (the page tells "
-                            "visitors); off by default")
+                            "or a PostgreSQL database several servers share (postgres:// or "
+                            "postgresql:// URL; DATABASE_URL: the URL in that variable, out of ps); "
+                            "default: $DEMO_APP_HISTORY, off (the page tells visitors)")
 
 
 def run(options: argparse.Namespace) -> int:
@@ -44,13 +50,16 @@ def run(options: argparse.Namespace) -> int:
     stop_on_sigterm()
     tunnel = None if options.tunnel == "none" else options.tunnel
     logging.getLogger("pyngrok").setLevel(logging.WARNING)
-    auth = _visitor_auth(options.auth)
+    web_options = _web_options(options)  # read and checked before the model loads
+    web_options["auth"] = _visitor_auth(options.auth)
     predictor = load_predictor(deploy_arguments(options))
-    app = create_app(predictor, auth=auth, rate_limit=options.rate_limit,
-                     cors_origins=options.cors_origin, history=options.history)
+    app = create_app(predictor, **web_options)
     history = app.extensions["demo_app"].history
     if history is not None:
         print(f"History on: every prediction is kept in {history.location} (the page says so).", flush=True)
+        if not history.availability.up:
+            print(f"warning: the history cannot be reached now ({history.availability.last_error}); the demo "
+                  "serves without it and keeps trying in the background", file=sys.stderr, flush=True)
     tunnel_options = {"ssh_host": options.ssh_host} if tunnel == "ssh" and options.ssh_host else {}
     handle = serve(app, host=options.host, port=options.port, tunnel=tunnel, **tunnel_options)
     print("Press Ctrl-C to stop.", flush=True)
@@ -58,6 +67,21 @@ def run(options: argparse.Namespace) -> int:
     predictor.close()  # after the step the model is running: no work left when Python exits
     print("Stopped.", flush=True)
     return 0
+
+
+def _web_options(options: argparse.Namespace) -> dict:
+    """The web app's settings: the flags, else the environment (``demo_app.settings``)."""
+    from ..history import history_location
+    from ..history.locations import database_url
+    from ..settings import setting
+
+    history = history_location(options.history or setting("DEMO_APP_HISTORY"))
+    if history:
+        database_url(history)  # an unsupported URL is an error now, naming what is supported
+    hops = options.forwarded_hops if options.forwarded_hops is not None else setting("DEMO_APP_FORWARDED_HOPS")
+    return {"rate_limit": options.rate_limit or setting("DEMO_APP_RATE_LIMIT"),
+            "cors_origins": options.cors_origin or setting("DEMO_APP_CORS_ORIGINS") or [],
+            "forwarded_hops": hops or 0, "history": history}
 
 
 def _visitor_auth(auth: Optional[str]) -> Optional[str]:
