@@ -4,7 +4,10 @@ a machine's temporary folder or a volume named by ``DEMO_APP_JOBS_DIR``."""
 
 import csv
 import io
+import os
+import signal
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -64,3 +67,33 @@ def test_a_job_is_cancelled_through_another_server(two_servers):
         cancelled = wait_until_done(first, job["status_url"], timeout=30)
     assert cancelled["status"] == "cancelled"
     assert cancelled["predicted"] < 50_000
+
+
+def test_a_job_whose_server_was_killed_is_failed_with_its_reason_not_running_forever(tmp_path):
+    """kill -9 of the replica predicting a file: the other replica answers the job as failed,
+    saying why, serves the rows written so far, and DELETE on it answers."""
+    env = {"DEMO_APP_JOBS_DIR": str(tmp_path / "shared-volume")}
+    owner, other = start_gunicorn(env), start_gunicorn(env)
+    try:
+        rows = "sentence\n" + "\n".join(f"정말 재밌어요 {i}" for i in range(50_000)) + "\n"
+        job = upload(owner[1], "big.csv", rows.encode()).json()
+        assert job["status"] == "running"
+        for process in worker_processes(owner[0]) + [owner[0].pid]:
+            os.kill(process, signal.SIGKILL)
+        owner[0].wait(30)
+        answer = wait_until_done(other[1], job["status_url"], timeout=60)
+        assert answer["status"] == "failed"
+        assert "stopped" in answer["error"]
+        deleted = requests.delete(other[1] + job["status_url"], timeout=30)
+        assert deleted.status_code == 200
+        assert deleted.json()["status"] == "failed"
+    finally:
+        for process, _ in (owner, other):
+            if process.poll() is None:
+                stop(process)
+
+
+def worker_processes(master) -> list:
+    """The pids of gunicorn's workers (the master's children), from /proc."""
+    children = Path(f"/proc/{master.pid}/task/{master.pid}/children").read_text().split()
+    return [int(pid) for pid in children]

@@ -20,6 +20,12 @@ results. Each process keeps its jobs in a folder of its own (``demo_app-jobs-<pi
 one root, the machine's temporary folder, or ``$DEMO_APP_JOBS_DIR``: a volume shared by
 replicas on several machines. A job's progress is published there after every batch
 (``<id>.status.json``); cancelling from another worker leaves ``<id>.cancel`` beside it.
+
+A process that is killed (``kill -9``, a replica taken away) cannot say its jobs ended. So every
+process touches its folder's ``owner.json`` every ``HEARTBEAT_S``; another process that reads a
+"running" job whose owner is gone (its pid not running on this machine, or its heartbeat older
+than ``ORPHANED_AFTER_S`` on another) answers it as failed, with that reason and the rows written
+so far to download, never "running" forever.
 """
 
 from __future__ import annotations
@@ -52,6 +58,8 @@ MAX_PROBLEM_CHARS = 300
 FOLDER_PREFIX = "demo_app-jobs-"
 JOB_ID = re.compile(r"[A-Za-z0-9_-]{16}")  # secrets.token_urlsafe(12)
 CANCEL_CHECK_S = 0.5  # how often a running job looks for another worker's cancel marker
+HEARTBEAT_S = 10.0  # how often a process says it is alive (owner.json's time)
+ORPHANED_AFTER_S = 30.0  # a heartbeat older than this: its process is gone
 
 
 def jobs_root() -> Path:
@@ -183,10 +191,15 @@ class SharedJob:
 
     def _read(self) -> Dict[str, Any]:
         try:
-            return json.loads(self.status_file.read_text(encoding="utf-8"))
+            published = json.loads(self.status_file.read_text(encoding="utf-8"))
         except (OSError, ValueError):  # removed since: the owner forgot it or stopped
             return {"name": "", "answer": {"job": self.id, "status": "failed",
                                            "error": "the worker running this job has stopped"}}
+        if published["answer"]["status"] == "running" and not _owner_alive(self.status_file.parent):
+            published["answer"] = {**published["answer"], "status": "failed",
+                                   "error": "the server predicting this file stopped before it was done; the rows "
+                                            "it wrote can be downloaded: upload the file again for the rest"}
+        return published
 
 
 class Jobs:
@@ -248,9 +261,11 @@ class Jobs:
                 root = jobs_root()
                 root.mkdir(parents=True, exist_ok=True)
                 self._directory = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-", dir=root))
-                (self._directory / "owner.json").write_text(json.dumps({"host": socket.gethostname(),
-                                                                       "pid": os.getpid()}))
+                owner = self._directory / "owner.json"
+                owner.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
                 weakref.finalize(self, shutil.rmtree, str(self._directory), ignore_errors=True)
+                threading.Thread(target=_heartbeat, args=(owner,), name="demo_app-jobs-heartbeat",
+                                 daemon=True).start()
         return self._directory / f"{secrets.token_hex(8)}.{input_format}"
 
     def close(self) -> None:
@@ -351,14 +366,42 @@ def remove_abandoned_folders() -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+def _heartbeat(owner: Path) -> None:
+    """Touch ``owner`` every HEARTBEAT_S while its folder exists (it goes with the app)."""
+    while True:
+        time.sleep(HEARTBEAT_S)
+        try:
+            os.utime(owner)
+        except OSError:
+            return
+
+
+def _owner_alive(folder: Path) -> bool:
+    """Whether the process that made a jobs folder still runs (see the module's docstring)."""
+    try:
+        owner = json.loads((folder / "owner.json").read_text())
+        touched = (folder / "owner.json").stat().st_mtime
+    except (OSError, ValueError):
+        return False
+    if owner.get("host") == socket.gethostname() and str(owner.get("pid")).isdigit():
+        return _alive(int(owner["pid"]))
+    return time.time() - touched < ORPHANED_AFTER_S
+
+
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs: it exists and is not a zombie (a killed process whose
+    parent has not collected it, as under a container's init that never does, still exists)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): it exists
+    return state not in ("Z", "X")
 
 
 def _shortened(value: object) -> object:
