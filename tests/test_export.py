@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from helpers import free_port
+from helpers import free_port, wait_until_serving
 
 from demo_app import DeployArguments, create_app, load_predictor
 
@@ -155,6 +155,17 @@ def check_files(directory: Path, task: str) -> None:
     assert "download.pytorch.org/whl/cpu" in requirements
     assert all("==" in line for line in requirements.splitlines() if line and not line.startswith(("#", "--")))
     assert f'DEMO_APP_TASK="{task}"' in (directory / "Dockerfile").read_text(encoding="utf-8")
+    assert 'DEMO_APP_FORWARDED_HOPS="1"' in (directory / "Dockerfile").read_text(encoding="utf-8")
+    # What a host and a git push expect: a readable title, weights any user can read, no
+    # offline-only tokenizer flag, the weights through LFS, a Python version.
+    assert "\\u" not in front
+    assert all(path.stat().st_mode & 0o777 == 0o644 for path in (directory / "model").iterdir())
+    tokenizer_config = directory / "model" / "tokenizer_config.json"
+    if tokenizer_config.is_file():
+        assert "local_files_only" not in json.loads(tokenizer_config.read_text(encoding="utf-8"))
+    assert "*.safetensors filter=lfs diff=lfs merge=lfs -text" in (directory / ".gitattributes").read_text()
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert (directory / "runtime.txt").read_text().strip() == f"python-{python}"
 
 
 @pytest.mark.parametrize("task", list(REQUESTS))
@@ -214,6 +225,63 @@ def test_the_dockerfile_passes_hadolint_and_runs_as_a_user_on_port(tmp_path):
     assert procfile.startswith("web: ")
     assert "gunicorn" in procfile
     assert "$PORT" in procfile.replace("${PORT", "$PORT")
+
+
+def test_the_readmes_command_without_docker_runs_as_written(tmp_path, app_python):
+    """The export README's start line, run by a shell from the folder as a student pastes it
+    (after its ``pip install``, which app_python has done): it serves, logs each request with
+    a timestamp, and starts without warnings."""
+    directory = export(tmp_path / "app", "--task", "generation")
+    readme = (directory / "README.md").read_text(encoding="utf-8")
+    [line] = [line for line in readme.splitlines() if line.startswith("pip install -r requirements.txt && ")]
+    command = line.split(" && ", 1)[1]
+    port = free_port()
+    environment = {"PATH": f"{app_python.parent}:/usr/bin:/bin", "HOME": str(tmp_path), "PORT": str(port),
+                   "DEMO_APP_CACHE": str(tmp_path / "cache")}
+    process = subprocess.Popen(["bash", "-c", command], cwd=directory, env=environment, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(url, process, seconds=180)
+        answered = requests.post(url + "/api", timeout=60, **REQUESTS["generation"][0])
+        assert answered.status_code == 200
+    finally:
+        process.terminate()
+        said = process.communicate(timeout=30)[0]
+    assert re.search(r'\[\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2} [^]]*\] "POST /api HTTP/1.1" 200', said), said
+    assert "clean_up_tokenization_spaces" not in said
+    assert "Warning" not in said
+
+
+def test_a_re_export_keeps_what_is_not_its_own_and_a_failed_one_leaves_the_earlier(tmp_path, monkeypatch):
+    from demo_app.serving import export as exporting
+
+    directory = tmp_path / "app"
+    exporting.export_app(DeployArguments(task="classification"), directory, say=lambda _: None)
+    (directory / ".git").mkdir()
+    (directory / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (directory / ".env").write_text("DEMO_APP_AUTH=teacher:secret\n")
+    (directory / "NOTES.md").write_text("mine")
+    (directory / "Procfile").write_text("web: something else\n")
+    exporting.export_app(DeployArguments(task="classification"), directory, say=lambda _: None)
+    assert (directory / ".git" / "HEAD").read_text() == "ref: refs/heads/main\n"
+    assert (directory / ".env").is_file()
+    assert (directory / "NOTES.md").read_text() == "mine"
+    assert "gunicorn" in (directory / "Procfile").read_text()  # the export's own files are renewed
+    weights = (directory / "model" / "model.safetensors").read_bytes()
+
+    def fails(*args, **kwargs):
+        raise RuntimeError("the exported model does not answer as the original does")
+
+    monkeypatch.setattr(exporting, "check_export", fails)
+    with pytest.raises(RuntimeError):
+        exporting.export_app(DeployArguments(task="ner"), directory, say=lambda _: None)
+    assert (directory / "model" / "model.safetensors").read_bytes() == weights
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["app"]  # no half-built folder left
+    earlier = load_predictor(DeployArguments(pretrained_model_name=str(directory / "model"), task="classification"),
+                             verbose=False, batching=False)
+    assert earlier.predict(["이 영화 정말 재밌어요"])[0].label == "긍정 (positive)"
+    assert (directory / "NOTES.md").read_text() == "mine"
 
 
 def test_export_refuses_a_folder_that_holds_something(tmp_path):

@@ -11,9 +11,13 @@ The folder runs anywhere a container or a Python web process runs, without Colab
                        a health check on ``/healthz``
     Procfile           the same start command, for Heroku-like hosts
     README.md          front matter that makes the folder a Hugging Face Space (Docker SDK)
+    .gitattributes     the weights through Git LFS (a Space refuses a big file pushed without it)
+    runtime.txt, .python-version   the Python the export was checked with, for buildpack hosts
 
-Before the folder is written, the export is loaded back and must give the original's answers on
-the task's examples.
+The export is built in a new folder beside ``DIR``, loaded back there and must give the
+original's answers on the task's examples; only then are its files moved into ``DIR``. So a
+failed re-export leaves the earlier one whole, and what an export does not write (``.git/``,
+``.env``, notes) is never touched.
 """
 
 from __future__ import annotations
@@ -21,7 +25,10 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 import json
+import os
 import shutil
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Callable, Dict
 
@@ -34,50 +41,96 @@ RUNTIME_PACKAGES = ("torch", "transformers", "tokenizers", "safetensors", "flask
                     "sqlalchemy", "psycopg", "psycopg-binary", "openvino", "gunicorn")
 CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
 START_COMMAND = ("gunicorn --bind 0.0.0.0:${PORT:-%d} --workers ${WEB_CONCURRENCY:-1} --threads 8 "
-                 "--timeout 120 demo_app.wsgi:app" % SPACE_PORT)
+                 "--timeout 120 --access-logfile - demo_app.wsgi:app" % SPACE_PORT)
+# What an export writes into its folder; anything else there (.git, .env, notes) is the student's.
+EXPORT_FILES = ("model", "demo_app", "requirements.txt", "Dockerfile", "Procfile", ".dockerignore", "README.md",
+                ".gitattributes", "runtime.txt", ".python-version")
+LFS_PATTERNS = ("*.safetensors", "*.bin", "*.model", "*.onnx")
 
 
 def export_app(args, directory, *, overwrite: bool = False, say: Callable[[str], None] = print) -> Path:
     """Write the deployable folder for the model ``args`` (``DeployArguments``) names into
-    ``directory``: new, empty, an earlier export (replaced), or anything with ``overwrite``.
-    Returns the folder. The model is read in fp32 with PyTorch, whatever the host will run it in."""
+    ``directory``: new, empty, an earlier export (its export files replaced), or anything with
+    ``overwrite`` (its other files kept). Returns the folder. The model is read in fp32 with
+    PyTorch, whatever the host will run it in."""
     from ..loading import load_predictor
 
     directory = drive_file_path(directory)  # Drive's "My Drive" or "MyDrive", whichever is mounted
     if directory.exists() and any(directory.iterdir()):
         earlier = (directory / "model" / EXPORT_FACTS).is_file() and (directory / "Dockerfile").is_file()
         if not (overwrite or earlier):
-            raise FileExistsError(f"{directory} is not empty; choose a new folder or pass --overwrite")
+            raise FileExistsError(f"{directory} is not empty; choose a new folder or pass --overwrite (the export's "
+                                  f"files are written into it; files it does not write are kept)")
     args = dataclasses.replace(args, backend="torch", precision="fp32", device="cpu")
     predictor = load_predictor(args, verbose=False, batching=False)
     return write_app(predictor, directory, max_seq_length=args.max_seq_length, say=say)
 
 
 def write_app(predictor, directory: Path, *, max_seq_length: int, say: Callable[[str], None] = print) -> Path:
-    """The folder for ``predictor`` (PyTorch, fp32), replacing what ``directory`` holds."""
-    if directory.exists():
-        shutil.rmtree(directory)
-    directory.mkdir(parents=True)
-    task = predictor.task
-    say(f"Writing the model ({task.name}) as safetensors ...")
-    write_model(predictor, directory / "model", max_seq_length)
+    """The folder for ``predictor`` (PyTorch, fp32): built and checked beside ``directory``, then
+    moved into it (``EXPORT_FILES`` replaced, everything else kept)."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-export-", dir=directory.parent))
     try:
-        check_export(predictor, directory / "model", max_seq_length)
-    except Exception:
-        shutil.rmtree(directory, ignore_errors=True)  # nothing half-checked is left to deploy
-        raise
-    copy_package(directory / "demo_app")
-    (directory / "requirements.txt").write_text(requirements_text(), encoding="utf-8")
-    environment = {"DEMO_APP_PRETRAINED_MODEL_NAME": "model", "DEMO_APP_TASK": task.name,
-                   "DEMO_APP_MAX_SEQ_LENGTH": str(max_seq_length)}
-    (directory / "Dockerfile").write_text(dockerfile_text(environment), encoding="utf-8")
-    (directory / "Procfile").write_text(f"web: {' '.join(f'{k}={v}' for k, v in environment.items())} "
-                                        f"{START_COMMAND}\n", encoding="utf-8")
-    (directory / ".dockerignore").write_text("**/__pycache__\n*.pyc\n.git\n", encoding="utf-8")
-    (directory / "README.md").write_text(readme_text(predictor), encoding="utf-8")
+        _write_files(predictor, staging, max_seq_length, say)
+        _move_into(staging, directory)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     say(f"Exported to {directory}: start it with `docker build -t demo . && docker run -p {SPACE_PORT}:{SPACE_PORT} "
         f"demo`, or push the folder to a Hugging Face Space (Docker SDK).")
     return directory
+
+
+def _write_files(predictor, folder: Path, max_seq_length: int, say: Callable[[str], None]) -> None:
+    task = predictor.task
+    say(f"Writing the model ({task.name}) as safetensors ...")
+    write_model(predictor, folder / "model", max_seq_length)
+    check_export(predictor, folder / "model", max_seq_length)
+    copy_package(folder / "demo_app")
+    texts = {"requirements.txt": requirements_text(), "README.md": readme_text(predictor, max_seq_length),
+             "Dockerfile": dockerfile_text({**start_environment(task.name, max_seq_length),
+                                            "DEMO_APP_FORWARDED_HOPS": "1"}),
+             "Procfile": f"web: DEMO_APP_FORWARDED_HOPS=1 {start_line(task.name, max_seq_length)}\n",
+             ".dockerignore": "**/__pycache__\n*.pyc\n.git\n.env\n",
+             ".gitattributes": "".join(f"{pattern} filter=lfs diff=lfs merge=lfs -text\n" for pattern in LFS_PATTERNS),
+             "runtime.txt": f"python-{sys.version_info.major}.{sys.version_info.minor}\n",
+             ".python-version": f"{sys.version_info.major}.{sys.version_info.minor}\n"}
+    for name, text in texts.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    _readable_by_all(folder)
+
+
+def _readable_by_all(folder: Path) -> None:
+    """Files 0644 and folders 0755 (a host's build may run as another user than the one who exported)."""
+    for root, folders, files in os.walk(folder):
+        os.chmod(root, 0o755)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o644)
+
+
+def _move_into(staging: Path, directory: Path) -> None:
+    """The checked export's files into ``directory``: the earlier export's replaced, the rest kept."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in EXPORT_FILES:
+        old = directory / name
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old)
+        elif old.exists() or old.is_symlink():
+            old.unlink()
+    for entry in staging.iterdir():
+        os.replace(entry, directory / entry.name)
+
+
+def start_environment(task_name: str, max_seq_length: int) -> Dict[str, str]:
+    """The variables that make ``demo_app.wsgi`` serve the exported model (``demo_app.settings``)."""
+    return {"DEMO_APP_PRETRAINED_MODEL_NAME": "model", "DEMO_APP_TASK": task_name,
+            "DEMO_APP_MAX_SEQ_LENGTH": str(max_seq_length)}
+
+
+def start_line(task_name: str, max_seq_length: int) -> str:
+    """The start command with its variables, as a shell runs it from the export's folder."""
+    settings = " ".join(f"{name}={value}" for name, value in start_environment(task_name, max_seq_length).items())
+    return f"{settings} {START_COMMAND}"
 
 
 def write_model(predictor, folder: Path, max_seq_length: int) -> None:
@@ -93,10 +146,22 @@ def write_model(predictor, folder: Path, max_seq_length: int) -> None:
     with quiet_transformers():  # no progress bar for one small file
         model.float().save_pretrained(folder, safe_serialization=True)
     predictor.tokenizer.save_pretrained(folder)
+    _tokenizer_for_hosts(folder / "tokenizer_config.json", predictor.tokenizer)
     task.checkpoints.save_beside_model(folder, labels, Path(predictor.source) if predictor.source else None)
     facts = {"task": task.name, "demo_model": predictor.demo_model, "source": predictor.describe()["checkpoint"],
              "max_seq_length": max_seq_length}
     (folder / EXPORT_FACTS).write_text(json.dumps(facts, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def _tokenizer_for_hosts(path: Path, tokenizer) -> None:
+    """No ``local_files_only`` (how it was loaded here, not how a host loads it), and
+    ``clean_up_tokenization_spaces`` said (transformers warns at each start when it is not)."""
+    if not path.is_file():
+        return
+    config = json.loads(path.read_text(encoding="utf-8"))
+    config.pop("local_files_only", None)
+    config.setdefault("clean_up_tokenization_spaces", bool(getattr(tokenizer, "clean_up_tokenization_spaces", False)))
+    path.write_text(json.dumps(config, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
 def check_export(predictor, folder: Path, max_seq_length: int) -> None:
@@ -187,12 +252,15 @@ CMD ["sh", "-c", "exec {START_COMMAND}"]
 """
 
 
-def readme_text(predictor) -> str:
+def readme_text(predictor, max_seq_length: int) -> str:
+    from ..settings import settings_table
+
     task = predictor.task
     facts = predictor.describe()
     kind = "the bundled demo model of demo_app (not a fine-tuned one)" if predictor.demo_model else facts["checkpoint"]
+    title = json.dumps(task.page.title.split(" (")[0] or task.name, ensure_ascii=False)
     return f"""---
-title: {json.dumps(task.page.title.split(" (")[0] or task.name)}
+title: {title}
 emoji: 🤖
 colorFrom: blue
 colorTo: green
@@ -210,14 +278,17 @@ Run it:
 
 ```bash
 docker build -t demo . && docker run -p {SPACE_PORT}:{SPACE_PORT} demo         # then http://127.0.0.1:{SPACE_PORT}
-# or without Docker, from this folder:
-pip install -r requirements.txt && {START_COMMAND.replace("${PORT:-%d}" % SPACE_PORT, str(SPACE_PORT))}
+# or without Docker, from this folder (then http://127.0.0.1:{SPACE_PORT}, or $PORT):
+pip install -r requirements.txt && {start_line(task.name, max_seq_length)}
 ```
 
-Pushed to a Hugging Face Space (Docker SDK), this front matter makes it one. Settings come from
-environment variables (a Space's "Variables and secrets"): `DEMO_APP_AUTH=user:password` (a secret),
-`DEMO_APP_RATE_LIMIT=30/minute`, `DEMO_APP_HISTORY` (a SQLite file, or a `postgresql://` URL that
-several replicas share), `DEMO_APP_CORS_ORIGINS`, `WEB_CONCURRENCY` (gunicorn workers, default 1).
+Pushed to a Hugging Face Space (Docker SDK), this front matter makes it one (the weights go
+through Git LFS: `.gitattributes`). Settings come from environment variables (a Space's
+"Variables and secrets"); a value that cannot be read stops the start with a line naming it. The
+Dockerfile and Procfile trust one proxy in front of the app (`DEMO_APP_FORWARDED_HOPS=1`: a
+Space's, a container host's); without Docker on your own machine, nothing is trusted.
+
+{settings_table()}
 """
 
 
