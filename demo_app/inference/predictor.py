@@ -21,6 +21,9 @@ class PredictionError(RuntimeError):
     """The model could not give a usable answer; the message is safe to show a visitor."""
 
 
+STEP_SECONDS = 0.5  # the longest one step of large work may take (see Predictor._rows_per_step)
+
+
 class Predictor:
     """Owns a task, a model, its tokenizer, its device and its class labels.
 
@@ -126,9 +129,10 @@ class Predictor:
         """The seconds the model takes for one sequence of ``max_seq_length`` tokens on this
         machine (the fastest of ``tries`` passes over one such sequence), so that a request whose
         priced cost cannot finish within the timeout is refused before any work. At that length a
-        pass costs in proportion to its rows (measured at kcbert-base size: 1, 2, 4 and 8 rows
-        within 10% of each other per row), so one row is enough, and cheap at start. None (not
-        measured) for a model that does not read token ids (images) or runs in steps (generation)."""
+        pass costs nearly in proportion to its rows (kcbert-base, OpenVINO bf16, two cores: 0.17 s
+        for one row, 0.12 s a row in a batch of 32), so one row is enough, cheap at start, and errs
+        towards refusing. None (not measured) for a model that does not read token ids (images) or
+        runs in steps (generation)."""
         names = self.task.pipeline.model_inputs
         if self.task.pipeline.stepwise or "input_ids" not in names:
             return None
@@ -164,12 +168,12 @@ class Predictor:
         }
 
     def _predict_now(self, items: List) -> List[object]:
-        """All of ``items`` at once (the steps run back to back)."""
-        return run_to_end(self._predict_steps(items))
+        """All of ``items`` at once (the steps run back to back, each as large as a batch)."""
+        return run_to_end(self._predict_steps(items, stepwise=False))
 
-    def _predict_steps(self, items: List) -> Steps:
-        """The results for ``items``, yielding after every forward pass of at most
-        ``batch_size`` rows, so that other work can run in between."""
+    def _predict_steps(self, items: List, stepwise: bool = True) -> Steps:
+        """The results for ``items``, yielding after every forward pass (``_rows_per_step``),
+        so that other work can run in between."""
         own = self.task.pipeline.steps(self, items)
         if own is not None:
             results: List[Any] = yield from own
@@ -182,7 +186,7 @@ class Predictor:
                 yield None  # another visitor's work may run here
             batch = [items[i] for i in group]
             encoding = self.task.pipeline.preprocess(self.tokenizer, batch, self.max_seq_length)
-            outputs = yield from self._forward_steps(encoding)
+            outputs = yield from self._forward_steps(encoding, stepwise)
             for i, result in zip(group, self.task.pipeline.postprocess(batch, encoding, outputs, self.labels)):
                 results[i] = result
         return results
@@ -204,17 +208,19 @@ class Predictor:
         """The model's outputs for one whole encoding."""
         return run_to_end(self._forward_steps(encoding))
 
-    def _forward_steps(self, encoding):
+    def _forward_steps(self, encoding, stepwise: bool = False):
         """The task's forward pass over the model's own inputs (the encoding may also carry
-        offsets), ``batch_size`` rows at a time with a step in between; the outputs must be
-        finite numbers."""
+        offsets), a step at a time (``_rows_per_step``; ``batch_size`` rows when nobody waits
+        in between); the outputs must be finite numbers."""
         inputs = {name: encoding[name] for name in self.task.pipeline.model_inputs if name in encoding}
-        total = next(iter(inputs.values())).shape[0]
+        first = next(iter(inputs.values()))
+        total = first.shape[0]
+        step = self._rows_per_step(first.shape[-1]) if stepwise and first.dim() == 2 else self.batch_size
         parts: List[Dict[str, torch.Tensor]] = []
-        for start in range(0, total, self.batch_size):
+        for start in range(0, total, step):
             if parts:
                 yield  # another visitor's work may run here
-            chunk = {name: value[start:start + self.batch_size].to(self.device) for name, value in inputs.items()}
+            chunk = {name: value[start:start + step].to(self.device) for name, value in inputs.items()}
             with torch.inference_mode():
                 parts.append(self.task.pipeline.forward(self.model, chunk))
         tensors = {name: torch.cat([part[name] for part in parts]) if len(parts) > 1 else parts[0][name]
@@ -223,6 +229,21 @@ class Predictor:
             raise PredictionError("the model's outputs are not numbers (NaN or infinity): its "
                                   "weights are broken; load a checkpoint from a healthy training run")
         return tensors
+
+
+    def _rows_per_step(self, length: int) -> int:
+        """Rows of ``length`` tokens in one step of large work: as many as the model reads in
+        ``STEP_SECONDS`` at its pace on this machine (``measure_pace``), at most ``batch_size``.
+        A short request waits for at most one step of somebody else's large work, so a step
+        must be short: at kcbert-base size on two CPU cores, 32 full-length rows took 4 s, and a
+        short question behind a flood of long contexts waited 10.6 s (1.4 s with these steps,
+        ``benchmarks/flood_benchmark.py``). Smaller steps cost more in all (a 33-window context:
+        4.25 s in whole batches, 4.64 s in steps of 5 rows, 5.65 s of 2, 6.12 s of 1), hence not
+        one row. A GPU reads a batch in milliseconds, so there the step stays a whole batch."""
+        if not self.seconds_per_row:
+            return self.batch_size
+        per_row = self.seconds_per_row * length / self.max_seq_length
+        return max(1, min(self.batch_size, int(STEP_SECONDS / per_row)))
 
 
 def run_to_end(steps: Steps):
