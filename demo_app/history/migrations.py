@@ -45,12 +45,21 @@ META = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
 )
 
+RATE_BUCKETS = sa.Table(
+    "rate_buckets", METADATA,  # rate limits every worker and replica counts together (buckets.py)
+    sa.Column("key", sa.Text, primary_key=True),  # a salted hash of the visitor's key, or "everyone"
+    sa.Column("tokens", sa.Float, nullable=False),
+    sa.Column("updated", sa.Float, nullable=False),  # the database's clock, seconds since the epoch
+)
+
 # Step n brings version n-1 to version n; step 1 makes the tables (if an older demo_app has not).
 STEPS: List[Callable[[sa.Connection], None]] = [
     lambda connection: METADATA.create_all(connection, checkfirst=True),
     # 2: a row's flag token is bound to a nonce made with it, so that a token never flags another
     # row that took a removed row's id. (Tables made by step 1 above already have the column.)
     lambda connection: _add_column(connection, "predictions", "nonce", "TEXT"),
+    # 3: rate limits shared by every process that uses this database.
+    lambda connection: RATE_BUCKETS.create(connection, checkfirst=True),
 ]
 SCHEMA_VERSION = len(STEPS)
 _MIGRATION_LOCK = 0x64656D6F  # "demo": the advisory lock PostgreSQL processes take turns on

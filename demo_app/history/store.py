@@ -44,6 +44,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from .availability import Availability
+from .buckets import take_token
 from .locations import database_url
 from .migrations import META, PREDICTIONS, dialect_insert, migrate
 
@@ -218,6 +219,20 @@ class History:
                 row["inputs"] = json.loads(row["inputs"])
                 row["outputs"] = json.loads(row["outputs"])
                 yield row
+
+    @property
+    def shared_by_servers(self) -> bool:
+        """Whether this history is a database server several processes and machines share."""
+        return self.path is None
+
+    def take_token(self, key: str, capacity: int, period: float) -> float:
+        """A rate limit's bucket for ``key`` (a visitor, hashed with this history's salt, or
+        "everyone"), counted in the shared database: see ``buckets.py``. Only on a database
+        server; raises ``HistoryError`` when it cannot be reached."""
+        assert self.shared_by_servers
+        hashed = key if key == "everyone" else self._visitor_hash(key)
+        with self._writing() as connection:
+            return take_token(connection, f"{int(period)}:{capacity}:{hashed}", capacity, period)
 
     def tasks(self) -> List[str]:
         """The tasks whose predictions the history holds."""

@@ -91,6 +91,28 @@ class RateLimiter:
         return len(self._visitors)
 
 
+class SharedRateLimiter(RateLimiter):
+    """The same limits, counted in the history's database that every worker and replica shares
+    (``history/buckets.py``), so that N processes do not let a visitor through N times. While
+    the database cannot be reached, each process counts on its own (the limit still holds per
+    process) rather than refusing or waiting."""
+
+    def __init__(self, history, rate: str, total: Optional[str] = None) -> None:
+        super().__init__(rate, total)
+        self.history = history
+
+    def check(self, visitor: str) -> float:
+        from ..history import HistoryError
+
+        try:
+            wait = self.history.take_token(visitor, self.capacity, self.period)
+            if not wait:
+                wait = self.history.take_token("everyone", self._total_capacity, self._total_period)
+        except HistoryError:
+            return super().check(visitor)
+        return wait
+
+
 def _unit(period: float) -> str:
     return {1.0: "second", 60.0: "minute", 3600.0: "hour"}[period]
 

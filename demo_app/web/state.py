@@ -17,7 +17,7 @@ from ..tasks import Task, get_task
 from .errors import ApiError
 from .inputs import FileInputReader, InputReader, input_reader
 from .options import WebOptions
-from .rate_limits import RateLimiter
+from .rate_limits import RateLimiter, SharedRateLimiter
 from .recording import open_history, record_results
 from .visitors import visitor_key
 from .waiting_room import WaitingRoom
@@ -50,9 +50,8 @@ class DemoState:
         state = cls(settings=settings, task=task, predictor=predictor, waiting_room=room,
                     predict_many=_predict_many_for(model, predictor, settings, room),
                     inputs=input_reader(task, settings.max_text_chars, settings.max_batch_sentences),
-                    history=open_history(settings.history, predictor, settings.max_history_bytes),
-                    rate_limiter=RateLimiter(settings.rate_limit, settings.rate_limit_total)
-                    if settings.rate_limit else None)
+                    history=open_history(settings.history, predictor, settings.max_history_bytes))
+        state.rate_limiter = rate_limiter_for(settings, state.history)
         if predictor is not None and not task.inputs.takes_files:  # a bare inference_fn cannot batch files
             state.jobs = Jobs(predictor, max_running=settings.max_file_jobs, max_chars=settings.max_text_chars,
                               record=state.record_file_rows if state.history is not None else None,
@@ -69,6 +68,16 @@ class DemoState:
         assert self.history is not None  # called only with the history on
         record_results(self.history, self.task, items, results, source="file", visitor=visitor,
                        latency_ms=0.0)
+
+
+def rate_limiter_for(settings: WebOptions, history: Optional[History]) -> Optional[RateLimiter]:
+    """The visitors' rate limit, if any: counted in the history's database when several servers
+    share one (PostgreSQL), else in this process."""
+    if not settings.rate_limit:
+        return None
+    if history is not None and history.shared_by_servers:
+        return SharedRateLimiter(history, settings.rate_limit, settings.rate_limit_total)
+    return RateLimiter(settings.rate_limit, settings.rate_limit_total)
 
 
 def demo_state() -> DemoState:
