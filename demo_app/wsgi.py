@@ -18,12 +18,8 @@ sessions) when visitors upload large files and poll ``/jobs/<id>``.
 
 import sys
 
-from .history import history_location
-from .history.locations import database_url
-from .loading import DeployArguments, load_predictor
-from .serving import serve, stop_on_sigterm
+from .history.locations import database_url, history_location
 from .settings import setting
-from .web import create_app
 
 
 def app_from_environment(single_process: bool = False):
@@ -40,6 +36,9 @@ def app_from_environment(single_process: bool = False):
     web_options = dict(auth=auth, rate_limit=setting("DEMO_APP_RATE_LIMIT"),
                        cors_origins=setting("DEMO_APP_CORS_ORIGINS") or [],
                        forwarded_hops=setting("DEMO_APP_FORWARDED_HOPS") or 0, history=history)
+    from .loading import DeployArguments, load_predictor  # torch: after the settings are known good
+    from .web import create_app
+
     args = DeployArguments(
         pretrained_model_name=setting("DEMO_APP_PRETRAINED_MODEL_NAME"),
         downstream_model_dir=setting("DEMO_APP_DOWNSTREAM_MODEL_DIR"),
@@ -65,6 +64,8 @@ except ValueError as error:
 
 
 if __name__ == "__main__":
+    from .serving import serve, stop_on_sigterm
+
     stop_on_sigterm()
     serve(app, host=address[0], port=address[1]).wait()
     predictor = app.extensions["demo_app"].predictor

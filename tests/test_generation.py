@@ -284,17 +284,22 @@ def test_the_cli_generates_from_prompts_and_from_a_file(tmp_path):
 
 
 @pytest.mark.browser
+def write_on_the_page(page, prompt: str, tokens: int) -> None:
+    """Ask the page for exactly ``tokens`` new tokens after ``prompt``."""
+    page.fill("#prompt", prompt)
+    page.click("summary")
+    page.fill("#setting-max_new_tokens", str(tokens))
+    page.fill("#setting-min_length", str(tokens))
+    page.click("#submit")
+
+
 def test_the_page_writes_the_text_as_it_comes_and_stops(browser, artifacts_dir):
     predictor = load_predictor(DeployArguments(task="generation"), verbose=False)
     slow_down(predictor, 0.04)
     with serve(create_app(predictor), port=0, quiet=True) as server:
         page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
         page.goto(server.url)
-        page.fill("#prompt", "<img src=x onerror=\"window.__xss=1\"> 긍정 아 정말")
-        page.click("summary")
-        page.fill("#setting-max_new_tokens", "60")
-        page.fill("#setting-min_length", "60")
-        page.click("#submit")
+        write_on_the_page(page, "<img src=x onerror=\"window.__xss=1\"> 긍정 아 정말", tokens=60)
         page.wait_for_function("() => document.getElementById('result-generated').textContent.length > 2")
         partial = page.text_content("#result-generated")
         assert page.is_visible("#stop")

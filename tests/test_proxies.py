@@ -15,7 +15,7 @@ import pytest
 import requests
 from nginx_server import NginxProxy
 from test_files import write_nsmc
-from test_generation import slow_down
+from test_generation import slow_down, write_on_the_page
 
 from demo_app import DeployArguments, create_app, load_predictor, serve
 
@@ -113,11 +113,7 @@ def test_the_page_works_under_the_prefix_in_a_browser(browser, proxy, tmp_path):
 def test_generation_streams_through_the_proxy(browser, proxy):
     page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     page.goto(proxy.url + "/write/")
-    page.fill("#prompt", "긍정 아 정말")
-    page.click("summary")
-    page.fill("#setting-max_new_tokens", "40")
-    page.fill("#setting-min_length", "40")
-    page.click("#submit")
+    write_on_the_page(page, "긍정 아 정말", tokens=40)
     # Text on the page while the stop button still shows: it came as written, not buffered whole.
     page.wait_for_function("() => document.getElementById('result-generated').textContent.length > 2")
     assert page.is_visible("#stop")
