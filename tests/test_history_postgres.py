@@ -42,9 +42,30 @@ def test_the_same_history_on_postgresql(demo_classifier, database, tmp_path):
     assert history.count() == 4
     assert history.tasks() == ["classification"]
     assert history.path is None
-    assert history.max_bytes is None
     assert "not-a-secret" not in history.location
     assert "***" in history.location
+
+
+def test_the_budget_holds_on_postgresql_as_on_sqlite(database):
+    """The SQLite budget test's visitor flagging every one of 600 long predictions: the oldest
+    rows go, flagged ones too, every row is kept or counted, and what is kept stays within the
+    budget (counted in its rows' bytes, which PostgreSQL's own table size is not until vacuumed)."""
+    from test_history import ANSWER
+
+    from demo_app import get_task
+
+    budget = 300_000
+    history = History(database, max_bytes=budget)
+    task = get_task("classification")
+    for i in range(600):
+        [(row_id, token)] = history.record(task, [f"{i} " + "재밌어요 " * 150], [ANSWER], source="api", visitor="one")
+        assert history.flag(row_id, token, "부정 (negative)")
+    assert history.used_bytes() <= budget
+    assert history.flagged_rolled_off() > 0
+    assert history.count() + history.rolled_off() == 600
+    stored = sum(len(json.dumps(row["inputs"], ensure_ascii=False).encode()) for row in history.rows())
+    assert stored <= history.used_bytes()  # the count follows the rows (outputs are counted too)
+    assert History(database, max_bytes=budget).used_bytes() == history.used_bytes()  # kept, not recounted
 
 
 def test_two_gunicorn_servers_with_two_workers_each_share_one_database(database):

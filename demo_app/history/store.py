@@ -20,9 +20,12 @@ A SQLite file has a budget (``max_bytes``): past it, the oldest rows are removed
 when flagged rows alone fill it, the oldest flagged ones too, so that flags cannot grow the file
 past its budget; the owner's view says how many of each were removed. The newest row is never
 removed, so SQLite never gives a removed row's id to a new one; and a row's flag token is bound
-to a nonce made with the row as well as to its id. (A PostgreSQL database's size is its
-host's business: no budget there.) A result too large to be worth keeping whole
-(``MAX_OUTPUTS_CHARS``: a long NER sentence's every word piece) keeps only its prediction.
+to a nonce made with the row as well as to its id. A PostgreSQL database has the same budget,
+counted in the bytes of the rows' inputs and outputs (``meta``'s ``stored_bytes``, kept with
+every insert and removal in the same transaction: its table's size on disk shrinks only when
+the server vacuums, and summing the rows at each insert would read the whole table). A result
+too large to be worth keeping whole (``MAX_OUTPUTS_CHARS``: a long NER sentence's every word
+piece) keeps only its prediction.
 When the database cannot be reached, predictions are still answered; the history counts what
 it missed and says so.
 """
@@ -49,6 +52,8 @@ from .locations import database_url
 from .migrations import META, PREDICTIONS, dialect_insert, migrate
 
 SOURCES = ("page", "api", "file")
+# What a row counts against the budget on PostgreSQL: its inputs and outputs, in bytes.
+_ROW_BYTES = sa.func.octet_length(PREDICTIONS.c.inputs) + sa.func.octet_length(PREDICTIONS.c.outputs)
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024  # a class's demo is a few MB; Drive's free space is 15 GB
 MAX_OUTPUTS_CHARS = 16_384
 HistoryError = SQLAlchemyError  # what a history that cannot be read or written raises
@@ -67,7 +72,7 @@ class History:
         self.location = self.engine.url.render_as_string(hide_password=True)  # never the password
         database = self.engine.url.database
         self.path = Path(database) if self.engine.dialect.name == "sqlite" and database else None
-        self.max_bytes = max_bytes if self.path is not None else None
+        self.max_bytes = max_bytes
         self._pid = os.getpid()
         self._missed_lock = threading.Lock()
         self._missed = 0  # predictions answered but not stored, not yet counted in the database
@@ -88,6 +93,8 @@ class History:
             connection.execute(dialect_insert(connection, META).values(key="salt", value=secrets.token_hex(16))
                                .on_conflict_do_nothing(index_elements=["key"]))
             self._salt = connection.execute(sa.select(META.c.value).where(META.c.key == "salt")).scalar() or ""
+            if self.path is None:
+                _count_stored_bytes_once(connection)
 
     # -- writing -------------------------------------------------------------------------
 
@@ -101,13 +108,15 @@ class History:
         if len(items) != len(results):
             raise ValueError(f"{len(items)} inputs but {len(results)} results")
         rows = self._rows_for(task, items, results, source, visitor, latency_ms)
-        incoming = sum(len(row["inputs"]) + len(row["outputs"]) for row in rows) * 2
+        incoming = sum(len(row["inputs"].encode()) + len(row["outputs"].encode()) for row in rows)
         try:
             with self._writing() as connection:  # one transaction: room made, all of them or none
                 removed = self._make_room(connection, incoming) if self.max_bytes is not None else 0
                 ids = [_inserted_id(connection.execute(PREDICTIONS.insert().values(**row))) for row in rows]
+                if self.path is None:
+                    self._add_to_meta(connection, "stored_bytes", incoming)
                 self._count_missed(connection)
-            if removed:
+            if removed and self.path is not None:
                 self._shrink_log()
         except SQLAlchemyError:
             with self._missed_lock:
@@ -132,12 +141,14 @@ class History:
         return rows
 
     def _make_room(self, connection: sa.Connection, incoming: int) -> int:
-        """Make room for ``incoming`` bytes in a SQLite file: when the stored rows and they would
-        take more than ``max_bytes``, remove the oldest rows (down to 90% of it, less
-        ``incoming``): unflagged ones first, then flagged ones, never the newest. Returns how many
-        were removed."""
-        used = _sqlite_used_bytes(connection)
-        assert self.max_bytes is not None  # only SQLite files have a budget
+        """Make room for ``incoming`` bytes: when the stored rows and they would take more than
+        ``max_bytes``, remove the oldest rows (down to 90% of it, less ``incoming``): unflagged
+        ones first, then flagged ones, never the newest. Returns how many were removed."""
+        assert self.max_bytes is not None  # called only with a budget
+        if self.path is None:
+            used = self._locked_stored_bytes(connection)
+        else:
+            used, incoming = _sqlite_used_bytes(connection), incoming * 2  # pages and indexes too
         if used + incoming <= self.max_bytes:
             return 0
         count = connection.execute(sa.select(sa.func.count()).select_from(PREDICTIONS)).scalar_one()
@@ -147,7 +158,13 @@ class History:
         for flagged in (0, 1):
             oldest = (sa.select(PREDICTIONS.c.id).where(PREDICTIONS.c.flagged == flagged, PREDICTIONS.c.id < newest)
                       .order_by(PREDICTIONS.c.id).limit(max(0, remove - sum(removed.values()))))
-            removed[flagged] = connection.execute(PREDICTIONS.delete().where(PREDICTIONS.c.id.in_(oldest))).rowcount
+            delete = PREDICTIONS.delete().where(PREDICTIONS.c.id.in_(oldest))
+            if self.path is None:
+                deleted = connection.execute(delete.returning(_ROW_BYTES)).scalars().all()
+                self._add_to_meta(connection, "stored_bytes", -sum(deleted))
+                removed[flagged] = len(deleted)
+            else:
+                removed[flagged] = connection.execute(delete).rowcount
         self._add_to_meta(connection, "rolled_off", removed[0] + removed[1])
         self._add_to_meta(connection, "flagged_rolled_off", removed[1])
         return removed[0] + removed[1]
@@ -159,12 +176,19 @@ class History:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def used_bytes(self) -> int:
-        """What the stored rows take: in a SQLite file (the space of removed rows is reused), or
-        the table's size in PostgreSQL."""
+        """What the stored rows take, as the budget counts it: in a SQLite file (the space of
+        removed rows is reused), or their inputs' and outputs' bytes in PostgreSQL."""
         with self._connected() as connection:
             if self.path is None:
-                return int(connection.execute(sa.text("SELECT pg_total_relation_size('predictions')")).scalar_one())
+                stored = connection.execute(sa.select(META.c.value).where(META.c.key == "stored_bytes")).scalar()
+                return int(stored or 0)
             return _sqlite_used_bytes(connection)
+
+    def _locked_stored_bytes(self, connection: sa.Connection) -> int:
+        """PostgreSQL's ``stored_bytes``, its row locked until the transaction ends (so that
+        replicas making room at once take turns)."""
+        locked = sa.select(META.c.value).where(META.c.key == "stored_bytes").with_for_update()
+        return int(connection.execute(locked).scalar() or 0)
 
     def rolled_off(self) -> int:
         """How many old rows were removed to keep within ``max_bytes``."""
@@ -310,6 +334,15 @@ class History:
 
     def _visitor_hash(self, visitor: str) -> str:
         return hashlib.sha256(f"{self._salt}:{visitor}".encode()).hexdigest()[:32]
+
+
+def _count_stored_bytes_once(connection: sa.Connection) -> None:
+    """PostgreSQL's ``stored_bytes``, counted from the rows the first time a demo_app with the
+    budget opens the database; kept up to date by every insert and removal after that."""
+    if connection.execute(sa.select(META.c.value).where(META.c.key == "stored_bytes")).scalar() is None:
+        total = connection.execute(sa.select(sa.func.coalesce(sa.func.sum(_ROW_BYTES), 0))).scalar_one()
+        connection.execute(dialect_insert(connection, META).values(key="stored_bytes", value=str(int(total)))
+                           .on_conflict_do_nothing(index_elements=["key"]))
 
 
 def _sqlite_used_bytes(connection: sa.Connection) -> int:
