@@ -65,7 +65,9 @@ except ValueError as error:
 
 if __name__ == "__main__":
     from .serving import serve, stop_on_sigterm
+    from .serving.access_log import AccessLog
 
+    app.wsgi_app = AccessLog(app.wsgi_app)  # gunicorn keeps its own (--access-logfile -)
     stop_on_sigterm()
     serve(app, host=address[0], port=address[1]).wait()
     predictor = app.extensions["demo_app"].predictor

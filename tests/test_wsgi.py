@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -129,3 +130,22 @@ def test_a_user_without_a_password_is_refused_where_several_workers_may_import_t
                             env=dict(os.environ, PYTHONPATH=str(ROOT), DEMO_APP_AUTH="teacher"), timeout=120)
     assert result.returncode == 1
     assert "DEMO_APP_AUTH=user:password" in result.stderr
+
+
+def test_python_m_demo_app_wsgi_logs_each_request_with_its_time_and_no_query_string(tmp_path):
+    port = free_port()
+    log = tmp_path / "server.log"
+    with open(log, "w") as output:
+        process = subprocess.Popen([sys.executable, "-m", "demo_app.wsgi"], cwd=ROOT, stdout=output, stderr=output,
+                                   env=dict(os.environ, PYTHONPATH=str(ROOT), PORT=str(port), DEMO_APP_HOST="127.0.0.1"))
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_serving(url, process)
+            assert requests.post(url + "/api", json="재밌어요", timeout=30).status_code == 200
+            assert requests.get(url + "/healthz?token=hf_secret_value", timeout=30).status_code == 200
+        finally:
+            stop(process)
+    said = log.read_text()
+    assert re.search(r'\[\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] "POST /api HTTP/1.1" 200', said), said
+    assert '"GET /healthz HTTP/1.1" 200' in said
+    assert "hf_secret_value" not in said
