@@ -136,8 +136,9 @@ def test_python_m_demo_app_wsgi_logs_each_request_with_its_time_and_no_query_str
     port = free_port()
     log = tmp_path / "server.log"
     with open(log, "w") as output:
+        environment = dict(os.environ, PYTHONPATH=str(ROOT), PORT=str(port), DEMO_APP_HOST="127.0.0.1")
         process = subprocess.Popen([sys.executable, "-m", "demo_app.wsgi"], cwd=ROOT, stdout=output, stderr=output,
-                                   env=dict(os.environ, PYTHONPATH=str(ROOT), PORT=str(port), DEMO_APP_HOST="127.0.0.1"))
+                                   env=environment)
         url = f"http://127.0.0.1:{port}"
         try:
             wait_until_serving(url, process)
