@@ -21,7 +21,7 @@ PYTEST := -m pytest -n 2 --dist loadfile --durations=25 -rs
 # transformers, tokenizers, safetensors), every task's forward pass, OpenVINO, the web app and its
 # servers (flask, werkzeug, waitress, gunicorn), the history (sqlalchemy, psycopg), images
 # (pillow) and the notebooks. The rest (file jobs, attacks, exports, tunnels) is demo_app's own
-# logic on top of those, run once by `make test`.
+# logic on top of those, run once by `make test`, as are the tests marked `logic` in these files.
 VERSIONED_TESTS := tests/test_checkpoint.py tests/test_ratsnlp_checkpoint.py tests/test_model_trust.py \
 	tests/test_arguments.py tests/test_classifier.py tests/test_pair_classification.py tests/test_ner_qa.py \
 	tests/test_generation.py tests/test_image_classification.py tests/test_openvino.py tests/test_precision.py \
@@ -36,7 +36,7 @@ test: $(STAMP) system-deps
 	$(PY) $(PYTEST) --nbval tests notebooks $(PYTEST_ARGS)
 
 test-oldest: $(OLDEST_STAMP) system-deps
-	$(OLDEST_PY) $(PYTEST) --nbval $(VERSIONED_TESTS) $(PYTEST_ARGS)
+	$(OLDEST_PY) $(PYTEST) --nbval -m "not logic" $(VERSIONED_TESTS) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check demo_app tests scripts benchmarks

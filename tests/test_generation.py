@@ -210,6 +210,7 @@ def test_the_text_streams_as_it_is_written_and_stops_when_the_client_leaves():
         assert stopped_after < 20, stopped_after  # 128 tokens were asked for
 
 
+@pytest.mark.logic
 def test_short_requests_are_answered_while_long_generations_run():
     """Four visitors, behind one tunnel (one proxy hop), write the longest generation allowed
     (about 6 s each at this pace); a fifth one's short generation is answered within a few steps."""

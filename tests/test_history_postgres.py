@@ -46,6 +46,7 @@ def test_the_same_history_on_postgresql(demo_classifier, database, tmp_path):
     assert "***" in history.location
 
 
+@pytest.mark.logic
 def test_the_budget_holds_on_postgresql_as_on_sqlite(database):
     """The SQLite budget test's visitor flagging every one of 600 long predictions: the oldest
     rows go, flagged ones too, every row is kept or counted, and what is kept stays within the
@@ -110,6 +111,7 @@ def test_two_gunicorn_servers_with_two_workers_each_share_one_database(database)
             stop(process)
 
 
+@pytest.mark.logic
 def test_a_rate_limit_counts_a_visitor_across_replicas_and_workers(database):
     """3/minute with two gunicorn servers of two workers each on one PostgreSQL: a visitor's
     fourth request is a 429 whichever process answers (counted per process, each would let 3
@@ -174,6 +176,7 @@ def wait_for_history(url, state, headers=None):
     raise AssertionError(f"the history never became {state}")
 
 
+@pytest.mark.logic
 def test_a_replica_started_while_postgresql_is_down_serves_and_its_history_comes_back(postgres):
     """Down at start: gunicorn's worker boots and answers (no restart loop), /healthz says so;
     started again, the history is written. The URL comes from DATABASE_URL, in Heroku's scheme."""
@@ -202,6 +205,7 @@ def test_a_replica_started_while_postgresql_is_down_serves_and_its_history_comes
             postgres.start()
 
 
+@pytest.mark.logic
 def test_an_unreachable_database_costs_predictions_one_timeout_not_one_each(demo_classifier):
     """A database whose packets go nowhere (here: a socket that accepts and never answers) is
     found unreachable once; predictions after that take their usual time, measured against the

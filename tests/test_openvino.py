@@ -293,6 +293,7 @@ def test_old_exports_are_removed_beyond_the_limit(tmp_path, monkeypatch):
     assert cache.entry({"n": 3}) in kept
 
 
+@pytest.mark.logic
 def test_loads_racing_for_one_export_both_serve(tmp_path):
     results, errors = [], []
 

@@ -93,6 +93,7 @@ def test_production_recipe_holds_idle_and_slow_sockets():
         stop(process)
 
 
+@pytest.mark.logic
 @pytest.mark.parametrize("variable, value", [("DEMO_APP_MAX_SEQ_LENGTH", "abc"), ("PORT", "x"),
                                              ("DEMO_APP_FORWARDED_HOPS", "x"), ("DEMO_APP_RATE_LIMIT", "lots")])
 def test_a_bad_setting_stops_the_start_with_one_line_naming_its_variable(variable, value):
@@ -105,6 +106,7 @@ def test_a_bad_setting_stops_the_start_with_one_line_naming_its_variable(variabl
 
 @pytest.mark.parametrize("url", ["mysql://student:pw-s3cret@db.example/demo",
                                  "postgresql+asyncpg://student:pw-s3cret@db.example/demo"])
+@pytest.mark.logic
 def test_an_unsupported_history_url_is_refused_naming_what_is_supported(url, tmp_path):
     """It never becomes a SQLite file named after the URL, and its password is never shown."""
     for command in ([sys.executable, "-m", "demo_app.wsgi"], [sys.executable, "-m", "demo_app", "serve"]):
@@ -118,12 +120,14 @@ def test_an_unsupported_history_url_is_refused_naming_what_is_supported(url, tmp
         assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.logic
 def test_the_readme_shows_the_settings_table_the_code_reads():
     from demo_app.settings import settings_table
 
     assert settings_table() in (ROOT / "README.md").read_text(encoding="utf-8")
 
 
+@pytest.mark.logic
 def test_a_user_without_a_password_is_refused_where_several_workers_may_import_the_app():
     """Each gunicorn worker would generate its own password; imported (not run), the app asks for one."""
     result = subprocess.run([sys.executable, "-c", "import demo_app.wsgi"], cwd=ROOT, capture_output=True, text=True,
@@ -132,6 +136,7 @@ def test_a_user_without_a_password_is_refused_where_several_workers_may_import_t
     assert "DEMO_APP_AUTH=user:password" in result.stderr
 
 
+@pytest.mark.logic
 def test_python_m_demo_app_wsgi_logs_each_request_with_its_time_and_no_query_string(tmp_path):
     port = free_port()
     log = tmp_path / "server.log"
