@@ -217,6 +217,8 @@ class Jobs:
         self._directory: Optional[Path] = None  # made at the first upload
         self._jobs: "OrderedDict[str, Job]" = OrderedDict()
         self._lock = threading.Lock()
+        self._stopping = threading.Event()  # ends the heartbeat (close)
+        self._heartbeat: Optional[threading.Thread] = None
         remove_abandoned_folders()
 
     def start(self, upload: Path, name: str, total: int, visitor: str, input_format: str) -> Job:
@@ -264,8 +266,10 @@ class Jobs:
                 owner = self._directory / "owner.json"
                 owner.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
                 weakref.finalize(self, shutil.rmtree, str(self._directory), ignore_errors=True)
-                threading.Thread(target=_heartbeat, args=(owner,), name="demo_app-jobs-heartbeat",
-                                 daemon=True).start()
+                self._stopping = threading.Event()  # anew: the app may be served again after close()
+                self._heartbeat = threading.Thread(target=_heartbeat, args=(owner, self._stopping),
+                                                   name="demo_app-jobs-heartbeat", daemon=True)
+                self._heartbeat.start()
         return self._directory / f"{secrets.token_hex(8)}.{input_format}"
 
     def close(self) -> None:
@@ -278,6 +282,9 @@ class Jobs:
             job.cancel()
         for job in jobs:
             job.wait(10)
+        self._stopping.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join(5)
         if directory is not None:
             shutil.rmtree(directory, ignore_errors=True)
 
@@ -366,10 +373,9 @@ def remove_abandoned_folders() -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _heartbeat(owner: Path) -> None:
-    """Touch ``owner`` every HEARTBEAT_S while its folder exists (it goes with the app)."""
-    while True:
-        time.sleep(HEARTBEAT_S)
+def _heartbeat(owner: Path, stopping: threading.Event) -> None:
+    """Touch ``owner`` every HEARTBEAT_S until the app's jobs close or their folder is gone."""
+    while not stopping.wait(HEARTBEAT_S):
         try:
             os.utime(owner)
         except OSError:
