@@ -64,10 +64,13 @@ except ValueError as error:
 
 
 if __name__ == "__main__":
-    from .serving import serve, stop_on_sigterm
-    from .serving.access_log import AccessLog
+    import logging
 
-    app.wsgi_app = AccessLog(app.wsgi_app)  # gunicorn keeps its own (--access-logfile -)
+    from .serving import serve, stop_on_sigterm
+
+    # Each request as a line with its time (the app's own request log, as `serve` shows it);
+    # gunicorn keeps its own access log (--access-logfile -).
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     stop_on_sigterm()
     serve(app, host=address[0], port=address[1]).wait()
     predictor = app.extensions["demo_app"].predictor

@@ -155,6 +155,7 @@ def test_python_m_demo_app_wsgi_logs_each_request_with_its_time_and_no_query_str
         finally:
             stop(process)
     said = log.read_text()
-    assert re.search(r'\[\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] "POST /api HTTP/1.1" 200', said), said
-    assert '"GET /healthz HTTP/1.1" 200' in said
+    timestamp = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3} "
+    assert re.search(timestamp + "demo_app.web POST /api 200 ", said, re.MULTILINE), said
+    assert re.search(r"demo_app.web GET /healthz 200 ", said), said
     assert "hf_secret_value" not in said
