@@ -110,6 +110,22 @@ def setting(variable: str, environ: Optional[Mapping[str, str]] = None) -> Any:
 SECRETS = ("DEMO_APP_AUTH", "DEMO_APP_HISTORY")  # never shown, even in an error
 
 
+def web_options(*, rate_limit: Optional[str] = None, cors_origins: Optional[list] = None,
+                forwarded_hops: Optional[int] = None, history: Optional[str] = None) -> Dict[str, Any]:
+    """``create_app``'s host settings: each one given (a flag of ``serve``), else its variable.
+    The history's location is resolved (``DATABASE_URL``) and its URL checked now, so that an
+    unsupported one stops the start before the model loads."""
+    from .history.locations import database_url, history_location
+
+    location = history_location(history or setting("DEMO_APP_HISTORY"))
+    if location:
+        database_url(location)
+    hops = forwarded_hops if forwarded_hops is not None else setting("DEMO_APP_FORWARDED_HOPS")
+    return {"rate_limit": rate_limit or setting("DEMO_APP_RATE_LIMIT"),
+            "cors_origins": cors_origins or setting("DEMO_APP_CORS_ORIGINS") or [],
+            "forwarded_hops": hops or 0, "history": location}
+
+
 def settings_table() -> str:
     """The settings as a Markdown table (the README's, and the exported app's README)."""
     rows = ["| variable | what it sets | default |", "|---|---|---|"]

@@ -18,8 +18,7 @@ sessions) when visitors upload large files and poll ``/jobs/<id>``.
 
 import sys
 
-from .history.locations import database_url, history_location
-from .settings import setting
+from .settings import setting, web_options
 
 
 def app_from_environment(single_process: bool = False):
@@ -30,12 +29,7 @@ def app_from_environment(single_process: bool = False):
         # through one worker in N. Only ``python -m demo_app.wsgi`` (one process) generates one.
         raise ValueError("DEMO_APP_AUTH names a user without a password: under a WSGI server with several "
                          "workers each would generate its own. Set DEMO_APP_AUTH=user:password (a secret)")
-    history = history_location(setting("DEMO_APP_HISTORY"))
-    if history:
-        database_url(history)  # an unsupported URL stops the start now, not after the model loads
-    web_options = dict(auth=auth, rate_limit=setting("DEMO_APP_RATE_LIMIT"),
-                       cors_origins=setting("DEMO_APP_CORS_ORIGINS") or [],
-                       forwarded_hops=setting("DEMO_APP_FORWARDED_HOPS") or 0, history=history)
+    options = web_options()  # an unsupported history URL stops the start now, not after the model loads
     from .loading import DeployArguments, load_predictor  # torch: after the settings are known good
     from .web import create_app
 
@@ -49,7 +43,7 @@ def app_from_environment(single_process: bool = False):
         backend=setting("DEMO_APP_BACKEND") or "auto",
         task=setting("DEMO_APP_TASK"),
     )
-    return create_app(load_predictor(args), **web_options)
+    return create_app(load_predictor(args), auth=auth, **options)
 
 
 def listen_address() -> tuple:

@@ -44,16 +44,18 @@ def add_parser(commands, model_flags: argparse.ArgumentParser) -> None:
 def run(options: argparse.Namespace) -> int:
     from ..loading import load_predictor
     from ..serving import serve, stop_on_sigterm
+    from ..settings import web_options
     from ..web import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     stop_on_sigterm()
     tunnel = None if options.tunnel == "none" else options.tunnel
     logging.getLogger("pyngrok").setLevel(logging.WARNING)
-    web_options = _web_options(options)  # read and checked before the model loads
-    web_options["auth"] = _visitor_auth(options.auth)
+    host_settings = web_options(rate_limit=options.rate_limit, cors_origins=options.cors_origin,
+                                forwarded_hops=options.forwarded_hops, history=options.history)  # before the model
+    auth = _visitor_auth(options.auth)
     predictor = load_predictor(deploy_arguments(options))
-    app = create_app(predictor, **web_options)
+    app = create_app(predictor, auth=auth, **host_settings)
     history = app.extensions["demo_app"].history
     if history is not None:
         print(f"History on: every prediction is kept in {history.location} (the page says so).", flush=True)
@@ -67,21 +69,6 @@ def run(options: argparse.Namespace) -> int:
     predictor.close()  # after the step the model is running: no work left when Python exits
     print("Stopped.", flush=True)
     return 0
-
-
-def _web_options(options: argparse.Namespace) -> dict:
-    """The web app's settings: the flags, else the environment (``demo_app.settings``)."""
-    from ..history import history_location
-    from ..history.locations import database_url
-    from ..settings import setting
-
-    history = history_location(options.history or setting("DEMO_APP_HISTORY"))
-    if history:
-        database_url(history)  # an unsupported URL is an error now, naming what is supported
-    hops = options.forwarded_hops if options.forwarded_hops is not None else setting("DEMO_APP_FORWARDED_HOPS")
-    return {"rate_limit": options.rate_limit or setting("DEMO_APP_RATE_LIMIT"),
-            "cors_origins": options.cors_origin or setting("DEMO_APP_CORS_ORIGINS") or [],
-            "forwarded_hops": hops or 0, "history": history}
 
 
 def _visitor_auth(auth: Optional[str]) -> Optional[str]:
