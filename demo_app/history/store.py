@@ -47,7 +47,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from .availability import Availability
-from .buckets import take_token
+from .buckets import Bucket, take_tokens
 from .locations import database_url
 from .migrations import META, PREDICTIONS, dialect_insert, migrate
 
@@ -249,14 +249,15 @@ class History:
         """Whether this history is a database server several processes and machines share."""
         return self.path is None
 
-    def take_token(self, key: str, capacity: int, period: float) -> float:
-        """A rate limit's bucket for ``key`` (a visitor, hashed with this history's salt, or
-        "everyone"), counted in the shared database: see ``buckets.py``. Only on a database
-        server; raises ``HistoryError`` when it cannot be reached."""
+    def take_tokens(self, visitor: str, visitor_bucket: Bucket, everyone_bucket: Bucket) -> float:
+        """A request from ``visitor`` taken from their rate limit's bucket, then everyone's, as
+        counted in the shared database (``buckets.py``), in one transaction: 0, or the seconds to
+        wait. Only on a database server; raises ``HistoryError`` when it cannot be reached."""
         assert self.shared_by_servers
-        hashed = key if key == "everyone" else self._visitor_hash(key)
+        keyed = [(_bucket_key(self._visitor_hash(visitor), visitor_bucket), visitor_bucket),
+                 (_bucket_key("everyone", everyone_bucket), everyone_bucket)]
         with self._writing() as connection:
-            return take_token(connection, f"{int(period)}:{capacity}:{hashed}", capacity, period)
+            return take_tokens(connection, keyed)
 
     def tasks(self) -> List[str]:
         """The tasks whose predictions the history holds."""
@@ -334,6 +335,11 @@ class History:
 
     def _visitor_hash(self, visitor: str) -> str:
         return hashlib.sha256(f"{self._salt}:{visitor}".encode()).hexdigest()[:32]
+
+
+def _bucket_key(owner: str, bucket) -> str:
+    """A bucket's row: whose it is and its rate (a changed limit starts a new bucket)."""
+    return f"{bucket.capacity}/{bucket.capacity / bucket.refill_per_second:g}s:{owner}"
 
 
 def _count_stored_bytes_once(connection: sa.Connection) -> None:

@@ -104,13 +104,12 @@ class SharedRateLimiter(RateLimiter):
     def check(self, visitor: str) -> float:
         from ..history import HistoryError
 
+        now = time.monotonic()  # each bucket's own time comes from the database
         try:
-            wait = self.history.take_token(visitor, self.capacity, self.period)
-            if not wait:
-                wait = self.history.take_token("everyone", self._total_capacity, self._total_period)
+            return self.history.take_tokens(visitor, TokenBucket(self.capacity, self.period, now),
+                                            TokenBucket(self._total_capacity, self._total_period, now))
         except HistoryError:
             return super().check(visitor)
-        return wait
 
 
 def _unit(period: float) -> str:
