@@ -12,12 +12,10 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from typing import Dict
 
-import requests
-from helpers import free_port
+from helpers import free_port, wait_until_serving
 
 LOCATION = """
     location {prefix}/ {{
@@ -69,22 +67,10 @@ class NginxProxy:
         locations = "".join(LOCATION.format(prefix=prefix.rstrip("/"), port=port) for prefix, port in upstreams.items())
         (self.root / "nginx.conf").write_text(CONFIG.format(root=self.root, port=self.port, locations=locations))
         self.process = subprocess.Popen([nginx_binary(), "-p", str(self.root), "-c", str(self.root / "nginx.conf"),
-                                         "-g", "daemon off;"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        text=True)
+                                         "-g", "daemon off;"], stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)  # its errors go to error.log in root
         self.url = f"http://127.0.0.2:{self.port}"
-        self._wait_until_listening()
-
-    def _wait_until_listening(self) -> None:
-        for _ in range(200):
-            if self.process.poll() is not None:
-                said = self.process.stdout.read() if self.process.stdout else ""
-                raise RuntimeError(f"nginx exited: {said}")
-            try:
-                requests.get(self.url + "/", timeout=2)
-                return
-            except requests.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError("nginx did not start listening")
+        wait_until_serving(self.url, self.process)  # nginx answers /healthz with its 404: listening
 
     def close(self) -> None:
         self.process.terminate()

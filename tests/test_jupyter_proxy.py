@@ -10,11 +10,9 @@ The Jupyter server runs without a token, on 127.0.0.1 only, for the test's lifet
 import os
 import subprocess
 import sys
-import time
 
 import pytest
-import requests
-from helpers import free_port
+from helpers import free_port, wait_until_serving
 
 from demo_app import create_app, serve
 
@@ -33,14 +31,7 @@ def jupyter(tmp_path_factory):
                                 "--ServerApp.password=", "--ServerApp.port_retries=0", f"--ServerApp.root_dir={root}"],
                                env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        if process.poll() is not None:
-            raise AssertionError(process.stdout.read() if process.stdout else "jupyter server exited")
-        try:
-            requests.get(url + "/api/status", timeout=2)
-            break
-        except requests.ConnectionError:
-            time.sleep(0.1)
+    wait_until_serving(url, process)
     yield url
     process.terminate()
     process.wait(timeout=30)

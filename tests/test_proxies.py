@@ -9,13 +9,13 @@ connect from other 127.x addresses, which stand in for other machines.
 
 import csv
 import io
-import time
 
 import pytest
 import requests
 from nginx_server import NginxProxy
 from test_files import write_nsmc
 from test_generation import slow_down, write_on_the_page
+from test_replicas import wait_until_done
 
 from demo_app import DeployArguments, create_app, load_predictor, serve
 
@@ -75,11 +75,7 @@ def test_file_job_urls_carry_the_prefix(proxy, tmp_path):
     assert submitted.status_code == 202, submitted.text
     job = submitted.json()
     assert job["status_url"].startswith("/demo/jobs/")
-    for _ in range(600):
-        status = session.get(proxy.url + job["status_url"], timeout=30).json()
-        if status["status"] != "running":
-            break
-        time.sleep(0.1)
+    status = wait_until_done(proxy.url, job["status_url"])
     assert status["status"] == "done", status
     assert status["download"].startswith("/demo/jobs/")
     rows = list(csv.DictReader(io.StringIO(session.get(proxy.url + status["download"], timeout=30).text)))
