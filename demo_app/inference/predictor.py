@@ -230,7 +230,6 @@ class Predictor:
                                   "weights are broken; load a checkpoint from a healthy training run")
         return tensors
 
-
     def _rows_per_step(self, length: int) -> int:
         """Rows of ``length`` tokens in one step of large work: as many as the model reads in
         ``STEP_SECONDS`` at its pace on this machine (``measure_pace``), at most ``batch_size``.
