@@ -37,13 +37,19 @@ def seconds_to_load_the_demo_model() -> float:
 
 def refused_quickly(path, *words, **kwargs):
     """Refused before it costs more than loading a healthy model does (in this test, on this
-    machine), with at most 300 MB more memory: a bad file is never read whole."""
-    healthy = seconds_to_load_the_demo_model()  # its checkpoint, tokenizer and a test prediction
+    machine), with at most 300 MB more memory: a bad file is never read whole.
+
+    Both take tens of milliseconds, so each is timed three times and the fastest compared: one
+    scheduler hiccup on a shared machine is not a slow refusal."""
+    healthy = min(seconds_to_load_the_demo_model() for _ in range(3))  # checkpoint, tokenizer, a test prediction
     before = process_usage()["rss_mb"]
-    started = time.monotonic()
-    with pytest.raises(CheckpointError) as error:
-        load(downstream_model_checkpoint_fpath=str(path), **kwargs)
-    assert time.monotonic() - started < 3 * healthy, (time.monotonic() - started, healthy)
+    refusals = []
+    for _ in range(3):
+        started = time.monotonic()
+        with pytest.raises(CheckpointError) as error:
+            load(downstream_model_checkpoint_fpath=str(path), **kwargs)
+        refusals.append(time.monotonic() - started)
+    assert min(refusals) < 3 * healthy, (refusals, healthy)
     assert process_usage()["rss_mb"] - before < 300
     message = str(error.value)
     assert len(message) < 400, message
