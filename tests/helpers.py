@@ -176,3 +176,24 @@ def run_cli(*args: str, cwd: Path = ROOT, timeout: float = 300) -> "subprocess.C
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.run([sys.executable, "-m", "demo_app", *args], capture_output=True, text=True,
                           cwd=cwd, env=env, timeout=timeout)
+
+
+def wait_until_done(url: str, status_url: str, timeout: float = 120) -> dict:
+    """Poll a file job's status (``url`` + ``status_url``) until it is no longer running."""
+    import time
+
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answer = requests.get(url + status_url, timeout=30).json()
+        if answer["status"] != "running":
+            return answer
+        time.sleep(0.3)
+    raise AssertionError("the job did not finish")
+
+
+def worker_processes(master) -> list:
+    """The pids of gunicorn's workers (the master's children), from /proc."""
+    children = Path(f"/proc/{master.pid}/task/{master.pid}/children").read_text().split()
+    return [int(pid) for pid in children]

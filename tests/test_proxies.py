@@ -12,10 +12,10 @@ import io
 
 import pytest
 import requests
+from helpers import wait_until_done
 from nginx_server import NginxProxy
 from test_files import write_nsmc
 from test_generation import slow_down, write_on_the_page
-from test_replicas import wait_until_done
 
 from demo_app import DeployArguments, create_app, load_predictor, serve
 
