@@ -40,8 +40,8 @@ _PUBLIC_NAMES = {
     "CheckpointError": "loading", "DeployArguments": "loading", "GenerationDeployArguments": "loading",
     "find_best_checkpoint": "loading", "load_classifier": "loading", "load_predictor": "loading",
     "read_state_dict": "loading", "resolve_path": "loading",
-    "ServerHandle": "serving", "Tunnel": "serving", "TunnelError": "serving", "export_app": "serving",
-    "open_tunnel": "serving", "push_to_space": "serving", "serve": "serving",
+    "HubError": "serving", "ServerHandle": "serving", "Tunnel": "serving", "TunnelError": "serving",
+    "export_app": "serving", "open_tunnel": "serving", "push_to_space": "serving", "serve": "serving",
     "TASKS": "tasks", "Prediction": "tasks", "get_task": "tasks",
     "WebOptions": "web", "create_app": "web",
 }
@@ -74,7 +74,7 @@ if TYPE_CHECKING:  # type checkers and editors see the names as if imported here
         read_state_dict,
         resolve_path,
     )
-    from .serving import ServerHandle, Tunnel, TunnelError, export_app, open_tunnel, push_to_space, serve
+    from .serving import HubError, ServerHandle, Tunnel, TunnelError, export_app, open_tunnel, push_to_space, serve
     from .tasks import TASKS, Prediction, get_task
     from .web import WebOptions, create_app
 
@@ -83,6 +83,7 @@ __all__ = [
     "DataFileError",
     "FileReport",
     "History",
+    "HubError",
     "predict_file",
     "DeployArguments",
     "GenerationDeployArguments",

@@ -1,4 +1,4 @@
-"""Command line: ``python -m demo_app predict | serve | history | export``.
+"""Command line: ``python -m demo_app predict | serve | history | export | push``.
 
 Each command is a module here with ``add_parser(commands, model_flags)`` and ``run(options)``;
 the task choices come from the task registry. Errors are one line that says what to fix.
@@ -11,10 +11,10 @@ import os
 import sys
 from typing import List, Optional
 
-from . import export, history, predict, serve
+from . import export, history, predict, push, serve
 from .model_flags import model_flags_parser
 
-COMMANDS = {"predict": predict, "serve": serve, "history": history, "export": export}
+COMMANDS = {"predict": predict, "serve": serve, "history": history, "export": export, "push": push}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -290,21 +290,3 @@ Space's, a container host's); without Docker on your own machine, nothing is tru
 
 {settings_table()}
 """
-
-
-def push_to_space(directory, space_id: str, token: str, *, private: bool = False, api=None) -> str:
-    """Upload an exported folder to the Hugging Face Space ``space_id`` ("user/name"), made as a
-    Docker Space if it does not exist; returns its address. ``token`` is a write token (in Colab:
-    the secret ``HF_TOKEN``); it is never printed. ``api``: a ``huggingface_hub.HfApi`` (tests
-    pass a stand-in for the hub, which cannot be reached from them)."""
-    if api is None:
-        from huggingface_hub import HfApi
-
-        api = HfApi(token=token)
-    directory = Path(directory).expanduser()
-    if not (directory / "Dockerfile").is_file():
-        raise FileNotFoundError(f"{directory} is not an exported demo (no Dockerfile): run export first")
-    api.create_repo(space_id, repo_type="space", space_sdk="docker", private=private, exist_ok=True, token=token)
-    api.upload_folder(folder_path=str(directory), repo_id=space_id, repo_type="space", token=token,
-                      commit_message="demo_app export")
-    return f"https://huggingface.co/spaces/{space_id}"
