@@ -27,7 +27,7 @@ VERSIONED_TESTS := tests/test_checkpoint.py tests/test_ratsnlp_checkpoint.py tes
 	tests/test_generation.py tests/test_image_classification.py tests/test_openvino.py tests/test_precision.py \
 	tests/test_web.py tests/test_wsgi.py tests/test_history.py tests/test_history_postgres.py tests/test_push.py notebooks
 
-.PHONY: demo test test-oldest lint setup system-deps benchmark clean
+.PHONY: demo test test-oldest lint setup venvs system-deps benchmark clean
 
 demo: $(STAMP)
 	$(PY) -m demo_app serve $(ARGS)
@@ -43,6 +43,10 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy demo_app
 
 setup: $(STAMP) system-deps
+
+# Both virtualenvs; `make -j2 venvs` (CI) installs them side by side: each pip spends most of its
+# time waiting on files, not on a core.
+venvs: $(STAMP) $(OLDEST_STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -46,6 +46,27 @@ def test_the_same_history_on_postgresql(demo_classifier, database, tmp_path):
     assert "***" in history.location
 
 
+def test_two_demos_sharing_one_database_each_view_their_own_rows(demo_classifier, database):
+    """Two demos (two models) write to one database: each owner's view lists and counts its own
+    model's rows, and says how many of others it leaves out; the export has them all."""
+    password = "teacher:a-long-s3cret-pass"
+    auth = {"Authorization": "Basic " + base64.b64encode(password.encode()).decode()}
+    demos = {name: create_app(demo_classifier, auth=password,
+                              history=History(database, model=f"{name}.ckpt", model_hash=name * 64))
+             for name in ("a", "b")}
+    asked = {"a": 3, "b": 1}
+    for name, count in asked.items():
+        client = demos[name].test_client()
+        for i in range(count):
+            assert client.post("/predict", json={"sentence": f"{name} 재밌어요 {i}"}, headers=auth).status_code == 200
+    for name, count in asked.items():
+        view = demos[name].test_client().get("/history", headers=auth).get_data(as_text=True)
+        assert f"the newest {count} of {count};" in view
+        assert f"{4 - count} rows of other models" in view
+        assert all(f"{other} 재밌어요" not in view for other in asked if other != name)
+    assert History(database).count() == 4
+
+
 @pytest.mark.logic
 def test_the_budget_holds_on_postgresql_as_on_sqlite(database):
     """The SQLite budget test's visitor flagging every one of 600 long predictions: the oldest

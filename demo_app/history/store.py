@@ -229,9 +229,12 @@ class History:
     # -- reading -------------------------------------------------------------------------
 
     def rows(self, flagged_only: bool = False, newest_first: bool = False,
-             limit: Optional[int] = None) -> Iterator[Dict[str, Any]]:
-        """The stored rows as dicts (``inputs`` and ``outputs`` decoded from JSON), streamed."""
+             limit: Optional[int] = None, model_hash: Optional[str] = None) -> Iterator[Dict[str, Any]]:
+        """The stored rows as dicts (``inputs`` and ``outputs`` decoded from JSON), streamed;
+        those of one model only with ``model_hash`` (several demos may share a database)."""
         query = sa.select(PREDICTIONS)
+        if model_hash is not None:
+            query = query.where(PREDICTIONS.c.model_hash == model_hash)
         if flagged_only:
             query = query.where(PREDICTIONS.c.flagged == 1)
         query = query.order_by(PREDICTIONS.c.id.desc() if newest_first else PREDICTIONS.c.id)
@@ -265,9 +268,13 @@ class History:
             tasks = sa.select(PREDICTIONS.c.task).distinct().order_by(PREDICTIONS.c.task)
             return list(connection.execute(tasks).scalars())
 
-    def count(self) -> int:
+    def count(self, model_hash: Optional[str] = None) -> int:
+        """How many rows are stored; of one model only with ``model_hash``."""
+        query = sa.select(sa.func.count()).select_from(PREDICTIONS)
+        if model_hash is not None:
+            query = query.where(PREDICTIONS.c.model_hash == model_hash)
         with self._connected() as connection:
-            return connection.execute(sa.select(sa.func.count()).select_from(PREDICTIONS)).scalar_one()
+            return connection.execute(query).scalar_one()
 
     def close(self) -> None:
         self.engine.dispose()

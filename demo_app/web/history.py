@@ -57,10 +57,12 @@ def history_view():
     flagged_only = request.args.get("flagged") == "1"
     history = state.history
     assert history is not None  # these routes are registered only with a history
+    own = history.model_hash or None  # this demo's model: other demos may share the database
     try:
-        rows = list(history.rows(flagged_only=flagged_only, newest_first=True, limit=VIEW_ROWS))
-        counts = {"total": history.count(), "rolled_off": history.rolled_off(),
-                  "flagged_rolled_off": history.flagged_rolled_off()}
+        rows = list(history.rows(flagged_only=flagged_only, newest_first=True, limit=VIEW_ROWS, model_hash=own))
+        total = history.count(model_hash=own)
+        counts = {"total": total, "others": history.count() - total if own else 0,
+                  "rolled_off": history.rolled_off(), "flagged_rolled_off": history.flagged_rolled_off()}
     except HistoryError as error:
         logger.warning("history not read: %s", type(error).__name__)
         raise ApiError(503, "the history's database cannot be reached right now; predictions go on without "
