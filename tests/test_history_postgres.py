@@ -67,6 +67,33 @@ def test_two_demos_sharing_one_database_each_view_their_own_rows(demo_classifier
     assert History(database).count() == 4
 
 
+def test_a_job_whose_replica_on_another_machine_went_silent_is_failed_with_its_reason(demo_classifier, database):
+    """A job row in the shared database whose owner runs on another machine: running while its
+    heartbeat is fresh, failed with the reason once it has been silent for ORPHANED_AFTER_S (the
+    database's clock), and DELETE on it answers. The rows are written here as that replica would."""
+    import sqlalchemy as sa
+
+    from demo_app.files.job_board import ORPHANED_AFTER_S
+    from demo_app.history.migrations import JOBS
+
+    history = History(database)
+    answer = {"job": "Abcdefghijklmnop", "file": "big.csv", "status": "running",
+              "progress": {"done": 64, "total": 5000, "rows_per_s": 80.0, "eta_s": 61.7}}
+    now = sa.func.extract("epoch", sa.func.clock_timestamp())
+    with history.writing() as connection:
+        for job_id, heard in (("Abcdefghijklmnop", now), ("Silentjobfromfar", now - ORPHANED_AFTER_S - 1)):
+            connection.execute(JOBS.insert().values(id=job_id, name="big.csv", status="running",
+                                                    answer=json.dumps({**answer, "job": job_id}),
+                                                    owner=json.dumps({"host": "another-machine", "pid": 7}),
+                                                    heard=heard))
+    client = create_app(demo_classifier, history=database).test_client()
+    assert client.get("/jobs/Abcdefghijklmnop").get_json()["status"] == "running"
+    silent = client.get("/jobs/Silentjobfromfar").get_json()
+    assert silent["status"] == "failed"
+    assert "stopped before it was done" in silent["error"]
+    assert client.delete("/jobs/Silentjobfromfar").get_json()["status"] == "failed"
+
+
 @pytest.mark.logic
 def test_the_budget_holds_on_postgresql_as_on_sqlite(database):
     """The SQLite budget test's visitor flagging every one of 600 long predictions: the oldest

@@ -1,7 +1,8 @@
 """The whole stack a demo runs on past Colab, from real parts on one machine: Debian's nginx under
 the path prefix ``/demo/`` on 127.0.0.2 (``nginx_server.py``), in front of two replicas (separate
 gunicorn servers, A and B, two workers each) that share one PostgreSQL (``postgres_server.py``)
-and one jobs folder (``DEMO_APP_JOBS_DIR``, a volume the replicas mount).
+and nothing else: each has a jobs folder of its own, as replicas on two machines would, so file
+jobs are shared through the database (``history/job_table.py``).
 
 They serve the generation demo model (streamed text, and prompts files as jobs), trust one proxy
 hop (``DEMO_APP_FORWARDED_HOPS=1``, what an export is given) and allow each visitor 3 requests a
@@ -36,9 +37,9 @@ LONG_PROMPTS = 20_000  # a job still running when it is cancelled or its replica
 def stack(tmp_path_factory):
     postgres = PostgresServer()
     settings = {"DEMO_APP_TASK": "generation", "DEMO_APP_HISTORY": postgres.create_database("stack"),
-                "DEMO_APP_RATE_LIMIT": "3/minute", "DEMO_APP_FORWARDED_HOPS": "1",
-                "DEMO_APP_JOBS_DIR": str(tmp_path_factory.mktemp("shared-volume"))}
-    replicas = [start_gunicorn(settings, workers=2) for _ in range(2)]
+                "DEMO_APP_RATE_LIMIT": "3/minute", "DEMO_APP_FORWARDED_HOPS": "1"}
+    replicas = [start_gunicorn({**settings, "DEMO_APP_JOBS_DIR": str(tmp_path_factory.mktemp(f"machine-{name}"))},
+                               workers=2) for name in "AB"]
     nginx = NginxProxy({"/demo": [int(url.rsplit(":", 1)[1]) for _, url in replicas]})
     yield {"nginx": nginx.url, "A": replicas[0][1], "B": replicas[1][1], "A process": replicas[0][0],
            "history": settings["DEMO_APP_HISTORY"]}

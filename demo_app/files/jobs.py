@@ -14,58 +14,37 @@ most ``max_result_bytes`` (then the job stops and says so). Finished jobs are fo
 files deleted) after ``KEEP_SECONDS``, when more than ``KEEP_JOBS`` are kept, and when the server
 stops; a server that was killed leaves its folder behind, which the next one deletes.
 
-Several worker processes (gunicorn ``--workers 4``) or replicas serve one demo: a job runs in the
-worker that took the upload, and any other finds it, reports it, cancels it and serves its
-results. Each process keeps its jobs in a folder of its own (``demo_app-jobs-<pid>-...``) under
-one root, the machine's temporary folder, or ``$DEMO_APP_JOBS_DIR``: a volume shared by
-replicas on several machines. A job's progress is published there after every batch
-(``<id>.status.json``); cancelling from another worker leaves ``<id>.cancel`` beside it.
-
-A process that is killed (``kill -9``, a replica taken away) cannot say its jobs ended. So every
-process touches its folder's ``owner.json`` every ``HEARTBEAT_S``; another process that reads a
-"running" job whose owner is gone (its pid not running on this machine, or its heartbeat older
-than ``ORPHANED_AFTER_S`` on another) answers it as failed, with that reason and the rows written
-so far to download, never "running" forever.
+Several worker processes or replicas serve one demo: a job runs in the process that took the
+upload, and any other finds it, reports it, cancels it and serves its results through a board
+(``job_board.py``: a folder they all see, or the history's PostgreSQL database).
 """
 
 from __future__ import annotations
 
-import json
-import os
+import logging
 import re
 import secrets
-import shutil
-import socket
-import tempfile
 import threading
 import time
-import weakref
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, BinaryIO, Callable, Dict, List, Optional
 
+from .job_board import KEEP_SECONDS, FolderBoard, JobBoard
 from .predictions import FileReport, write_predictions
 from .reading import RowReader
 from .text_source import buffered
 from .writing import RowWriter, safe_text
 
+logger = logging.getLogger("demo_app.files")
+
 KEEP_JOBS = 8
-KEEP_SECONDS = 3600
 PREVIEW_ROWS = 20  # rows of the result shown on the page; the CSV has them all
 PREVIEW_CHARS = 200  # characters of a cell shown on the page; the CSV has them all
 MAX_PROBLEMS = 50  # bad-row messages in a job's answer; all are counted
 MAX_PROBLEM_CHARS = 300
-FOLDER_PREFIX = "demo_app-jobs-"
 JOB_ID = re.compile(r"[A-Za-z0-9_-]{16}")  # secrets.token_urlsafe(12)
-CANCEL_CHECK_S = 0.5  # how often a running job looks for another worker's cancel marker
-HEARTBEAT_S = 10.0  # how often a process says it is alive (owner.json's time)
-ORPHANED_AFTER_S = 30.0  # a heartbeat older than this: its process is gone
-
-
-def jobs_root() -> Path:
-    """Where every demo_app process keeps its jobs' folders: ``$DEMO_APP_JOBS_DIR`` (a volume
-    shared by replicas), else the machine's temporary folder."""
-    return Path(os.environ.get("DEMO_APP_JOBS_DIR") or tempfile.gettempdir())
+CANCEL_CHECK_S = 0.5  # how often a running job looks for another worker's cancel request
 
 
 class JobsBusy(RuntimeError):
@@ -79,8 +58,9 @@ class ResultsTooLarge(RuntimeError):
 class Job:
     """One uploaded file being predicted. ``status``: running, done, failed or cancelled."""
 
-    def __init__(self, name: str, upload: Path, total: int, visitor: str) -> None:
+    def __init__(self, name: str, upload: Path, total: int, visitor: str, board: JobBoard) -> None:
         self.id = secrets.token_urlsafe(12)  # 16 characters: JOB_ID
+        self.board = board
         self.name = name
         self.upload = upload
         self.output = upload.with_name(f"{self.id}.results.csv")  # beside it: <id>.status.json
@@ -102,12 +82,13 @@ class Job:
         self._cancel.set()
 
     def publish(self) -> None:
-        """Write the job's answer where other workers read it (``SharedJob``)."""
-        status = self.output.with_name(f"{self.id}.status.json")
-        temporary = self.output.with_name(f"{self.id}.status.tmp")
-        temporary.write_text(json.dumps({"name": self.name, "answer": self._answer or self._progress()},
-                                        ensure_ascii=False), encoding="utf-8")
-        os.replace(temporary, status)
+        """Put the job's answer and results so far where other processes read them (``SharedJob``).
+        If the board cannot be written (the database is down), the job goes on: the others see
+        its last progress until it can."""
+        try:
+            self.board.publish(self.id, self.name, self._answer or self._progress(), self.output)
+        except Exception as error:  # noqa: BLE001 - see above; the folder may be gone at stop
+            logger.warning("job %s: progress not shared (%s)", self.id[:6], type(error).__name__)
 
     def wait(self, timeout: Optional[float] = None) -> bool:
         """Wait until the job ends (up to ``timeout`` s); True if it has."""
@@ -115,12 +96,22 @@ class Job:
 
     @property
     def cancelled(self) -> bool:
-        """Cancelled here, or by another worker (its marker file, looked for twice a second)."""
+        """Cancelled here, or by another worker (on the board, looked at twice a second)."""
         if not self._cancel.is_set() and time.monotonic() - self._cancel_checked > CANCEL_CHECK_S:
             self._cancel_checked = time.monotonic()
-            if self.output.with_name(f"{self.id}.cancel").exists():
-                self._cancel.set()
+            try:
+                if self.board.cancel_requested(self.id):
+                    self._cancel.set()
+            except Exception:  # noqa: BLE001 - the database is down: looked at again next time
+                pass
         return self._cancel.is_set()
+
+    def results(self) -> Optional[BinaryIO]:
+        """The results CSV, open for reading; None before there is one."""
+        try:
+            return open(self.output, "rb")
+        except FileNotFoundError:
+            return None
 
     def to_dict(self, status_url: str = "", download_url: str = "") -> Dict[str, Any]:
         """What ``GET /jobs/<id>`` answers: progress while running, the results when done.
@@ -153,33 +144,31 @@ class Job:
         self.status, self.error = status, error
         self.finished = time.monotonic()
         self._answer = self._progress()
-        try:
-            self.publish()
-        except OSError:  # the folder is gone (the server is stopping): nobody else asks
-            pass
+        self.publish()
         self._finished.set()
 
 
 class SharedJob:
-    """Another worker's job, read from what it publishes: the same answers as a :class:`Job`."""
+    """Another process's job, read from its board: the same answers as a :class:`Job`."""
 
-    def __init__(self, status_file: Path) -> None:
-        self.status_file = status_file
-        self.id = status_file.name[:-len(".status.json")]
-        self.output = status_file.with_name(f"{self.id}.results.csv")
-        self.name = self._read()["name"]
+    def __init__(self, board: JobBoard, job_id: str, published: Dict[str, Any]) -> None:
+        self.board, self.id, self.name = board, job_id, published["name"]
 
     @property
     def status(self) -> str:
         return self._read()["answer"]["status"]
 
     def to_dict(self, status_url: str = "", download_url: str = "") -> Dict[str, Any]:
-        answer = self._read()["answer"]
-        downloadable = answer["status"] != "running" and self.output.is_file()
+        published = self._read()
+        answer = published["answer"]
+        downloadable = answer["status"] != "running" and published["has_results"]
         return {**answer, "status_url": status_url, **({"download": download_url} if downloadable else {})}
 
     def cancel(self) -> None:
-        self.status_file.with_name(f"{self.id}.cancel").touch()
+        self.board.request_cancel(self.id)
+
+    def results(self) -> Optional[BinaryIO]:
+        return self.board.results(self.id)
 
     def wait(self, timeout: Optional[float] = None) -> bool:
         deadline = time.monotonic() + (timeout or 0)
@@ -190,15 +179,10 @@ class SharedJob:
         return True
 
     def _read(self) -> Dict[str, Any]:
-        try:
-            published = json.loads(self.status_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):  # removed since: the owner forgot it or stopped
-            return {"name": "", "answer": {"job": self.id, "status": "failed",
-                                           "error": "the worker running this job has stopped"}}
-        if published["answer"]["status"] == "running" and not _owner_alive(self.status_file.parent):
-            published["answer"] = {**published["answer"], "status": "failed",
-                                   "error": "the server predicting this file stopped before it was done; the rows "
-                                            "it wrote can be downloaded: upload the file again for the rest"}
+        published = self.board.published(self.id)
+        if published is None:  # forgotten since: its owner forgot it or stopped
+            return {"name": self.name, "has_results": False,
+                    "answer": {"job": self.id, "status": "failed", "error": "the worker running this job has stopped"}}
         return published
 
 
@@ -207,19 +191,16 @@ class Jobs:
 
     def __init__(self, predictor, *, max_running: int = 2, max_chars: int = 2000,
                  record: Optional[Callable] = None, max_result_bytes: int = 64 * 1024 * 1024,
-                 max_columns: int = 50) -> None:
+                 max_columns: int = 50, board: Optional[JobBoard] = None) -> None:
         self.predictor = predictor
         self.max_running = max_running
         self.max_chars = max_chars
         self.max_columns = max_columns
         self.record = record  # history: record(items, results, visitor)
         self.max_result_bytes = max_result_bytes
-        self._directory: Optional[Path] = None  # made at the first upload
+        self.board: JobBoard = board if board is not None else FolderBoard()
         self._jobs: "OrderedDict[str, Job]" = OrderedDict()
         self._lock = threading.Lock()
-        self._stopping = threading.Event()  # ends the heartbeat (close)
-        self._heartbeat: Optional[threading.Thread] = None
-        remove_abandoned_folders()
 
     def start(self, upload: Path, name: str, total: int, visitor: str, input_format: str) -> Job:
         """Start predicting ``upload`` (already checked); raises :class:`JobsBusy`."""
@@ -231,7 +212,7 @@ class Jobs:
             if len(running) >= self.max_running:
                 raise JobsBusy(f"{len(running)} files are being predicted already; try again when "
                                "one is done")
-            job = Job(name, upload, total, visitor)
+            job = Job(name, upload, total, visitor, self.board)
             self._jobs[job.id] = job
         job.publish()
         threading.Thread(target=self._run, args=(job, input_format), name=f"demo_app-job-{job.id[:6]}",
@@ -239,16 +220,15 @@ class Jobs:
         return job
 
     def get(self, job_id: str) -> "Job | SharedJob | None":
-        """This process's job, or another worker's (published under the same root)."""
+        """This process's job, or another's (on the board)."""
         with self._lock:
             job = self._jobs.get(job_id)
         if job is not None:
             return job
         if not JOB_ID.fullmatch(job_id):
             return None  # never a path, nor a name too long for the file system
-        for status_file in jobs_root().glob(f"{FOLDER_PREFIX}*/{job_id}.status.json"):
-            return SharedJob(status_file)
-        return None
+        published = self.board.published(job_id)
+        return SharedJob(self.board, job_id, published) if published is not None else None
 
     def reader(self, stream, name: str, input_format: str) -> RowReader:
         """A reader of an upload with this app's limits."""
@@ -256,37 +236,20 @@ class Jobs:
                          input_format, max_columns=self.max_columns)
 
     def new_upload_path(self, input_format: str) -> Path:
-        """A new file for an upload, in this app's folder (see the module's docstring), which is
+        """A new file for an upload, in this process's folder (``job_board.py``), which is
         deleted with the app or when the process exits (uploads and results are visitors' data)."""
-        with self._lock:
-            if self._directory is None:
-                root = jobs_root()
-                root.mkdir(parents=True, exist_ok=True)
-                self._directory = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-", dir=root))
-                owner = self._directory / "owner.json"
-                owner.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
-                weakref.finalize(self, shutil.rmtree, str(self._directory), ignore_errors=True)
-                self._stopping = threading.Event()  # anew: the app may be served again after close()
-                self._heartbeat = threading.Thread(target=_heartbeat, args=(owner, self._stopping),
-                                                   name="demo_app-jobs-heartbeat", daemon=True)
-                self._heartbeat.start()
-        return self._directory / f"{secrets.token_hex(8)}.{input_format}"
+        return self.board.folder() / f"{secrets.token_hex(8)}.{input_format}"
 
     def close(self) -> None:
         """Stop every job and delete the uploads and results (the app may be served again)."""
         with self._lock:
             jobs = list(self._jobs.values())
             self._jobs.clear()
-            directory, self._directory = self._directory, None
         for job in jobs:
             job.cancel()
         for job in jobs:
             job.wait(10)
-        self._stopping.set()
-        if self._heartbeat is not None:
-            self._heartbeat.join(5)
-        if directory is not None:
-            shutil.rmtree(directory, ignore_errors=True)
+        self.board.close()
 
     def _run(self, job: Job, input_format: str) -> None:
         predictor = self.predictor
@@ -332,6 +295,7 @@ class Jobs:
                 self._record(batch_rows, batch_results, job)
                 batch_rows, batch_results = [], []
             if job.report.rows % predictor.batch_size == 0:
+                out.flush()  # whole rows on disk: what another process serves if this one dies
                 job.publish()  # other workers see the progress
             if out.tell() > self.max_result_bytes:
                 raise ResultsTooLarge(f"the results reached {self.max_result_bytes // (1024 * 1024)} MiB "
@@ -349,65 +313,11 @@ class Jobs:
         for job in finished:
             if now - (job.finished or now) > KEEP_SECONDS or len(self._jobs) > KEEP_JOBS:
                 self._jobs.pop(job.id, None)
-                for path in (job.output, job.output.with_name(f"{job.id}.status.json"),
-                             job.output.with_name(f"{job.id}.cancel")):
-                    path.unlink(missing_ok=True)
-
-
-def remove_abandoned_folders() -> None:
-    """Delete the job folders of demo_app servers that are gone (killed before they could clean
-    up): on this machine, those whose process is not running; on a volume shared with other
-    machines, those nobody has written to for ``KEEP_SECONDS``."""
-    host = socket.gethostname()
-    for folder in jobs_root().glob(f"{FOLDER_PREFIX}*"):
-        try:
-            owner = json.loads((folder / "owner.json").read_text())
-        except (OSError, ValueError):
-            owner = {"host": host, "pid": folder.name[len(FOLDER_PREFIX):].split("-", 1)[0]}
-        pid = str(owner.get("pid"))
-        if owner.get("host") == host:
-            gone = pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid))
-        else:
-            gone = time.time() - folder.stat().st_mtime > KEEP_SECONDS
-        if gone:
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-def _heartbeat(owner: Path, stopping: threading.Event) -> None:
-    """Touch ``owner`` every HEARTBEAT_S until the app's jobs close or their folder is gone."""
-    while not stopping.wait(HEARTBEAT_S):
-        try:
-            os.utime(owner)
-        except OSError:
-            return
-
-
-def _owner_alive(folder: Path) -> bool:
-    """Whether the process that made a jobs folder still runs (see the module's docstring)."""
-    try:
-        owner = json.loads((folder / "owner.json").read_text())
-        touched = (folder / "owner.json").stat().st_mtime
-    except (OSError, ValueError):
-        return False
-    if owner.get("host") == socket.gethostname() and str(owner.get("pid")).isdigit():
-        return _alive(int(owner["pid"]))
-    return time.time() - touched < ORPHANED_AFTER_S
-
-
-def _alive(pid: int) -> bool:
-    """Whether process ``pid`` runs: it exists and is not a zombie (a killed process whose
-    parent has not collected it, as under a container's init that never does, still exists)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True  # no /proc (macOS): it exists
-    return state not in ("Z", "X")
+                job.output.unlink(missing_ok=True)
+                try:
+                    self.board.forget(job.id)
+                except Exception:  # noqa: BLE001 - the database is down: its rows go with age
+                    pass
 
 
 def _shortened(value: object) -> object:

@@ -52,6 +52,25 @@ RATE_BUCKETS = sa.Table(
     sa.Column("updated", sa.Float, nullable=False),  # the database's clock, seconds since the epoch
 )
 
+JOBS = sa.Table(
+    "jobs", METADATA,  # file jobs every worker and replica can read (job_table.py)
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),  # the uploaded file's name
+    sa.Column("status", sa.Text, nullable=False),  # running, done, failed or cancelled
+    sa.Column("answer", sa.Text, nullable=False),  # JSON: what GET /jobs/<id> answers
+    sa.Column("owner", sa.Text, nullable=False),  # JSON: host and pid of the process running it
+    sa.Column("heard", sa.Float, nullable=False),  # the owner's last sign of life, the database's clock
+    sa.Column("cancel", sa.Integer, nullable=False, server_default="0"),  # asked by another process
+    sa.Column("result_bytes", sa.BigInteger, nullable=False, server_default="0"),
+)
+
+JOB_RESULTS = sa.Table(
+    "job_results", METADATA,  # each job's results CSV, in parts as it is written
+    sa.Column("job_id", sa.Text, primary_key=True),
+    sa.Column("start", sa.BigInteger, primary_key=True),  # the byte of the CSV where the part starts
+    sa.Column("data", sa.LargeBinary, nullable=False),
+)
+
 # Step n brings version n-1 to version n; step 1 makes the tables (if an older demo_app has not).
 STEPS: List[Callable[[sa.Connection], None]] = [
     lambda connection: METADATA.create_all(connection, checkfirst=True),
@@ -60,6 +79,8 @@ STEPS: List[Callable[[sa.Connection], None]] = [
     lambda connection: _add_column(connection, "predictions", "nonce", "TEXT"),
     # 3: rate limits shared by every process that uses this database.
     lambda connection: RATE_BUCKETS.create(connection, checkfirst=True),
+    # 4: file jobs shared by every process that uses this database.
+    lambda connection: METADATA.create_all(connection, tables=[JOBS, JOB_RESULTS], checkfirst=True),
 ]
 SCHEMA_VERSION = len(STEPS)
 _MIGRATION_LOCK = 0x64656D6F  # "demo": the advisory lock PostgreSQL processes take turns on

@@ -110,7 +110,7 @@ class History:
         rows = self._rows_for(task, items, results, source, visitor, latency_ms)
         incoming = sum(len(row["inputs"].encode()) + len(row["outputs"].encode()) for row in rows)
         try:
-            with self._writing() as connection:  # one transaction: room made, all of them or none
+            with self.writing() as connection:  # one transaction: room made, all of them or none
                 removed = self._make_room(connection, incoming) if self.max_bytes is not None else 0
                 ids = [_inserted_id(connection.execute(PREDICTIONS.insert().values(**row))) for row in rows]
                 if self.path is None:
@@ -172,13 +172,13 @@ class History:
     def _shrink_log(self) -> None:
         """Copy the write-ahead log into the file and empty it, so that the removed rows' space
         is reused rather than the log growing (outside a transaction: SQLite requires it)."""
-        with self._connected() as connection:
+        with self.connected() as connection:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def used_bytes(self) -> int:
         """What the stored rows take, as the budget counts it: in a SQLite file (the space of
         removed rows is reused), or their inputs' and outputs' bytes in PostgreSQL."""
-        with self._connected() as connection:
+        with self.connected() as connection:
             if self.path is None:
                 stored = connection.execute(sa.select(META.c.value).where(META.c.key == "stored_bytes")).scalar()
                 return int(stored or 0)
@@ -210,7 +210,7 @@ class History:
     def flag(self, row_id: int, token: str, correction: Optional[str]) -> bool:
         """Mark a row wrong, with the visitor's correction; False when the token does not match
         (only the visitor who got the result holds it)."""
-        with self._writing() as connection:
+        with self.writing() as connection:
             nonce = connection.execute(sa.select(PREDICTIONS.c.nonce).where(PREDICTIONS.c.id == row_id)).first()
             if nonce is None or not hmac.compare_digest(self.flag_token(row_id, nonce[0]).encode(),
                                                         str(token).encode("utf-8", "replace")):
@@ -240,7 +240,7 @@ class History:
         query = query.order_by(PREDICTIONS.c.id.desc() if newest_first else PREDICTIONS.c.id)
         if limit is not None:
             query = query.limit(int(limit))
-        with self._connected() as connection:
+        with self.connected() as connection:
             for values in connection.execution_options(stream_results=True, yield_per=500).execute(query):
                 row = dict(values._mapping)
                 row["inputs"] = json.loads(row["inputs"])
@@ -259,12 +259,12 @@ class History:
         assert self.shared_by_servers
         keyed = [(_bucket_key(self._visitor_hash(visitor), visitor_bucket), visitor_bucket),
                  (_bucket_key("everyone", everyone_bucket), everyone_bucket)]
-        with self._writing() as connection:
+        with self.writing() as connection:
             return take_tokens(connection, keyed)
 
     def tasks(self) -> List[str]:
         """The tasks whose predictions the history holds."""
-        with self._connected() as connection:
+        with self.connected() as connection:
             tasks = sa.select(PREDICTIONS.c.task).distinct().order_by(PREDICTIONS.c.task)
             return list(connection.execute(tasks).scalars())
 
@@ -273,7 +273,7 @@ class History:
         query = sa.select(sa.func.count()).select_from(PREDICTIONS)
         if model_hash is not None:
             query = query.where(PREDICTIONS.c.model_hash == model_hash)
-        with self._connected() as connection:
+        with self.connected() as connection:
             return connection.execute(query).scalar_one()
 
     def close(self) -> None:
@@ -290,8 +290,9 @@ class History:
         return self.engine
 
     @contextlib.contextmanager
-    def _connected(self) -> Iterator[sa.Connection]:
-        """A connection, unless the database is known to be unreachable (``HistoryDown`` at
+    def connected(self) -> Iterator[sa.Connection]:
+        """A connection (for the tables kept beside the history too: ``buckets``, ``job_table``),
+        unless the database is known to be unreachable (``HistoryDown`` at
         once); a connection failure marks it so (``availability.py``)."""
         self.availability.check()
         try:
@@ -303,9 +304,9 @@ class History:
             raise
 
     @contextlib.contextmanager
-    def _writing(self) -> Iterator[sa.Connection]:
-        """One write transaction (``_transaction``) on a connection from ``_connected``."""
-        with self._connected() as connection, self._transaction(connection):
+    def writing(self) -> Iterator[sa.Connection]:
+        """One write transaction (``_transaction``) on a connection from ``connected``."""
+        with self.connected() as connection, self._transaction(connection):
             yield connection
 
     @contextlib.contextmanager
@@ -325,7 +326,7 @@ class History:
         connection.exec_driver_sql("COMMIT")
 
     def _meta(self, key: str) -> Optional[str]:
-        with self._connected() as connection:
+        with self.connected() as connection:
             return connection.execute(sa.select(META.c.value).where(META.c.key == key)).scalar()
 
     def _add_to_meta(self, connection: sa.Connection, key: str, amount: int) -> None:

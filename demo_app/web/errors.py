@@ -26,13 +26,13 @@ class ApiError(Exception):
 
 def register_error_handlers(app: Flask) -> None:
     """JSON errors for the API; a short plain-text page for a browser that asked for a page."""
-    app.register_error_handler(ApiError, _api_error)
+    app.register_error_handler(ApiError, api_error_response)
     app.register_error_handler(FieldError, _input_error)  # a field or picture that cannot be used
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
 
 
-def _api_error(error: ApiError):
+def api_error_response(error: ApiError):
     response = jsonify({"error": error.message})
     response.status_code = error.status
     response.headers.update(error.headers)
@@ -40,7 +40,7 @@ def _api_error(error: ApiError):
 
 
 def _input_error(error: FieldError):
-    return _api_error(ApiError(error.status, str(error)))
+    return api_error_response(ApiError(error.status, str(error)))
 
 
 def _http_error(error: HTTPException):

@@ -11,6 +11,7 @@ answers 202 at once with the job's ``status_url`` to poll.
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 from pathlib import Path
 
@@ -19,10 +20,12 @@ from flask import Blueprint, jsonify, request, send_file, url_for
 from ..files.formats import DataFileError, file_format
 from ..files.jobs import Jobs, JobsBusy
 from ..files.text_source import count_lines
-from .errors import ApiError
+from ..history import HistoryError
+from .errors import ApiError, api_error_response
 from .routes import answers_json, body_limit, costs_work
 from .state import current_visitor, demo_state
 
+logger = logging.getLogger("demo_app.web")
 CHECKING = threading.BoundedSemaphore(2)  # uploads read through at once, before their job starts
 
 file_routes = Blueprint("files", __name__)
@@ -84,10 +87,19 @@ def job_results(job_id: str):
     job = _job(job_id)
     if job.status == "running":
         raise ApiError(409, "the file is still being predicted; download when its status is done")
-    if not job.output.is_file():
+    results = job.results()
+    if results is None:
         raise ApiError(404, "this job has no results")
     download = (Path(job.name).stem or "upload") + "-predictions.csv"
-    return send_file(job.output, mimetype="text/csv", as_attachment=True, download_name=download)
+    return send_file(results, mimetype="text/csv", as_attachment=True, download_name=download)
+
+
+@file_routes.errorhandler(HistoryError)
+def jobs_database_down(error: HistoryError):
+    """Another server's job, in a database that cannot be reached right now."""
+    logger.warning("job not read: %s", type(error).__name__)  # the message may name the server
+    return api_error_response(ApiError(503, "the jobs' database cannot be reached right now; try again shortly",
+                               {"Retry-After": "5"}))
 
 
 def _check_upload(path: Path, name: str, input_format: str, jobs: Jobs, settings) -> int:

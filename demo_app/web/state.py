@@ -11,7 +11,7 @@ from typing import Any, Callable, Dict, List, Optional
 from flask import current_app, request
 
 from ..files.jobs import Jobs
-from ..history import History
+from ..history import History, JobTable
 from ..inference import Predictor
 from ..tasks import Task, get_task
 from .errors import ApiError
@@ -56,7 +56,7 @@ class DemoState:
             state.jobs = Jobs(predictor, max_running=settings.max_file_jobs, max_chars=settings.max_text_chars,
                               record=state.record_file_rows if state.history is not None else None,
                               max_result_bytes=settings.max_file_result_bytes,
-                              max_columns=settings.max_file_columns)
+                              max_columns=settings.max_file_columns, board=job_board_for(state.history))
         return state
 
     def close(self) -> None:
@@ -155,3 +155,9 @@ def resource_dirs():
         if (root / "templates" / "index.html").is_file():
             return root / "templates", root / "static"
     raise RuntimeError(f"demo_app's templates/ folder is missing (looked in {package} and its parent)")
+
+
+def job_board_for(history: Optional[History]) -> Optional[JobTable]:
+    """Where file jobs are shared: the history's database when several servers share one
+    (PostgreSQL: replicas on any machine), else a folder (``files/job_board.py``)."""
+    return JobTable(history) if history is not None and history.shared_by_servers else None
