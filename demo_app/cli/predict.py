@@ -11,6 +11,7 @@ from typing import List
 
 from ..files.formats import input_formats
 from ..tasks import get_task
+from ..tasks.fields import check_names
 from .model_flags import deploy_arguments
 
 
@@ -23,7 +24,7 @@ def add_parser(commands, model_flags: argparse.ArgumentParser) -> None:
                               "(image-classification); prompts (generation)")
     predict.add_argument("--set", dest="settings", action="append", default=[], metavar="NAME=VALUE",
                          help="a task's setting for the INPUTs, e.g. generation's --set top_k=1 "
-                              "--set max_length=40 (repeatable; a data file's columns of those names "
+                              "--set max_length=40 (repeatable; in a data file, columns of those names "
                               "set them per row)")
     data_file = predict.add_argument_group("a whole data file instead of INPUTs (see README: file formats)")
     data_file.add_argument("--input", metavar="FILE",
@@ -56,12 +57,17 @@ def run(options: argparse.Namespace) -> int:
     if options.input is None and (options.output or options.resume):
         raise ValueError("--output and --resume go with --input FILE")
     if options.input is not None:
+        if options.settings:
+            raise ValueError("--set goes with INPUTs on the command line; in a data file, give each "
+                             "setting as a column of its name (e.g. a top_k column)")
         return _predict_file(options)
-    if options.task:  # a wrong number of inputs fails before the model is loaded
-        group_inputs(options.inputs, get_task(options.task).inputs.fields)
     settings = dict(_setting(text) for text in options.settings)
+    if options.task:  # a wrong number of inputs or a misspelt setting fails before the model is loaded
+        group_inputs(options.inputs, get_task(options.task).inputs.fields)
+        _check_setting_names(settings, get_task(options.task))
     predictor = load_predictor(deploy_arguments(options), batching=False)
     task = predictor.task
+    _check_setting_names(settings, task)
     groups = group_inputs(options.inputs, task.inputs.fields)
     items = [task.inputs.make_item([task.inputs.read_file_item(text, Path.cwd()) for text in texts], settings)
              for texts in groups]
@@ -106,6 +112,12 @@ def _predict_file(options: argparse.Namespace) -> int:
     if report.summary is not None and report.summary.total:
         print(report.summary.format(), file=sys.stderr)
     return 0
+
+
+def _check_setting_names(settings: dict, task) -> None:
+    if settings and not task.inputs.option_names:
+        raise ValueError(f"--set: the {task.name} task has no settings")
+    check_names(settings, task.inputs.option_names, "setting", "--set")
 
 
 def _setting(text: str):

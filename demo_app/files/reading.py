@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, Any, Dict, Iterator, List, Optional, Sequence
 
 from ..tasks import TASKS, FieldError, Task
-from ..tasks.fields import check_text, is_valid_unicode
+from ..tasks.fields import check_text, closest_name, is_valid_unicode
 from .formats import MAX_LINE_BYTES, DataFileError, Row, file_format
 from .json_array import json_array_items
 from .text_source import TextSource
@@ -192,6 +192,7 @@ class RowReader:
             raise DataFileError(f"{self.name} has {len(columns)} columns; the limit is {self.max_columns} "
                                 "(max_file_columns): keep the task's columns and a label")
         self.columns = columns
+        self._check_setting_columns(columns)
         lowered = {column.lower(): column for column in columns}
         aliases = {alias: field for alias, field in self.task.data.column_aliases.items()}
         for field in self.task.inputs.fields:
@@ -204,6 +205,16 @@ class RowReader:
                     f"the {self.task.name} task needs a {field!r} column{also}")
             self.field_columns[field] = found
         self.gold_column = next((lowered[name] for name in self.task.data.gold_columns if name in lowered), None)
+
+    def _check_setting_columns(self, columns: List[str]) -> None:
+        """A column named like one of the task's settings but not quite (``topk``) would be
+        carried through as an extra column and its values never used: an error instead."""
+        settings = self.task.inputs.option_names
+        for column in columns:
+            close = closest_name(column, settings) if column not in settings else None
+            if close and column.lower() not in self.task.inputs.fields:
+                raise DataFileError(f'{self.name}: the column "{column[:60]}" is not a setting: did you mean '
+                                    f'"{close}"? Rename it (the settings: {", ".join(settings)})')
 
     def _row(self, line: int, values: Dict[str, Any]) -> Row:
         for column, value in values.items():

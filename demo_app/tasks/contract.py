@@ -39,6 +39,7 @@ class TaskInputs(ABC):
     """What the model takes: the fields of one input, how one is checked, what it costs."""
 
     fields: Tuple[str, ...] = ()
+    option_names: Tuple[str, ...] = ()  # what an input may set besides its fields (generation's settings)
     item_name = "input"  # one input, in messages: "sentence", "(premise, hypothesis) pair"
     item_example = "[input]"  # how to pass one input to predict(), in messages
     field_max_chars: Dict[str, int] = {}  # longer limits than WebOptions.max_text_chars

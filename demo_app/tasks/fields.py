@@ -10,7 +10,8 @@ A problem is a :class:`FieldError` (a ValueError) whose ``status`` is the HTTP s
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+import difflib
+from typing import Iterable, Optional, Sequence, Tuple
 
 
 class FieldError(ValueError):
@@ -43,6 +44,23 @@ def check_text(value: object, where: str, max_chars: Optional[int] = None, setti
         raise FieldTooLong(f"{where} is {len(value)} characters long; the limit is {max_chars} "
                            f"characters{f' ({setting})' if setting else ''}")
     return value
+
+
+def check_names(names: Iterable[str], accepted: Sequence[str], what: str = "field", where: str = "") -> None:
+    """Every one of ``names`` is one of ``accepted``, or a FieldError naming the first that is
+    not, the closest accepted name, and all of them: a misspelt setting is never dropped."""
+    for name in names:
+        if name not in accepted:
+            close = closest_name(name, accepted)
+            hint = f': did you mean "{close}"?' if close else ""
+            raise FieldError(f'{where + ": " if where else ""}unknown {what} "{str(name)[:60]}"{hint} '
+                             f"(accepted: {', '.join(accepted)})")
+
+
+def closest_name(name: str, accepted: Sequence[str]) -> Optional[str]:
+    """The accepted name ``name`` looks like a misspelling of (``topk``: ``top_k``), if any."""
+    found = difflib.get_close_matches(str(name).lower(), list(accepted), n=1, cutoff=0.75)
+    return found[0] if found else None
 
 
 def is_valid_unicode(text: str) -> bool:

@@ -24,7 +24,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import torch
 
 from .contract import DEMO_MODEL_DIR, StateDict, Task, TaskCheckpoints, TaskData, TaskPage, TaskPipeline
-from .fields import FieldError, check_text, type_name
+from .fields import FieldError, check_names, check_text, type_name
 from .text import TextInputs
 
 MAX_NEW_TOKENS = 128  # tokens one request may have written: a visitor cannot buy minutes of CPU
@@ -84,16 +84,25 @@ class Prompt:
 
 def check_settings(values: Dict[str, Any], where: str = "") -> Dict[str, Any]:
     """The decoding settings in ``values`` (strings or numbers; ``""`` or missing: the default),
-    each checked against its range; other keys are ignored. A FieldError names the one at fault."""
+    each checked against its range; other keys are the caller's to check (``check_names``: a
+    request's; a data file's extra columns are carried through). A FieldError names the one at
+    fault."""
     settings: Dict[str, Any] = {}
     for name, setting in SETTINGS.items():
         value = values.get(name, "")
-        label = f"{where}.{name}" if where else name
+        label = _label(where, name)
         settings[name] = setting.default if value is None or value == "" else _parsed(value, setting, label)
     if settings["min_length"] > settings["max_length"] and settings["max_new_tokens"] is None:
         raise FieldError(f"min_length ({settings['min_length']}) is larger than max_length "
                          f"({settings['max_length']}): make it at most max_length")
     return settings
+
+
+def _label(where: str, name: str) -> str:
+    """How a message names a setting: ``inputs[0].top_k``, ``line 20: top_k``, ``top_k``."""
+    if not where:
+        return name
+    return f"{where}: {name}" if where.startswith("line ") else f"{where}.{name}"
 
 
 def _parsed(value: object, setting: Setting, label: str):
@@ -127,6 +136,7 @@ class PromptInputs(TextInputs):
     """A prompt and its decoding settings (a :class:`Prompt`)."""
 
     fields = ("prompt",)
+    option_names = tuple(SETTINGS)
     item_name, item_example = "prompt", "[prompt]"
     field_max_chars = {"prompt": 300}
     api_body = "object"  # the book's POST /api sends the prompt and its settings
@@ -135,8 +145,10 @@ class PromptInputs(TextInputs):
         """A prompt (its settings default), a :class:`Prompt`, or a dict of the prompt and settings."""
         where = f"prompt {index}"
         if isinstance(item, Prompt):
+            check_names(item.settings, tuple(SETTINGS), "setting", where)
             return Prompt(check_text(item.text, where), check_settings(item.settings))
         if isinstance(item, dict):
+            check_names(item, ("prompt", *SETTINGS), "setting", where)
             return Prompt(check_text(item.get("prompt"), where), check_settings(item))
         return Prompt(check_text(item, where), check_settings({}))
 

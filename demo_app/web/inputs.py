@@ -14,12 +14,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import List
+from typing import List, Tuple
 
 from flask import request
 
 from ..tasks import TASKS, Task, check_text
-from ..tasks.fields import type_name
+from ..tasks.fields import check_names, closest_name, type_name
 from .errors import ApiError
 
 
@@ -61,17 +61,31 @@ class InputReader:
         return [self.from_object(body)], False
 
     def from_query(self):
+        misspelt = [name for name in request.args if name not in self.accepted and closest_name(name, self.accepted)]
+        check_names(misspelt, self.accepted, self.name_kind)  # other parameters (a cache buster) are let be
         missing = [field for field in self.fields if field not in request.args]
         if missing:
             query = "&".join(f"{field}=..." for field in self.fields)
             raise ApiError(400, f"missing query parameter: /predict?{query}")
         return self.item([self.text(request.args[field], field, field) for field in self.fields], request.args)
 
+    @property
+    def accepted(self) -> Tuple[str, ...]:
+        """The names an input object may hold: the task's fields, and its settings (generation's)."""
+        return (*self.fields, *self.task.inputs.option_names)
+
+    @property
+    def name_kind(self) -> str:
+        return "field or setting" if self.task.inputs.option_names else "field"
+
     def from_object(self, body: dict, where: str = ""):
+        other_task = self.other_task_hint(body)
+        if not other_task:  # a misspelt name is said as such, never dropped
+            check_names(body, self.accepted, self.name_kind, where)
         for field in self.fields:
             if field not in body:
                 raise ApiError(400, f'missing "{field}"{where and " in " + where}: send '
-                                    f"{self.object_usage}{self.other_task_hint(body)}")
+                                    f"{self.object_usage}{other_task}")
         prefix = f"{where}." if where else ""
         return self.item([self.text(body[field], prefix + field, field) for field in self.fields], body, where)
 
