@@ -20,7 +20,7 @@ from werkzeug.test import EnvironBuilder
 from demo_app import Predictor, create_app, serve
 from demo_app.web.options import WebOptions
 from demo_app.web.proxies import TrustedProxies
-from demo_app.web.rate_limits import RateLimiter
+from demo_app.web.rate_limits import RateLimiter, TokenBucket
 from demo_app.web.visitors import SHARED, visitor_key
 
 JSON = {"Content-Type": "application/json"}
@@ -166,6 +166,15 @@ def test_rotating_x_forwarded_for_cannot_multiply_the_limit(demo_classifier):
         assert codes.count(429) == 20
         assert "for everyone" in post(server.url + "/api", '"좋아"',
                                       headers={**JSON, "X-Forwarded-For": "198.51.100.99"}).json()["error"]
+
+
+def test_a_request_refused_for_everyone_costs_the_visitor_nothing():
+    """3/minute per visitor, 2/minute for everyone: the third request is refused by the
+    server-wide bucket, and the visitor keeps the token it would have cost them."""
+    limiter = RateLimiter("3/minute", "2/minute")
+    assert [limiter.check("198.51.100.7") == 0 for _ in range(3)] == [True, True, False]
+    limiter._everyone = TokenBucket(100, 60.0, time.monotonic())  # everyone's bucket refilled
+    assert [limiter.check("198.51.100.7") == 0 for _ in range(2)] == [True, False]  # one left, not none
 
 
 def test_huge_header_values_keep_memory_flat(demo_classifier):

@@ -1,5 +1,6 @@
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -80,3 +81,38 @@ def test_arguments_keep_ratsnlp_names_and_check_values():
         DeployArguments(max_seq_length=0)
     with pytest.raises(TypeError, match="labels"):
         DeployArguments(labels="negative,positive")
+
+
+def test_a_choice_among_several_checkpoints_is_said_once_and_recorded(tmp_path, capsys):
+    """Three checkpoints in one folder: the log says which is served and why, once, and the
+    history records that one (its name and hash), not the first file by name."""
+    from helpers import PRETRAINED_DIR, tiny_model, write_lightning
+
+    from demo_app import load_predictor
+    from demo_app.history import model_identity
+
+    model = tiny_model()
+    for epoch, val_loss in ((0, 0.52), (7, 0.37), (9, 0.41)):
+        write_lightning(model, tmp_path, epoch=epoch, val_loss=val_loss)
+    predictor = load_predictor(DeployArguments(pretrained_model_name=str(PRETRAINED_DIR),
+                                               downstream_model_dir=str(tmp_path), precision="fp32"))
+    captured = capsys.readouterr()
+    said = captured.out + captured.err
+    assert said.count("3 checkpoints in") == 1
+    assert "serving epoch=7-val_loss=0.37.ckpt, the lowest val_loss." in said
+    name, digest = model_identity(str(tmp_path))
+    assert name == "epoch=7-val_loss=0.37.ckpt"
+    assert name == Path(predictor.source).name
+    assert len(digest) == 64
+
+
+def test_a_save_pretrained_folder_is_recorded_with_its_weights_hash(tmp_path):
+    from helpers import tiny_model
+
+    from demo_app.history import model_identity
+
+    tiny_model().save_pretrained(tmp_path / "model")
+    name, digest = model_identity(str(tmp_path / "model"))
+    assert name == "model"
+    assert len(digest) == 64
+    assert model_identity(str(tmp_path / "nothing-here")) == ("nothing-here", "")

@@ -94,6 +94,22 @@ def test_a_job_whose_replica_on_another_machine_went_silent_is_failed_with_its_r
     assert client.delete("/jobs/Silentjobfromfar").get_json()["status"] == "failed"
 
 
+def test_a_shared_request_refused_for_everyone_costs_the_visitor_nothing(database):
+    """The same rule when the buckets are rows of the shared database."""
+    from demo_app.history.migrations import RATE_BUCKETS
+    from demo_app.web.rate_limits import TokenBucket
+
+    history = History(database)
+
+    def take():
+        return history.take_tokens("198.51.100.7", TokenBucket(3, 60.0, 0.0), TokenBucket(2, 60.0, 0.0)) == 0
+
+    assert [take() for _ in range(3)] == [True, True, False]
+    with history.writing() as connection:  # everyone's bucket refilled
+        connection.execute(RATE_BUCKETS.update().where(RATE_BUCKETS.c.key.like("%everyone")).values(tokens=2.0))
+    assert [take() for _ in range(2)] == [True, False]
+
+
 @pytest.mark.logic
 def test_the_budget_holds_on_postgresql_as_on_sqlite(database):
     """The SQLite budget test's visitor flagging every one of 600 long predictions: the oldest

@@ -46,6 +46,8 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
+from ..loading.arguments import find_best_checkpoint
+from ..loading.checkpoint import HF_WEIGHT_FILES
 from .availability import Availability
 from .buckets import Bucket, take_tokens
 from .locations import database_url
@@ -393,23 +395,30 @@ def _engine(location) -> sa.Engine:
 
 
 def model_identity(source: Optional[str]) -> Tuple[str, str]:
-    """(file name, SHA-256) of the checkpoint file at ``source`` (or of the lowest-val_loss
-    checkpoint in a directory); ("", "") when there is no file to read."""
+    """(file name, SHA-256) of the weights the model was loaded from: the checkpoint file at
+    ``source``, the lowest-val_loss checkpoint of a folder (the one served), or the weights file
+    of a ``save_pretrained`` folder or an export (named by its folder); ("", "") without one."""
     if not source:
         return "", ""
     path = Path(source)
+    name = path.name
     if path.is_dir():
-        checkpoints = sorted(path.glob("*.ckpt"))
-        if not checkpoints:
-            return path.name, ""
-        path = checkpoints[0]
+        weights = [path / file for file in HF_WEIGHT_FILES if (path / file).is_file()]
+        if weights:
+            path = weights[0]
+        else:
+            try:
+                path = find_best_checkpoint(path)
+            except FileNotFoundError:
+                return name, ""
+            name = path.name
     if not path.is_file():
-        return path.name, ""
+        return name, ""
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
-    return path.name, digest.hexdigest()
+    return name, digest.hexdigest()
 
 
 def _now() -> str:

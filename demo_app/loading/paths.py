@@ -18,7 +18,13 @@ from typing import Callable, Optional, Tuple
 from urllib.parse import urlparse
 
 from ..tasks import Task, get_task
-from .arguments import DEFAULT_PRETRAINED_MODEL_NAME, DeployArguments, find_best_checkpoint
+from .arguments import (
+    DEFAULT_PRETRAINED_MODEL_NAME,
+    DeployArguments,
+    checkpoint_val_loss,
+    find_best_checkpoint,
+    is_temporary_file,
+)
 from .checkpoint import is_hf_model_dir
 
 DRIVE_ROOTS = ("My Drive", "MyDrive")
@@ -42,6 +48,7 @@ def resolve_model_paths(args: DeployArguments, say: Callable[[str], None] = lamb
     elif args.downstream_model_dir:
         directory = existing_path(args.downstream_model_dir, "checkpoint directory", say)
         weights = directory if is_hf_model_dir(directory) else find_best_checkpoint(directory)
+        _say_which_of_several(directory, weights, say)
     elif is_hf_model_dir(Path(pretrained).expanduser()):
         weights = Path(pretrained).expanduser()  # a fine-tuned save_pretrained directory
     elif task is not None and task.checkpoints.pretrained_alone and not looks_like_a_path(pretrained):
@@ -172,3 +179,13 @@ def check_hub_name_reachable(name: str, timeout: float = 3.0) -> None:
         raise OSError(f"no network: cannot download {name!r} from {endpoint.hostname}; give a "
                       "local directory as pretrained_model_name (one with config.json and "
                       "vocab.txt)") from None
+
+
+def _say_which_of_several(directory: Path, chosen: Path, say: Callable[[str], None]) -> None:
+    """Once, when a folder holds several checkpoints: which one is served, and why."""
+    if chosen.is_dir():
+        return
+    count = sum(1 for path in directory.glob("*.ckpt") if path.is_file() and not is_temporary_file(path))
+    if count > 1:
+        why = "the lowest val_loss" if checkpoint_val_loss(chosen) is not None else "the newest (none names a val_loss)"
+        say(f"{count} checkpoints in {directory}; serving {chosen.name}, {why}.")

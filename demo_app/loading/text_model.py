@@ -66,7 +66,8 @@ def load_text_predictor(args: DeployArguments, task: Optional[Task], device: tor
                           source=str(weights_path), demo_model=args.uses_demo_model, **predictor_options)
     predictor.warnings.extend(warnings)
     smoke_test(predictor)
-    classes = f" with {config.num_labels} classes" if task.checkpoints.labelled else ""
+    counted = task.checkpoints.labelled and task.checkpoints.outputs_are_classes
+    classes = f" with {config.num_labels} classes" if counted else ""
     say(f"Loaded {config.model_type}{classes} on {device} ({precision}, {predictor.backend}) "
         f"in {time.perf_counter() - started:.1f} s.")
     return predictor

@@ -142,6 +142,7 @@ class TaskCheckpoints(ABC):
     model_class = ""  # the transformers Auto class
     loader = "text"  # "text": a state_dict read into model_class; "image": a save_pretrained folder
     labelled = True  # a head with one output per class (labels); False: a language model
+    outputs_are_classes = True  # False: the head's outputs are not classes a person picks (QA's start, end)
     head_description = ""  # what its checkpoints are, in messages: "a question-answering model"
     head_bias_keys: Tuple[str, ...] = ()  # the head's bias, whose length is the number of classes
     output_heads: Tuple[str, ...] = ()  # the head's modules, kept in fp32 by faster precisions

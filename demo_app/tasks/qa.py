@@ -113,6 +113,7 @@ class QaPipeline(TaskPipeline):
 
 class QaCheckpoints(TaskCheckpoints):
     model_class = "AutoModelForQuestionAnswering"
+    outputs_are_classes = False  # its two outputs are an answer's start and end
     head_description = "a question-answering model (qa_outputs head)"
     head_bias_keys = ("qa_outputs.bias",)
     output_heads = ("qa_outputs",)

@@ -54,7 +54,7 @@ class InputReader:
 
     def from_predict_body(self) -> "tuple[List, bool]":
         """``POST /predict``: ``(items, many)``; ``many`` when the body was a list of inputs."""
-        body = json_body(dict, f"POST /predict takes {self.object_usage}")
+        body = json_body(dict, f"POST {request.path} takes {self.object_usage}")  # /predict, /predict/stream
         plural = next((key for key in ("inputs", self.plural) if key in body), None)
         if plural and not any(field in body for field in self.fields):
             return self.many(body[plural], plural), True

@@ -15,6 +15,8 @@ import time
 from collections import OrderedDict
 from typing import Optional, Tuple
 
+from ..history.buckets import take_from_all
+
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour)\s*$")
 _SECONDS = {"second": 1, "minute": 60, "hour": 3600}
 TOTAL_PER_VISITOR = 10  # the server-wide default: ten visitors' worth of requests
@@ -75,7 +77,8 @@ class RateLimiter:
         """Take one request for ``visitor``: 0 if allowed, else the seconds to wait."""
         now = time.monotonic()
         with self._lock:
-            return self._bucket(visitor, now).take(now) or (self._everyone.take(now) if self._everyone else 0.0)
+            buckets = [self._bucket(visitor, now)] + ([self._everyone] if self._everyone else [])
+            return take_from_all(buckets, now)
 
     def _bucket(self, visitor: str, now: float) -> TokenBucket:
         bucket = self._visitors.pop(visitor, None)
