@@ -108,6 +108,12 @@
     });
   }
 
+  // A 4xx is about what the visitor sent (the server's message says what to change); a 5xx is the server's.
+  function errorLabel(status) {
+    if (status === 429) return "잠시 후 다시 (too many requests): ";
+    return status < 500 ? "입력을 확인하세요 (check your input): " : "서버 오류 (server error): ";
+  }
+
   // POST to /predict: the task's fields as JSON, or an image as a multipart "file".
   async function classify(fields) {
     const isForm = fields instanceof FormData;
@@ -130,7 +136,7 @@
       try { data = await response.json(); } catch (_) { /* not JSON: handled below */ }
       if (!response.ok) {
         const reason = data && data.error ? data.error : "HTTP " + response.status;
-        throw new Error("서버 오류 (server error): " + reason);
+        throw new Error(errorLabel(response.status) + reason);
       }
       if (!data) throw new Error("서버 응답을 읽을 수 없습니다 (unreadable server response)");
       return data;
@@ -217,7 +223,7 @@
       });
       if (!response.ok) {
         const data = await response.json().catch(() => null);
-        throw new Error("서버 오류 (server error): " + (data && data.error ? data.error : "HTTP " + response.status));
+        throw new Error(errorLabel(response.status) + (data && data.error ? data.error : "HTTP " + response.status));
       }
       renderer.start(fields);
       result.hidden = false;
@@ -256,6 +262,7 @@
     stopButton.addEventListener("click", () => {
       if (streaming) streaming.abort();
       statusLine.textContent = "멈췄습니다 (stopped)";
+      if (renderer.stopped) renderer.stopped();
     });
   }
 

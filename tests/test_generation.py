@@ -350,6 +350,8 @@ def test_the_page_writes_the_text_as_it_comes_and_stops(browser, artifacts_dir):
         page.click("#stop")
         page.wait_for_function("() => document.getElementById('stop').hidden")
         stopped = page.text_content("#result-generated")
+        assert "생성 중" not in page.text_content("#generated-meta")  # Stop ended the writing state
+        assert "stopped" in page.text_content("#generated-meta")
         time.sleep(0.5)
         assert page.text_content("#result-generated") == stopped
         assert stopped.startswith(partial[:2])
@@ -361,3 +363,38 @@ def test_the_page_writes_the_text_as_it_comes_and_stops(browser, artifacts_dir):
         page.wait_for_function("() => document.getElementById('generated-meta').textContent.includes('tokens')")
         assert page.text_content("#result-prompt") == "긍정 아 정말"
         page.close()
+
+
+@pytest.mark.browser
+def test_the_generation_page_reads_as_the_books_result(browser, demo_server):
+    """The text on the page and what Copy copies are the book's ``result`` exactly; Stop ends
+    the writing state; a 400 is the visitor's input error, with the server's message; the box
+    takes what the server takes; a prompt that fills max_length says so and what to raise."""
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=demo_server.url)
+    page = context.new_page()
+    page.goto(demo_server.url)
+    assert page.get_attribute("#prompt", "maxlength") == "300"  # the server's limit for a prompt
+    page.fill("#prompt", "부정 아 정말")
+    page.click("summary")
+    page.fill("#setting-top_k", "1")
+    page.click("#submit")
+    page.wait_for_function("() => document.getElementById('generated-meta').textContent.includes('tokens')")
+    book = requests.post(demo_server.url + "/api", json={"prompt": "부정 아 정말", "top_k": 1}, timeout=30).json()
+    assert page.text_content("#generated-text") == book["result"]  # joined as the book joins them
+    page.click("#copy")
+    assert page.evaluate("() => navigator.clipboard.readText()") == book["result"]
+    page.fill("#prompt", "부정 " + "좋" * 200)  # more tokens than a prompt may have
+    page.click("#submit")
+    page.wait_for_function("() => !document.getElementById('error').hidden")
+    error = page.text_content("#error")
+    assert "입력을 확인하세요 (check your input)" in error
+    assert "tokens long" in error
+    assert "서버 오류" not in error
+    page.fill("#prompt", "부정 아 정말 이 영화는 너무 길고 지루했다")
+    page.fill("#setting-max_length", "3")
+    page.fill("#setting-min_length", "1")
+    page.click("#submit")
+    page.wait_for_function("() => document.getElementById('generated-meta').textContent.includes('max_length')")
+    assert "raise max_length or set max_new_tokens" in page.text_content("#generated-meta")
+    context.close()

@@ -193,7 +193,7 @@ class GenerationPipeline(TaskPipeline):
     def to_dict(self, result: Dict[str, Any]) -> Dict[str, Any]:
         """The book's ``result`` (the whole text, prompt included, decoded as the book decodes
         it: special tokens kept), plus ``prompt``, ``generated`` (the new text alone, without
-        special tokens), ``tokens`` (how many were written), ``seconds``, ``stopped``
+        special tokens), ``tokens`` (how many were written), ``prompt_tokens``, ``seconds``, ``stopped``
         (``eos``: the model ended it, ``length``: a length limit did) and the ``settings`` used."""
         return dict(result)
 
@@ -391,6 +391,7 @@ class _Writer:
             "prompt": self.item.text,
             "generated": self.tokenizer.decode(self.new_ids, skip_special_tokens=True),
             "tokens": len(self.new_ids),
+            "prompt_tokens": self.prompt_ids.shape[1],  # max_length counts them, as the book's does
             "seconds": round(time.perf_counter() - self.started, 3),
             "stopped": self.stopped,
             "settings": self.settings,

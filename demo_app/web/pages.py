@@ -28,7 +28,8 @@ def index():
     return render_template("index.html", **page_texts(state), history_on=state.history is not None,
                            files_on=state.jobs is not None,
                            history_view=state.history is not None and bool(settings.auth),
-                           max_text_chars=settings.max_text_chars,
+                           field_max_chars={field: state.task.inputs.max_chars(field, settings.max_text_chars)
+                                            for field in state.task.inputs.fields},  # the server's limits
                            page_timeout_ms=int((settings.request_timeout_s + 2) * 1000))
 
 
