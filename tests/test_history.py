@@ -18,7 +18,7 @@ import requests
 from helpers import XSS_PAYLOADS, free_port, wait_until_serving
 from test_wsgi import start_gunicorn, stop
 
-from demo_app import History, create_app, serve
+from demo_app import DeployArguments, History, create_app, load_predictor, serve
 from demo_app.history import dump
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -310,3 +310,28 @@ def test_a_flag_token_never_flags_a_row_that_took_a_removed_rows_id(tmp_path):
     assert second_id == first_id  # SQLite gave the next row the removed row's id
     assert not history.flag(second_id, first_token, "부정 (negative)")
     assert history.flag(second_id, second_token, "부정 (negative)")
+
+
+@pytest.mark.parametrize(("task", "body", "right", "wrong"), [
+    ("ner", {"sentence": "박보검은 서울에 산다"}, "<박보검:PER>은 <서울:LOC>에 산다",
+     {"<박보검:XYZ>은 서울에 산다": "XYZ is not a tag of this model",
+      "<이순신:PER>은 무신이다": "must be the sentence itself"}),
+    ("qa", {"question": "본사는 어디에 있나?", "context": "누리식품의 본사는 목포에 있다."}, "목포",
+     {"부산": "copied from the context exactly"}),
+])
+def test_a_correction_must_fit_the_result_it_corrects(tmp_path, task, body, right, wrong):
+    """A NER correction's tags are the served model's, and its text the predicted sentence; a QA
+    answer lies in its context: what ratsnlp's readers need. Others are a 400 saying why, and
+    nothing is stored; the right one is."""
+    predictor = load_predictor(DeployArguments(task=task), verbose=False)
+    app = create_app(predictor, history=str(tmp_path / f"{task}.sqlite"))
+    client = app.test_client()
+    handle = client.post("/predict", json=body).get_json()["history"]
+    for correction, words in wrong.items():
+        refused = client.post("/flag", json={**handle, "correction": correction})
+        assert refused.status_code == 400
+        assert words in refused.get_json()["error"]
+    history = app.extensions["demo_app"].history
+    assert list(history.rows(flagged_only=True)) == []
+    assert client.post("/flag", json={**handle, "correction": right}).get_json()["flagged"] is True
+    assert [row["correction"] for row in history.rows(flagged_only=True)] == [right]

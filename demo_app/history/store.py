@@ -41,7 +41,7 @@ import os
 import secrets
 import threading
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
@@ -209,14 +209,20 @@ class History:
         except SQLAlchemyError:
             return pending
 
-    def flag(self, row_id: int, token: str, correction: Optional[str]) -> bool:
+    def flag(self, row_id: int, token: str, correction: Optional[str],
+             check: Optional[Callable[[Dict[str, Any]], None]] = None) -> bool:
         """Mark a row wrong, with the visitor's correction; False when the token does not match
-        (only the visitor who got the result holds it)."""
+        (only the visitor who got the result holds it). ``check(inputs)`` may refuse the
+        correction for that row's inputs with a ValueError (nothing is written then)."""
         with self.writing() as connection:
-            nonce = connection.execute(sa.select(PREDICTIONS.c.nonce).where(PREDICTIONS.c.id == row_id)).first()
-            if nonce is None or not hmac.compare_digest(self.flag_token(row_id, nonce[0]).encode(),
-                                                        str(token).encode("utf-8", "replace")):
+            row = connection.execute(sa.select(PREDICTIONS.c.nonce, PREDICTIONS.c.inputs)
+                                     .where(PREDICTIONS.c.id == row_id)).first()
+            if row is None or not hmac.compare_digest(self.flag_token(row_id, row[0]).encode(),
+                                                      str(token).encode("utf-8", "replace")):
                 return False
+            nonce = row
+            if check is not None and correction is not None:
+                check(json.loads(row[1]))  # a ValueError rolls the transaction back
             changed = connection.execute(
                 PREDICTIONS.update().where(PREDICTIONS.c.id == row_id, _same(PREDICTIONS.c.nonce, nonce[0]))
                 .values(flagged=1, correction=correction, flagged_at=_now())).rowcount

@@ -251,6 +251,11 @@ class TaskData(ABC):
         labels; None for others. A ValueError if it names none."""
         return None
 
+    def check_correction(self, correction: str, inputs: Dict[str, Any], labels: Sequence[str]) -> None:
+        """A visitor's correction of the result for ``inputs`` (the row's fields, as the history
+        keeps them), checked against what the model and the book's readers accept: a ValueError
+        saying what to fix. Labels are already checked by ``gold_label``."""
+
     def read_gold(self, value: Any, labels: Sequence[str]) -> Any:
         """A gold column as the task's scorer takes it (a label; NER's entities; QA's answers);
         None when there is nothing to score. A ValueError if it cannot be read."""

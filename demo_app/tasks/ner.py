@@ -137,6 +137,19 @@ class NerData(TaskData):
     gold_columns = ("label", "labelled_text", "gold_label")
     training_format = "ner"
 
+    def check_correction(self, correction: str, inputs: Dict[str, Any], labels: Sequence[str]) -> None:
+        """The sentence itself with ``<text:TAG>`` around its entities, each TAG one of the
+        served model's (its ``label_map.txt``): what ratsnlp's NER corpus reads back as written."""
+        tags = sorted({label.split("-", 1)[1] for label in labels if "-" in label})
+        for text, tag in TAGGED.findall(correction):
+            if tag not in tags:
+                raise ValueError(f'"<{text[:40]}:{tag}>": {tag} is not a tag of this model; use one of '
+                                 f"{', '.join(tags)}")
+        sentence = str(inputs.get("sentence", ""))
+        if TAGGED.sub(lambda match: match.group(1), correction) != sentence:
+            raise ValueError("the correction must be the sentence itself, with <text:TAG> around each entity "
+                             f"(e.g. {tagged_sentence(sentence, [])[:80]!r} with its entities marked)")
+
     def result_columns(self, result: Dict[str, Any]) -> Dict[str, Any]:
         """``tagged``: the sentence in the book's corpus format (``<이순신:PER>은 ...``), and
         ``entities`` as JSON."""

@@ -146,6 +146,12 @@ class QaData(TaskData):
     gold_columns = ("answers", "answer", "label")
     training_format = "korquad"
 
+    def check_correction(self, correction: str, inputs: Dict[str, Any], labels: Sequence[str]) -> None:
+        """An answer is a span of the context, as KorQuAD's ``answer_start`` needs it to be."""
+        if correction not in str(inputs.get("context", "")):
+            raise ValueError("the answer must be copied from the context exactly (KorQuAD keeps where it starts "
+                             "in the context)")
+
     def read_gold(self, value: object, labels: Sequence[str]):
         """The right answers: a list (a KorQuAD question's), JSON of one, or one answer's text."""
         if isinstance(value, str) and value.lstrip().startswith("["):

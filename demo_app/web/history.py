@@ -37,8 +37,13 @@ def flag():
     labels = state.predictor.labels if state.predictor is not None else ()
     correction = _correction(body.get("correction"), state.task, labels, state.settings.max_text_chars)
     assert state.history is not None  # these routes are registered only with a history
+    def fits_its_row(inputs):
+        state.task.data.check_correction(str(correction), inputs, labels)
+
     try:
-        flagged = state.history.flag(row_id, token, correction)
+        flagged = state.history.flag(row_id, token, correction, check=fits_its_row)
+    except ValueError as error:  # the correction does not fit the result it corrects
+        raise ApiError(400, f'"correction": {error}') from None
     except HistoryError as error:
         logger.warning("history not written: %s", type(error).__name__)
         raise ApiError(503, "the history could not be written; try again shortly") from None
