@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 import requests
-from helpers import XSS_PAYLOADS, free_port, wait_until_serving
+from helpers import XSS_PAYLOADS, free_port, run_cli, wait_until_serving
 from test_wsgi import start_gunicorn, stop
 
 from demo_app import DeployArguments, History, create_app, load_predictor, serve
 from demo_app.history import dump
+from demo_app.history.dumps import CorrectionsReport
 
 ROOT = Path(__file__).resolve().parent.parent
 SENTENCES = ["이 영화 정말 재밌어요", "시간이 아까웠습니다", "배우들 연기가 정말 좋았어요", "스토리가 너무 지루했어요"]
@@ -181,6 +182,40 @@ def test_pair_ner_and_qa_corrections_in_the_books_formats(tmp_path):
     dump(history, out, "korquad")
     qas = json.loads(out.getvalue())["data"][0]["paragraphs"][0]["qas"][0]
     assert qas["answers"] == [{"text": "목포", "answer_start": 4}]
+
+
+def test_an_export_says_what_it_skipped_and_what_the_books_reader_will_leave_out(tmp_path):
+    """KorQuAD: an answer not in its context is skipped, one at the context's first character is
+    written but counted (ratsnlp 1.0.53's KorQuADV1Corpus leaves it out); NER: a sentence holding
+    <text:TAG> itself is skipped. The CLI says so, where it said "3 corrections written"."""
+    from demo_app.tasks import TASKS
+
+    history = History(tmp_path / "qa.sqlite")
+    qa = TASKS["qa"]
+    answer = {"answer": "", "start": None, "end": None, "probability": 0.01}
+    flagged = [("본사는 목포에 있다", "목포"), ("목포에 본사가 있다", "목포"), ("본사는 목포에 있다", "부산")]
+    for context, correction in flagged:
+        [(row_id, token)] = history.record(qa, [("본사는?", context)], [answer], source="page")
+        history.flag(row_id, token, correction)  # as an older demo_app stored them, unchecked
+    report = CorrectionsReport()
+    out = io.StringIO()
+    assert dump(history, out, "korquad", report=report) == 2
+    assert len(json.loads(out.getvalue())["data"]) == 2
+    assert report.skipped == {"the answer is not in its context": 1}
+    assert report.reader_drops == {"ratsnlp 1.0.53's KorQuADV1Corpus leaves out an answer that starts the context": 1}
+    said = run_cli("history", str(tmp_path / "qa.sqlite"), "--format", "korquad", "--output", str(tmp_path / "q.json"))
+    assert said.returncode == 0, said.stderr
+    assert said.stderr.strip() == (f"2 corrections written to {tmp_path / 'q.json'}; 1 skipped: the answer is not "
+                                   "in its context; 1 of those written will not be read: ratsnlp 1.0.53's "
+                                   "KorQuADV1Corpus leaves out an answer that starts the context")
+    ner_history = History(tmp_path / "ner.sqlite")
+    [(row_id, token)] = ner_history.record(TASKS["ner"], ["<세종:PER>은 글자다"], [{"sentence": "<세종:PER>은 글자다",
+                                                                                   "entities": []}], source="page")
+    ner_history.flag(row_id, token, "<<세종:PER>:PER>은 글자다")
+    report = CorrectionsReport()
+    assert dump(ner_history, io.StringIO(), "ner", report=report) == 0
+    assert list(report.skipped) == ["the sentence itself holds <text:TAG>, which ratsnlp's NER reader takes for "
+                                    "an entity"]
 
 
 def test_a_killed_server_keeps_every_answered_request(tmp_path):

@@ -25,18 +25,22 @@ def add_parser(commands, model_flags: argparse.ArgumentParser) -> None:
 
 def run(options: argparse.Namespace) -> int:
     from ..history import History, dump, history_location, is_database_url
+    from ..history.dumps import CorrectionsReport
 
     location = history_location(options.path) or options.path
     if not is_database_url(location) and not os.path.isfile(location):
         raise FileNotFoundError(f"no such history file: {location}")
     history = History(location)
+    report = CorrectionsReport()
     output = open(options.output, "w", encoding="utf-8", newline="") if options.output else sys.stdout
     try:
-        written = dump(history, output, options.format, flagged_only=options.flagged)
+        written = dump(history, output, options.format, flagged_only=options.flagged, report=report)
     finally:
         if output is not sys.stdout:
             output.close()
-    what = "row" if options.format in TABLE_DUMP_FORMATS else "correction"
-    print(f"{written} {what}{'' if written == 1 else 's'} written"
-          + (f" to {options.output}" if options.output else ""), file=sys.stderr)
+    where = f" to {options.output}" if options.output else ""
+    if options.format in TABLE_DUMP_FORMATS:
+        print(f"{written} row{'' if written == 1 else 's'} written{where}", file=sys.stderr)
+    else:
+        print(report.sentences().replace(" written", " written" + where, 1), file=sys.stderr)
     return 0

@@ -4,14 +4,35 @@ it: ``nsmc``, ``klue-nli``, ``ner``, ``korquad``), ready for the next fine-tunin
 
 from __future__ import annotations
 
+import collections
 import csv
+import dataclasses
 import json
-from typing import IO
+from typing import IO, Optional
 
-from ..tasks import training_formats
+from ..tasks import SkippedCorrection, training_formats
 from .store import History
 
 TABLE_DUMP_FORMATS = ("csv", "tsv", "jsonl")
+
+
+@dataclasses.dataclass
+class CorrectionsReport:
+    """What a training-format dump wrote, what it skipped and why, and what the book's own
+    reader is known to leave out of what was written: an export never says "4 written" when
+    the next training run will read 2."""
+
+    written: int = 0
+    skipped: "collections.Counter[str]" = dataclasses.field(default_factory=collections.Counter)
+    reader_drops: "collections.Counter[str]" = dataclasses.field(default_factory=collections.Counter)
+
+    def sentences(self) -> str:
+        text = f"{self.written} correction{'' if self.written == 1 else 's'} written"
+        for reason, count in sorted(self.skipped.items()):
+            text += f"; {count} skipped: {reason}"
+        for reason, count in sorted(self.reader_drops.items()):
+            text += f"; {count} of those written will not be read: {reason}"
+        return text
 
 
 def dump_formats() -> tuple:
@@ -19,16 +40,18 @@ def dump_formats() -> tuple:
     return TABLE_DUMP_FORMATS + tuple(training_formats())
 
 
-def dump(history: History, stream: IO[str], format: str = "csv", flagged_only: bool = False) -> int:
+def dump(history: History, stream: IO[str], format: str = "csv", flagged_only: bool = False,
+         report: Optional[CorrectionsReport] = None) -> int:
     """Write the history to ``stream``; returns the number of rows written.
 
     ``csv``, ``tsv``, ``jsonl``: one row per prediction, every column (inputs and outputs as
     JSON in csv/tsv; a csv/tsv cell that a spreadsheet would run as a formula starts with ').
     A task's training format (``nsmc``, ``klue-nli``, ``ner``, ``korquad``: see each task's
-    ``write_training_data``): the flagged rows' corrections as training data.
+    ``write_training_data``): the flagged rows' corrections as training data; ``report`` (if
+    given) counts what was skipped and why.
     """
     if format in training_formats():
-        return _dump_training(history, stream, format)
+        return _dump_training(history, stream, format, report if report is not None else CorrectionsReport())
     if format not in TABLE_DUMP_FORMATS:
         raise ValueError(f"unknown format {format!r}; choose one of {', '.join(dump_formats())}")
     written = 0
@@ -46,7 +69,7 @@ def dump(history: History, stream: IO[str], format: str = "csv", flagged_only: b
     return written
 
 
-def _dump_training(history: History, stream: IO[str], format: str) -> int:
+def _dump_training(history: History, stream: IO[str], format: str, report: CorrectionsReport) -> int:
     """The flagged rows' corrections, as the task whose format ``format`` is writes them."""
     task = training_formats()[format]
     present = history.tasks()
@@ -60,10 +83,17 @@ def _dump_training(history: History, stream: IO[str], format: str) -> int:
             continue
         labels = [bar["label"] for bar in row["outputs"].get("probabilities", [])]
         inputs = tuple(row["inputs"][field] for field in task.inputs.fields)
-        example = task.data.training_row(inputs, row["correction"], labels)
-        if example is not None:
-            examples.append((row["id"], example))
+        try:
+            example = task.data.training_row(inputs, row["correction"], labels)
+        except SkippedCorrection as skipped:
+            report.skipped[str(skipped)] += 1
+            continue
+        examples.append((row["id"], example))
+        dropped = task.data.reader_drops(example)
+        if dropped:
+            report.reader_drops[dropped] += 1
     task.data.write_training_data(examples, stream)
+    report.written = len(examples)
     return len(examples)
 
 

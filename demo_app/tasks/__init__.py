@@ -21,7 +21,18 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from .classification import DOCUMENT_CLASSIFICATION, Prediction
-from .contract import Input, StateDict, Task, TaskCheckpoints, TaskData, TaskInputs, TaskPage, TaskPipeline, check_task
+from .contract import (
+    Input,
+    SkippedCorrection,
+    StateDict,
+    Task,
+    TaskCheckpoints,
+    TaskData,
+    TaskInputs,
+    TaskPage,
+    TaskPipeline,
+    check_task,
+)
 from .fields import FieldError, FieldTooLong, FieldTypeError, check_text
 from .generation import SENTENCE_GENERATION
 from .image_classification import IMAGE_CLASSIFICATION
@@ -127,7 +138,7 @@ def training_formats() -> Dict[str, Task]:
     return {task.data.training_format: task for task in TASKS.values() if task.data.training_format}
 
 
-__all__ = ["Input", "Prediction", "Task", "TaskCheckpoints", "TaskData", "TaskInputs", "TaskPage", "TaskPipeline",
-           "TASKS", "StateDict", "check_task", "DEFAULT_TASK", "FieldError", "FieldTooLong",
+__all__ = ["Input", "Prediction", "SkippedCorrection", "Task", "TaskCheckpoints", "TaskData", "TaskInputs",
+           "TaskPage", "TaskPipeline", "TASKS", "StateDict", "check_task", "DEFAULT_TASK", "FieldError", "FieldTooLong",
            "FieldTypeError", "Recognised", "TaskMismatch", "check_text", "get_task", "recognise_task", "task_with_head",
            "task_for_config", "training_formats"]

@@ -231,6 +231,10 @@ class TaskPage(ABC):
         return self.example_items() or [self.smoke_input()]
 
 
+class SkippedCorrection(ValueError):
+    """A correction that makes no training example; the message is the reason, as exports count it."""
+
+
 class TaskData(ABC):
     """Data files (their columns, scoring against a gold column) and visitors' corrections
     written in the book's training-corpus format."""
@@ -265,9 +269,15 @@ class TaskData(ABC):
         """What scores a data file's predictions against its gold column, or None."""
         return Summary(labels, self.label_column) if self.has_gold_labels else None
 
-    def training_row(self, inputs: Input, label: str, labels: Sequence[str]) -> Optional[Dict[str, Any]]:
-        """A corrected example in the book's training-corpus format, or None when this
-        correction makes none (an NER correction left empty, a QA answer not in the context)."""
+    def training_row(self, inputs: Input, label: str, labels: Sequence[str]) -> Dict[str, Any]:
+        """A corrected example in the book's training-corpus format; :class:`SkippedCorrection`
+        saying why when this correction makes none (an NER correction left empty, a QA answer
+        not in the context)."""
+        raise SkippedCorrection("this task has no training-data format")
+
+    def reader_drops(self, example: Dict[str, Any]) -> Optional[str]:
+        """Why the book's own corpus reader (ratsnlp 1.0.53) would silently leave out this
+        written example, if it would: exports count and say so."""
         return None
 
     def write_training_data(self, examples: List[Tuple[int, Dict[str, Any]]], stream: IO[str]) -> None:

@@ -17,7 +17,17 @@ from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Sequence, 
 import torch
 
 from .classification import has_pooler
-from .contract import DEMO_MODEL_DIR, Input, StateDict, Task, TaskCheckpoints, TaskData, TaskPage, TaskPipeline
+from .contract import (
+    DEMO_MODEL_DIR,
+    Input,
+    SkippedCorrection,
+    StateDict,
+    Task,
+    TaskCheckpoints,
+    TaskData,
+    TaskPage,
+    TaskPipeline,
+)
 from .scoring import f1
 from .text import TextInputs
 
@@ -165,10 +175,13 @@ class NerData(TaskData):
     def scorer(self, labels: Sequence[str]) -> "EntityScore":
         return EntityScore()
 
-    def training_row(self, inputs: Input, label: str, labels: Sequence[str]) -> Optional[Dict[str, Any]]:
+    def training_row(self, inputs: Input, label: str, labels: Sequence[str]) -> Dict[str, Any]:
         """The book's ``text␞labelled_text`` line; ``label`` is the corrected labelled text."""
         if not label.strip():
-            return None
+            raise SkippedCorrection("the correction is empty")
+        if TAGGED.search(inputs[0]):
+            raise SkippedCorrection("the sentence itself holds <text:TAG>, which ratsnlp's NER reader "
+                                    "takes for an entity")
         return {"text": inputs[0], "labelled_text": label.strip()}
 
     def write_training_data(self, examples: List[Tuple[int, Dict[str, Any]]], stream: IO[str]) -> None:

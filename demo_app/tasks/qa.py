@@ -18,7 +18,16 @@ from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Sequence, 
 
 import torch
 
-from .contract import DEMO_MODEL_DIR, StateDict, Task, TaskCheckpoints, TaskData, TaskPage, TaskPipeline
+from .contract import (
+    DEMO_MODEL_DIR,
+    SkippedCorrection,
+    StateDict,
+    Task,
+    TaskCheckpoints,
+    TaskData,
+    TaskPage,
+    TaskPipeline,
+)
 from .scoring import f1
 from .text import TextInputs
 
@@ -162,14 +171,19 @@ class QaData(TaskData):
     def scorer(self, labels: Sequence[str]) -> "AnswerScore":
         return AnswerScore()
 
-    def training_row(self, inputs, label: str, labels) -> Optional[Dict[str, Any]]:
+    def training_row(self, inputs, label: str, labels) -> Dict[str, Any]:
         """A KorQuAD 1.0 question with its corrected answer, when the answer is in the context."""
         question, context = inputs
         start = context.find(label.strip()) if label.strip() else -1
         if start < 0:
-            return None
+            raise SkippedCorrection("the answer is not in its context")
         return {"question": question, "context": context,
                 "answers": [{"text": label.strip(), "answer_start": start}]}
+
+    def reader_drops(self, example: Dict[str, Any]) -> Optional[str]:
+        if example["answers"][0]["answer_start"] == 0:
+            return "ratsnlp 1.0.53's KorQuADV1Corpus leaves out an answer that starts the context"
+        return None
 
     def write_training_data(self, examples, stream: IO[str]) -> None:
         """KorQuAD 1.0 JSON: one title and paragraph per corrected question."""
