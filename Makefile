@@ -54,6 +54,8 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	# ratsnlp 1.0.53's wheel, not installed: the tests read exports with its own corpus classes
+	$(PY) -m pip download --quiet --no-deps ratsnlp==1.0.53 -d $(VENV)/ratsnlp-wheel
 	touch $(STAMP)
 
 $(OLDEST_STAMP): requirements.txt requirements-dev.txt constraints-oldest.txt pyproject.toml

@@ -149,13 +149,18 @@ class DocumentData(SequenceData):
         return {"document": inputs[0], "label": labels.index(label)}
 
     def write_training_data(self, examples: List[Tuple[int, Dict[str, Any]]], stream: IO[str]) -> None:
-        """NSMC's ``ratings_train.txt``: ``id document label`` with a header, tab-separated, as
-        ratsnlp's ``NsmcCorpus`` reads it (``csv.reader``, tab, ``"`` quotes): a text with a
-        quote, a tab or a line break is quoted, so it comes back as it was typed."""
-        writer = csv.writer(stream, delimiter="\t", quotechar='"', lineterminator="\n")
-        writer.writerow(["id", "document", "label"])
-        for row_id, example in examples:
-            writer.writerow([row_id, example["document"], example["label"]])
+        write_nsmc(examples, stream)
+
+
+def write_nsmc(examples: List[Tuple[int, Dict[str, Any]]], stream: IO[str]) -> None:
+    """NSMC's ``ratings_train.txt``: ``id document label`` with a header, tab-separated, as
+    ratsnlp's ``NsmcCorpus`` reads it (``csv.reader``, tab, ``"`` quotes; the classification and
+    the generation chapters' readers alike): a text with a quote, a tab or a line break is
+    quoted, so it comes back as it was typed."""
+    writer = csv.writer(stream, delimiter="\t", quotechar='"', lineterminator="\n")
+    writer.writerow(["id", "document", "label"])
+    for row_id, example in examples:
+        writer.writerow([row_id, example["document"], example["label"]])
 
 
 DOCUMENT_CLASSIFICATION = Task("classification", DocumentInputs(), DocumentPipeline(), DocumentCheckpoints(),

@@ -19,11 +19,21 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import IO, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from .contract import DEMO_MODEL_DIR, StateDict, Task, TaskCheckpoints, TaskData, TaskPage, TaskPipeline
+from .classification import write_nsmc
+from .contract import (
+    DEMO_MODEL_DIR,
+    SkippedCorrection,
+    StateDict,
+    Task,
+    TaskCheckpoints,
+    TaskData,
+    TaskPage,
+    TaskPipeline,
+)
 from .fields import FieldError, check_names, check_text, type_name
 from .text import TextInputs
 
@@ -130,6 +140,9 @@ def _parsed(value: object, setting: Setting, label: str):
     if setting.high is not None and number > setting.high:
         raise wrong
     return number
+
+
+LABEL_WORDS = {"부정": 0, "긍정": 1}  # NSMC's labels, as ratsnlp's generation corpus words them
 
 
 class PromptInputs(TextInputs):
@@ -269,6 +282,25 @@ class GenerationPage(TaskPage):
 
 class GenerationData(TaskData):
     output_columns = ("generated", "result", "tokens")
+    training_format = "nsmc-generation"  # what the book's generation chapter fine-tunes on
+
+    def training_row(self, inputs, label: str, labels: Sequence[str]) -> Dict[str, Any]:
+        """A better text ("더 나은 글") as an NSMC row, which ratsnlp's generation ``NsmcCorpus``
+        reads back as ``"<긍정|부정> <document>"``: the label word is the correction's first word,
+        else its prompt's."""
+        text = label.strip()
+        first = text.split(maxsplit=1)[0] if text else ""
+        if first in LABEL_WORDS:
+            document = text[len(first):].strip()
+        else:
+            first, document = (inputs[0].split(maxsplit=1) or [""])[0], text
+        if first not in LABEL_WORDS or not document:
+            raise SkippedCorrection("neither the text nor its prompt starts with 긍정 or 부정, the word the "
+                                    "book's generation corpus puts first")
+        return {"document": document, "label": LABEL_WORDS[first]}
+
+    def write_training_data(self, examples: List[Tuple[int, Dict[str, Any]]], stream: IO[str]) -> None:
+        write_nsmc(examples, stream)
 
 
 SENTENCE_GENERATION = Task("generation", PromptInputs(), GenerationPipeline(), GenerationCheckpoints(),
