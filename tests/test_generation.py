@@ -187,6 +187,33 @@ def test_a_misspelt_setting_column_of_a_data_file_is_an_error(demo, tmp_path):
     assert report.problems[0].startswith("line 4: top_k must be"), report.problems
 
 
+def test_a_tokenizer_that_numbers_tokens_otherwise_is_a_clear_warning(demo, tmp_path):
+    """Another model's tokenizer.json of the same size and special tokens (the ids of every other
+    token permuted): the model finds its examples as unlikely as noise, and the page, /healthz and
+    the log say so; its own tokenizer does not."""
+    import random
+
+    pretrained = tmp_path / "pretrained-generation"
+    shutil.copytree(PRETRAINED, pretrained)
+    tokenizer = json.loads((pretrained / "tokenizer.json").read_text("utf-8"))
+    special = {token["id"] for token in tokenizer["added_tokens"]}
+    ordinary = sorted(i for i in tokenizer["model"]["vocab"].values() if i not in special)
+    shuffled = ordinary[:]
+    random.Random(0).shuffle(shuffled)
+    renumber = dict(zip(ordinary, shuffled))
+    tokenizer["model"]["vocab"] = {token: renumber.get(i, i) for token, i in tokenizer["model"]["vocab"].items()}
+    (pretrained / "tokenizer.json").write_text(json.dumps(tokenizer, ensure_ascii=False), "utf-8")
+    checkpoints = ROOT / "demo_app" / "demo_model" / "checkpoint-generation"
+    mismatched = load_predictor(DeployArguments(pretrained_model_name=str(pretrained),
+                                                downstream_model_dir=str(checkpoints), task="generation"))
+    [warning] = [w for w in mismatched.warnings if "as unlikely as noise" in w]
+    assert "set pretrained_model_name" in warning
+    client = create_app(mismatched).test_client()
+    assert warning in client.get("/healthz").get_json()["model"]["warnings"]
+    assert "as unlikely as noise" in client.get("/").get_data(as_text=True)
+    assert not [w for w in demo.warnings if "as unlikely as noise" in w]
+
+
 def test_a_prompt_of_too_many_tokens_is_a_400_not_work(demo_server):
     answer = requests.post(demo_server.url + "/predict", json={"prompt": "긍정 " + "좋" * 200}, timeout=30)
     assert answer.status_code == 400

@@ -9,7 +9,10 @@ numbers.
 
 from __future__ import annotations
 
+import math
 from typing import List
+
+import torch
 
 from ..inference import PredictionError, Predictor
 from ..tasks import TASKS, StateDict, Task, task_with_head
@@ -70,6 +73,35 @@ def check_vocabulary(tokenizer, model, pretrained: str, task: Task) -> List[str]
     if share > UNKNOWN_SHARE_WARNING:
         return [f"{share:.0%} of the tokens of this task's examples are unknown ([UNK]) to the tokenizer of "
                 f"{pretrained}: is it the model the checkpoint was fine-tuned from?"]
+    return []
+
+
+UNLIKELY_SHARE = 0.75  # examples' loss past this share of a uniform guess's: another tokenizer?
+
+
+def check_language_model_fit(tokenizer, model, pretrained: str, task: Task) -> List[str]:
+    """For a language model, whose tokenizer can have the right size and special tokens and still
+    number the words otherwise (another model's ``tokenizer.json``): how likely the model finds
+    its task's examples. Its own tokenizer's ids read as text the model learned (the demo model:
+    2.1 nats a token, KoGPT2 a few); another's as noise, near or past a uniform guess over the
+    vocabulary (ln of its size: 6.7 for the demo model's, 10.8 for KoGPT2's). Returns warnings."""
+    texts = [text for example in task.page.examples for text in example if isinstance(text, str)]
+    sequences = [ids for ids in (tokenizer(text)["input_ids"] for text in texts) if len(ids) > 1]
+    if not sequences:
+        return []
+    device = next(model.parameters()).device
+    total, predicted = 0.0, 0
+    with torch.no_grad():
+        for ids in sequences:
+            tensor = torch.tensor([ids], device=device)
+            logits = model(input_ids=tensor).logits[0, :-1].float()  # each position's guess at the next
+            total += float(torch.nn.functional.cross_entropy(logits, tensor[0, 1:], reduction="sum"))
+            predicted += len(ids) - 1
+    loss, uniform = total / predicted, math.log(model.get_input_embeddings().weight.shape[0])
+    if loss > UNLIKELY_SHARE * uniform:
+        return [f"the model finds this task's examples as unlikely as noise ({loss:.1f} nats a token; a random "
+                f"guess: {uniform:.1f}): the tokenizer of {pretrained} may number its tokens otherwise than the "
+                "one the model was trained with; set pretrained_model_name to that model"]
     return []
 
 

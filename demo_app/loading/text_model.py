@@ -20,7 +20,7 @@ from ..inference.precision import choose_precision
 from ..tasks import Task, TaskMismatch, get_task, recognise_task
 from .arguments import DeployArguments
 from .checkpoint import CheckpointError, StateDict, check_tensors, read_checkpoint
-from .checks import check_head, check_vocabulary, number_of_classes, smoke_test
+from .checks import check_head, check_language_model_fit, check_vocabulary, number_of_classes, smoke_test
 from .common import load_config, size_note
 from .fast_model import example_encodings, torch_model_in_precision
 from .openvino_conversion import find_conversion
@@ -80,7 +80,8 @@ def _checked_model(task: Task, config, state_dict: StateDict, pretrained: str, w
         config.num_labels = number_of_classes(state_dict, task)
     model = build_model(config, state_dict, task).eval()
     tokenizer = load_tokenizer(pretrained, config.model_type, task)
-    for warning in check_vocabulary(tokenizer, model, pretrained, task):
+    fit = check_language_model_fit(tokenizer, model, pretrained, task) if not task.checkpoints.labelled else []
+    for warning in check_vocabulary(tokenizer, model, pretrained, task) + fit:
         say(f"warning: {warning}")
         warnings.append(warning)
     return model, tokenizer
