@@ -133,6 +133,7 @@ def test_the_budget_holds_on_postgresql_as_on_sqlite(database):
     assert History(database, max_bytes=budget).used_bytes() == history.used_bytes()  # kept, not recounted
 
 
+@pytest.mark.logic  # the oldest versions' gunicorn and PostgreSQL serve replicas in the tests below
 def test_two_gunicorn_servers_with_two_workers_each_share_one_database(database):
     servers = [start_gunicorn({"DEMO_APP_HISTORY": database}, workers=2) for _ in range(2)]
     answers, errors = [], []
