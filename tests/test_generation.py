@@ -167,6 +167,12 @@ def test_a_misspelt_setting_is_a_400_naming_the_one_meant_never_dropped(demo_ser
         demo.predict([{"prompt": "긍정", **body}])
 
 
+def test_a_bare_string_to_the_stream_names_the_stream(demo_server):
+    answer = requests.post(demo_server.url + "/predict/stream", json="긍정 아 정말", timeout=30)
+    assert answer.status_code == 400
+    assert answer.json()["error"].startswith('POST /predict/stream takes {"prompt": "..."}')
+
+
 def test_a_misspelt_field_of_another_task_is_named_too(live_server):
     answer = requests.post(live_server.url + "/predict", json={"sentense": "재밌어요"}, timeout=30)
     assert answer.status_code == 400
