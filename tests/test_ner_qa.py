@@ -320,3 +320,20 @@ def test_the_bundled_demo_models_answer_obvious_inputs():
     answer = make_inference_fn(qa_demo)(question, context)
     assert answer["answer"] == "목포"
     assert context[answer["start"]:answer["end"]] == "목포"
+
+
+def test_a_corpus_line_whose_labelled_text_is_another_sentence_is_a_bad_row(tmp_path):
+    """predict --input on the book's NER corpus: a line labelled with another sentence's text, or
+    with a tag the model does not have, is a bad row naming its line (ratsnlp's NERCorpus would
+    fail at training or label the wrong word pieces); the others are scored."""
+    from demo_app import predict_file
+
+    corpus = tmp_path / "train.txt"
+    corpus.write_text("박보검은 서울에 산다\u241e<박보검:PER>은 <서울:LOC>에 산다\n"
+                      "이순신은 무신이다\u241e<박보검:PER>은 서울에 산다\n"
+                      "세종은 임금이다\u241e<세종:XYZ>은 임금이다\n", encoding="utf-8")
+    predictor = load_predictor(DeployArguments(task="ner"), verbose=False)
+    report = predict_file(predictor, corpus, tmp_path / "out.csv", progress=False)
+    assert (report.predicted, report.skipped) == (1, 2)
+    assert report.problems[0].startswith("line 2: the labelled text must be the sentence itself")
+    assert report.problems[1].startswith('line 3: "<세종:XYZ>": XYZ is not a tag of this model')

@@ -239,6 +239,9 @@ class RowReader:
             if gold is not None and str(gold).strip():
                 try:
                     row.gold = self.task.data.read_gold(gold, self.labels)
+                    if isinstance(gold, str):  # a NER labelled text of this sentence, a QA answer in its context
+                        fields = {field: values.get(column) for field, column in self.field_columns.items()}
+                        self.task.data.check_correction(gold, fields, self.labels)
                 except ValueError as error:
                     return Row(line, values, problem=f"line {line}: {error}")
         return row

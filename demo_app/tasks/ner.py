@@ -157,7 +157,7 @@ class NerData(TaskData):
                                  f"{', '.join(tags)}")
         sentence = str(inputs.get("sentence", ""))
         if TAGGED.sub(lambda match: match.group(1), correction) != sentence:
-            raise ValueError("the correction must be the sentence itself, with <text:TAG> around each entity "
+            raise ValueError("the labelled text must be the sentence itself, with <text:TAG> around each entity "
                              f"(e.g. {tagged_sentence(sentence, [])[:80]!r} with its entities marked)")
 
     def result_columns(self, result: Dict[str, Any]) -> Dict[str, Any]:
