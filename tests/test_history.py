@@ -205,9 +205,10 @@ def test_an_export_says_what_it_skipped_and_what_the_books_reader_will_leave_out
     assert report.reader_drops == {"ratsnlp 1.0.53's KorQuADV1Corpus leaves out an answer that starts the context": 1}
     said = run_cli("history", str(tmp_path / "qa.sqlite"), "--format", "korquad", "--output", str(tmp_path / "q.json"))
     assert said.returncode == 0, said.stderr
-    assert said.stderr.strip() == (f"2 corrections written to {tmp_path / 'q.json'}; 1 skipped: the answer is not "
-                                   "in its context; 1 of those written will not be read: ratsnlp 1.0.53's "
-                                   "KorQuADV1Corpus leaves out an answer that starts the context")
+    last_line = said.stderr.strip().splitlines()[-1]  # the oldest transformers warns on stderr first
+    assert last_line == (f"2 corrections written to {tmp_path / 'q.json'}; 1 skipped: the answer is not "
+                         "in its context; 1 of those written will not be read: ratsnlp 1.0.53's "
+                         "KorQuADV1Corpus leaves out an answer that starts the context")
     ner_history = History(tmp_path / "ner.sqlite")
     [(row_id, token)] = ner_history.record(TASKS["ner"], ["<세종:PER>은 글자다"], [{"sentence": "<세종:PER>은 글자다",
                                                                                    "entities": []}], source="page")
