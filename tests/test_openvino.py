@@ -124,8 +124,11 @@ def kcbert_sized(task: str, directory: Path):
     return model, dict(pretrained_model_name=str(pretrained), downstream_model_dir=str(checkpoint.parent), task=task)
 
 
+# The oldest OpenVINO's bf16 numerics at kcbert size are checked on classification; NER's and QA's
+# postprocessing of the same logits is demo_app's own (logic: make test runs them, 55 s).
 @pytest.mark.slow
-@pytest.mark.parametrize("task", ["classification", "ner", "qa"])
+@pytest.mark.parametrize("task", ["classification", pytest.param("ner", marks=pytest.mark.logic),
+                                  pytest.param("qa", marks=pytest.mark.logic)])
 def test_bf16_at_kcbert_size_keeps_every_decided_answer_within_0_01(task, tmp_path):
     """The accuracy guard where ``auto`` uses bf16 through OpenVINO (kcbert-base's width): on
     the fixture set (reviews joined to NSMC's length), every probability within 0.01 of fp32's
