@@ -3,8 +3,9 @@
     python benchmarks/shared_state_benchmark.py [--requests 300] [--rounds 3] [--rows 5000]
 
 Starts a PostgreSQL server as the tests do (``tests/postgres_server.py``: Debian's packages, a
-free port of 127.0.0.1, ``fsync=off`` like a managed database's fast commit path is not: a disk's
-own sync would add to the shared figures) and serves the bundled demo model with ``serve()``:
+free port of 127.0.0.1, ``fsync=off``: a real disk's sync would add to every shared figure) and
+serves the bundled demo model with ``serve()``. Every app keeps its history in PostgreSQL, as
+replicas do; only the part measured differs between the two of a pair:
 
 1. Rate limits: ``POST /api`` one request at a time, a limit high enough that none is refused,
    counted in the process (``RateLimiter``) or in the database (``SharedRateLimiter``: one
@@ -22,18 +23,19 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "scripts")]  # the tests import scripts/ too
 
 from postgres_server import PostgresServer  # noqa: E402 - the tests' PostgreSQL helper
 
 from demo_app import DeployArguments, create_app, load_predictor, serve  # noqa: E402
+from demo_app.files.job_board import FolderBoard  # noqa: E402
+from demo_app.web.rate_limits import RateLimiter  # noqa: E402
 
 REVIEW = "이 영화 정말 재밌어요 배우들 연기도 좋았고"
 
@@ -70,11 +72,14 @@ def main() -> None:
     postgres = PostgresServer()
     predictor = load_predictor(DeployArguments(), verbose=False)
     limit = "1000000/minute"
-    apps = {"in the process": create_app(predictor, rate_limit=limit),
-            "in PostgreSQL": create_app(predictor, rate_limit=limit, history=postgres.create_database("shared"))}
-    folder_history = str(Path(tempfile.mkdtemp()) / "history.sqlite")
-    job_apps = {"a folder (SQLite history)": create_app(predictor, history=folder_history),
-                "PostgreSQL": create_app(predictor, history=postgres.create_database("jobs"))}
+    # Every app keeps its history in PostgreSQL (a row per request, as a replica would); only the
+    # rate limiter, or the jobs' board, differs between the two of a pair.
+    apps = {name: create_app(predictor, rate_limit=limit, history=postgres.create_database(f"limits{n}"))
+            for n, name in enumerate(("in the process", "in PostgreSQL"))}
+    apps["in the process"].extensions["demo_app"].rate_limiter = RateLimiter(limit)
+    job_apps = {name: create_app(predictor, history=postgres.create_database(f"jobs{n}"))
+                for n, name in enumerate(("a folder", "PostgreSQL"))}
+    job_apps["a folder"].extensions["demo_app"].jobs.board = FolderBoard()
     servers = {name: serve(app, port=0, quiet=True) for name, app in {**apps, **job_apps}.items()}
     try:
         taken: dict[str, list[float]] = {name: [] for name in apps}
