@@ -71,17 +71,15 @@ def test_a_job_whose_replica_on_another_machine_went_silent_is_failed_with_its_r
     """A job row in the shared database whose owner runs on another machine: running while its
     heartbeat is fresh, failed with the reason once it has been silent for ORPHANED_AFTER_S (the
     database's clock), and DELETE on it answers. The rows are written here as that replica would."""
-    import sqlalchemy as sa
-
     from demo_app.files.job_board import ORPHANED_AFTER_S
-    from demo_app.history.migrations import JOBS
+    from demo_app.history.migrations import DATABASE_NOW, JOBS
 
     history = History(database)
     answer = {"job": "Abcdefghijklmnop", "file": "big.csv", "status": "running",
               "progress": {"done": 64, "total": 5000, "rows_per_s": 80.0, "eta_s": 61.7}}
-    now = sa.func.extract("epoch", sa.func.clock_timestamp())
     with history.writing() as connection:
-        for job_id, heard in (("Abcdefghijklmnop", now), ("Silentjobfromfar", now - ORPHANED_AFTER_S - 1)):
+        for job_id, heard in (("Abcdefghijklmnop", DATABASE_NOW),
+                              ("Silentjobfromfar", DATABASE_NOW - ORPHANED_AFTER_S - 1)):
             connection.execute(JOBS.insert().values(id=job_id, name="big.csv", status="running",
                                                     answer=json.dumps({**answer, "job": job_id}),
                                                     owner=json.dumps({"host": "another-machine", "pid": 7}),

@@ -67,7 +67,8 @@ def run(options: argparse.Namespace) -> int:
         _check_setting_names(settings, get_task(options.task))
     predictor = load_predictor(deploy_arguments(options), batching=False)
     task = predictor.task
-    _check_setting_names(settings, task)
+    if not options.task:  # recognised from the checkpoint: its settings are known only now
+        _check_setting_names(settings, task)
     groups = group_inputs(options.inputs, task.inputs.fields)
     items = [task.inputs.make_item([task.inputs.read_file_item(text, Path.cwd()) for text in texts], settings)
              for texts in groups]

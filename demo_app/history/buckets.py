@@ -19,9 +19,8 @@ from typing import Protocol, Sequence, Tuple
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from .migrations import RATE_BUCKETS
+from .migrations import DATABASE_NOW, RATE_BUCKETS
 
-_NOW = sa.func.extract("epoch", sa.func.clock_timestamp())
 FORGET_AFTER_S = 2 * 3600  # a bucket unused this long is full again (the longest period is an hour)
 CLEAN_ONE_IN = 500  # one take in this many deletes the forgotten rows
 
@@ -55,10 +54,10 @@ def take_tokens(connection: sa.Connection, buckets: Sequence[Tuple[str, Bucket]]
     now = 0.0
     for key, bucket in buckets:
         connection.execute(postgresql.insert(RATE_BUCKETS)
-                           .values(key=key, tokens=float(bucket.capacity), updated=_NOW)
+                           .values(key=key, tokens=float(bucket.capacity), updated=DATABASE_NOW)
                            .on_conflict_do_nothing(index_elements=["key"]))
         tokens, updated, now = connection.execute(
-            sa.select(RATE_BUCKETS.c.tokens, RATE_BUCKETS.c.updated, _NOW)
+            sa.select(RATE_BUCKETS.c.tokens, RATE_BUCKETS.c.updated, DATABASE_NOW)
             .where(RATE_BUCKETS.c.key == key).with_for_update()).one()
         bucket.tokens, bucket.updated = tokens, updated
     now = max([float(now)] + [bucket.updated for _, bucket in buckets])

@@ -25,10 +25,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from ..files.job_board import KEEP_SECONDS, OWNER_GONE, FolderBoard, owner_alive, owner_identity
-from .migrations import JOB_RESULTS, JOBS
+from .migrations import DATABASE_NOW, JOB_RESULTS, JOBS
 from .store import History
 
-_NOW = sa.func.extract("epoch", sa.func.clock_timestamp())
 PART_BYTES = 1 << 20  # the results are stored in parts of at most this size
 SPOOL_BYTES = 8 << 20  # a download larger than this is spooled to a temporary file, not memory
 
@@ -50,7 +49,7 @@ class JobTable(FolderBoard):
         stored = self._stored.get(job_id, 0)
         with self.history.writing() as connection:
             row = {"name": name, "status": answer["status"], "answer": json.dumps(answer, ensure_ascii=False),
-                   "owner": self.owner, "heard": _NOW}
+                   "owner": self.owner, "heard": DATABASE_NOW}
             connection.execute(postgresql.insert(JOBS).values(id=job_id, **row)
                                .on_conflict_do_update(index_elements=["id"], set_=row))
             for start, data in _new_parts(results, stored):
@@ -62,7 +61,7 @@ class JobTable(FolderBoard):
     def published(self, job_id: str) -> Optional[Dict[str, Any]]:
         with self.history.connected() as connection:
             row = connection.execute(sa.select(JOBS.c.name, JOBS.c.answer, JOBS.c.owner, JOBS.c.heard,
-                                               JOBS.c.result_bytes, _NOW).where(JOBS.c.id == job_id)).first()
+                                               JOBS.c.result_bytes, DATABASE_NOW).where(JOBS.c.id == job_id)).first()
         if row is None:
             return None
         name, answer_json, owner, heard, result_bytes, now = row
@@ -103,13 +102,13 @@ class JobTable(FolderBoard):
         super().beat(directory)
         with self.history.writing() as connection:
             connection.execute(JOBS.update().where(JOBS.c.owner == self.owner, JOBS.c.status == "running")
-                               .values(heard=_NOW))
+                               .values(heard=DATABASE_NOW))
 
     def _remove_old(self) -> None:
         with self.history.writing() as connection:
-            old = sa.select(JOBS.c.id).where(JOBS.c.heard < _NOW - KEEP_SECONDS).scalar_subquery()
-            connection.execute(JOB_RESULTS.delete().where(JOB_RESULTS.c.job_id.in_(old)))
-            connection.execute(JOBS.delete().where(JOBS.c.heard < _NOW - KEEP_SECONDS))
+            old = JOBS.c.heard < DATABASE_NOW - KEEP_SECONDS
+            connection.execute(JOB_RESULTS.delete().where(JOB_RESULTS.c.job_id.in_(sa.select(JOBS.c.id).where(old))))
+            connection.execute(JOBS.delete().where(old))
 
 
 def _new_parts(results: Path, stored: int):

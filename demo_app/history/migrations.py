@@ -71,6 +71,10 @@ JOB_RESULTS = sa.Table(
     sa.Column("data", sa.LargeBinary, nullable=False),
 )
 
+# The database's own clock, in seconds since the epoch (PostgreSQL): what every process sharing the
+# database agrees on, whatever its machine's clock says (rate buckets, job heartbeats).
+DATABASE_NOW = sa.func.extract("epoch", sa.func.clock_timestamp())
+
 # Step n brings version n-1 to version n; step 1 makes the tables (if an older demo_app has not).
 STEPS: List[Callable[[sa.Connection], None]] = [
     lambda connection: METADATA.create_all(connection, checkfirst=True),
