@@ -217,14 +217,13 @@ class History:
         with self.writing() as connection:
             row = connection.execute(sa.select(PREDICTIONS.c.nonce, PREDICTIONS.c.inputs)
                                      .where(PREDICTIONS.c.id == row_id)).first()
-            if row is None or not hmac.compare_digest(self.flag_token(row_id, row[0]).encode(),
+            if row is None or not hmac.compare_digest(self.flag_token(row_id, row.nonce).encode(),
                                                       str(token).encode("utf-8", "replace")):
                 return False
-            nonce = row
             if check is not None and correction is not None:
-                check(json.loads(row[1]))  # a ValueError rolls the transaction back
+                check(json.loads(row.inputs))  # a ValueError rolls the transaction back
             changed = connection.execute(
-                PREDICTIONS.update().where(PREDICTIONS.c.id == row_id, _same(PREDICTIONS.c.nonce, nonce[0]))
+                PREDICTIONS.update().where(PREDICTIONS.c.id == row_id, _same(PREDICTIONS.c.nonce, row.nonce))
                 .values(flagged=1, correction=correction, flagged_at=_now())).rowcount
         return changed == 1
 
@@ -240,9 +239,7 @@ class History:
              limit: Optional[int] = None, model_hash: Optional[str] = None) -> Iterator[Dict[str, Any]]:
         """The stored rows as dicts (``inputs`` and ``outputs`` decoded from JSON), streamed;
         those of one model only with ``model_hash`` (several demos may share a database)."""
-        query = sa.select(PREDICTIONS)
-        if model_hash is not None:
-            query = query.where(PREDICTIONS.c.model_hash == model_hash)
+        query = _of_model(sa.select(PREDICTIONS), model_hash)
         if flagged_only:
             query = query.where(PREDICTIONS.c.flagged == 1)
         query = query.order_by(PREDICTIONS.c.id.desc() if newest_first else PREDICTIONS.c.id)
@@ -278,9 +275,7 @@ class History:
 
     def count(self, model_hash: Optional[str] = None) -> int:
         """How many rows are stored; of one model only with ``model_hash``."""
-        query = sa.select(sa.func.count()).select_from(PREDICTIONS)
-        if model_hash is not None:
-            query = query.where(PREDICTIONS.c.model_hash == model_hash)
+        query = _of_model(sa.select(sa.func.count()).select_from(PREDICTIONS), model_hash)
         with self.connected() as connection:
             return connection.execute(query).scalar_one()
 
@@ -351,6 +346,11 @@ class History:
 
     def _visitor_hash(self, visitor: str) -> str:
         return hashlib.sha256(f"{self._salt}:{visitor}".encode()).hexdigest()[:32]
+
+
+def _of_model(query: sa.Select, model_hash: Optional[str]) -> sa.Select:
+    """``query`` restricted to the rows of the model ``model_hash`` (all of them for None)."""
+    return query if model_hash is None else query.where(PREDICTIONS.c.model_hash == model_hash)
 
 
 def _bucket_key(owner: str, bucket) -> str:
