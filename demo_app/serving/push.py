@@ -123,24 +123,29 @@ def hub_time_limit(timeout_s: float) -> Iterator[None]:
             client.timeout = timeout_s
             return client
 
-        huggingface_hub.set_client_factory(limited_client)
-        try:
-            yield
-        finally:
+        def install():
+            huggingface_hub.set_client_factory(limited_client)
+
+        def restore():
             huggingface_hub.set_client_factory(default_client_factory)
-        return
-    import requests
+    else:
+        import requests
 
-    class LimitedSession(requests.Session):
-        def request(self, *args, **kwargs):
-            kwargs["timeout"] = kwargs.get("timeout") or timeout_s
-            return super().request(*args, **kwargs)
+        class LimitedSession(requests.Session):
+            def request(self, *args, **kwargs):
+                kwargs["timeout"] = kwargs.get("timeout") or timeout_s
+                return super().request(*args, **kwargs)
 
-    huggingface_hub.configure_http_backend(backend_factory=LimitedSession)
+        def install():
+            huggingface_hub.configure_http_backend(backend_factory=LimitedSession)
+
+        def restore():
+            huggingface_hub.configure_http_backend()
+    install()
     try:
         yield
     finally:
-        huggingface_hub.configure_http_backend()
+        restore()
 
 
 @contextlib.contextmanager
