@@ -48,14 +48,13 @@ class JobTable(FolderBoard):
     def publish(self, job_id: str, name: str, answer: Dict[str, Any], results: Path) -> None:
         stored = self._stored.get(job_id, 0)
         with self.history.writing() as connection:
-            row = {"name": name, "status": answer["status"], "answer": json.dumps(answer, ensure_ascii=False),
-                   "owner": self.owner, "heard": DATABASE_NOW}
-            connection.execute(postgresql.insert(JOBS).values(id=job_id, **row)
-                               .on_conflict_do_update(index_elements=["id"], set_=row))
             for start, data in _new_parts(results, stored):
                 connection.execute(JOB_RESULTS.insert().values(job_id=job_id, start=start, data=data))
                 stored = start + len(data)
-            connection.execute(JOBS.update().where(JOBS.c.id == job_id).values(result_bytes=stored))
+            row = {"name": name, "status": answer["status"], "answer": json.dumps(answer, ensure_ascii=False),
+                   "owner": self.owner, "heard": DATABASE_NOW, "result_bytes": stored}
+            connection.execute(postgresql.insert(JOBS).values(id=job_id, **row)
+                               .on_conflict_do_update(index_elements=["id"], set_=row))
         self._stored[job_id] = stored
 
     def published(self, job_id: str) -> Optional[Dict[str, Any]]:
