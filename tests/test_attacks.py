@@ -172,9 +172,9 @@ def abandon_after(server, body: dict, seconds: float) -> None:
 
 
 def test_more_long_requests_than_threads_cannot_keep_out_the_page_or_a_short_question(medium_qa):
-    """96 long contexts at once from four visitors, three times the server's 32 threads: beyond two
-    a visitor (and 16 in all) they are a 503 at once, so no thread waits for them and another
-    visitor's page and short question are answered while they run (a trial found all 32 threads
+    """144 long contexts at once from four visitors, three times the server's 48 threads: beyond
+    two a visitor (and 16 in all) they are a 503 at once, so no thread waits for them and another
+    visitor's page and short question are answered while they run (a trial found all the threads
     waiting and a short question answered after 31 to 39 s)."""
     server = Server({"model": medium_qa, "app": {"forwarded_hops": 1}})  # behind one proxy
     try:
@@ -188,7 +188,7 @@ def test_more_long_requests_than_threads_cannot_keep_out_the_page_or_a_short_que
                              visitor="198.51.100.9")
 
         siege = Siege(server, lambda: post_json(server, "/predict", long_question, visitor=next(attackers)),
-                      innocent, attackers=96, seconds=8).run()
+                      innocent, attackers=144, seconds=8).run()
         siege.check()  # the trial found 31 to 39 s: thirty attack requests' time
         assert any(status == 503 for status, _, _ in siege.refusals)  # turned away, not queued
         assert siege.answered > 0  # ... while the admitted ones are answered

@@ -15,7 +15,11 @@ a long QA context is one per window). Each turn of the inference thread does two
    most ``max_batch_size`` rows (a generated token).
 
 So a short request waits at most for one step of somebody else's large work, however much of it
-is queued, and visitors with large work take turns. A lone request does not wait for company:
+is queued, and visitors with large work take turns. Work whose steps many requests can share
+(generation: one forward pass writes a token of every visitor's text) goes to ``shared``
+(:class:`SharedSteps`) instead, and each turn runs one step of all of it together.
+
+A lone request does not wait for company:
 the thread starts as soon as something arrives, and the batch grows while a step runs. Under
 steady load the visitors of the last batch come back together; when fewer are waiting than that
 batch held, the thread waits for the others a moment (a tenth of that batch's time, at most
@@ -38,7 +42,7 @@ import weakref
 from collections import OrderedDict, deque
 from concurrent.futures import Future, InvalidStateError
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Callable, Deque, Dict, Generator, List, Optional, Sequence
+from typing import Any, Callable, Deque, Dict, Generator, Hashable, List, Optional, Protocol, Sequence
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +50,25 @@ Steps = Generator[object, None, list]  # yields after each step (None, or progre
 POLL_S = 0.1  # how often a waiting caller looks whether its client is still there
 MAX_PATIENCE_S = 0.02  # the longest wait for the rest of the last batch's visitors
 _batchers: "weakref.WeakSet[MicroBatcher]" = weakref.WeakSet()
+
+
+class SharedSteps(Protocol):
+    """Work whose steps many requests share (``tasks/decoding``: every text being written gets
+    a token per forward pass): requests join it, and each turn runs one step of all of them."""
+
+    busy: bool
+
+    def add(self, owner: Hashable, items: List[Any], group: str = "") -> None:
+        """Take ``owner``'s items (``group``: who asks); raises for bad items, taking none."""
+
+    def drop(self, owner: Hashable) -> None:
+        """Forget ``owner``'s work (its caller left)."""
+
+    def clear(self) -> None:
+        """Forget all the work (after a step failed)."""
+
+    def step(self) -> Any:
+        """One step; returns ``.events`` and ``.finished``: lists of ``(owner, event or results)``."""
 
 
 class Overloaded(RuntimeError):
@@ -63,6 +86,7 @@ class Request(Future):
         super().__init__()
         self.items, self.visitor, self.rows = items, visitor, rows
         self.steps: Optional[Steps] = None
+        self.shared = False  # handed over to the batcher's shared steps
         self._abandoned = threading.Event()
         self._events: "queue.SimpleQueue[object]" = queue.SimpleQueue()
 
@@ -146,6 +170,7 @@ class MicroBatcher:
         run_batch: Callable[[list], list],
         *,
         run_steps: Optional[Callable[[list], Steps]] = None,
+        shared: Optional[SharedSteps] = None,
         max_batch_size: int = 32,
         max_wait_ms: float = 0.0,
         max_queue: int = 256,
@@ -155,12 +180,14 @@ class MicroBatcher:
             raise ValueError("max_batch_size and max_queue must be >= 1, max_wait_ms >= 0")
         self._run_batch = run_batch
         self._run_steps = run_steps
+        self._shared = shared
         self.max_batch_size = max_batch_size
         self.max_wait_ms = max_wait_ms
         self.max_queue = max_queue
         self.max_queue_per_visitor = max_queue_per_visitor or max_queue
         self._small: "OrderedDict[str, Deque[Request]]" = OrderedDict()  # visitor -> waiting requests
         self._large: Dict[str, Deque[Request]] = OrderedDict()
+        self._sharing: Dict[str, Deque[Request]] = OrderedDict()  # visitor -> requests given to ``shared``
         self._changed = threading.Condition()
         self._thread: Optional[threading.Thread] = None
         self._closed = False
@@ -177,17 +204,18 @@ class MicroBatcher:
         rows = len(items) if rows is None else rows
         large = self._run_steps is not None and (stepwise or rows > self.max_batch_size)
         request = Request(list(items), visitor, rows)
+        lanes = (self._small, self._large, self._sharing)
         with self._changed:
             if self._closed:
                 raise Overloaded("the server is stopping")
             queued = self._waiting()
             if queued >= self.max_queue:
                 raise Overloaded(f"the server is busy ({queued} requests waiting); try again shortly")
-            mine = sum(len(lane.get(visitor, ())) for lane in (self._small, self._large))
+            mine = sum(len(lane.get(visitor, ())) for lane in lanes)
             if visitor and mine >= self.max_queue_per_visitor:  # "": Python callers, not visitors
                 raise Overloaded(f"the server is busy: you have {mine} requests waiting; "
                                  "try again when they are answered")
-            lane = self._large if large else self._small
+            lane = self._small if not large else self._sharing if self._shared is not None else self._large
             lane.setdefault(visitor, deque()).append(request)
             self._ensure_thread()
             self._changed.notify()
@@ -205,16 +233,16 @@ class MicroBatcher:
             return self._waiting()
 
     def _waiting(self) -> int:
-        return sum(len(queue) for lane in (self._small, self._large) for queue in lane.values())
+        return sum(len(queue) for lane in (self._small, self._large, self._sharing) for queue in lane.values())
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop the thread after the step it is running (for a clean exit); queued requests
         fail with Overloaded."""
         with self._changed:
             self._closed = True
-            waiting = [r for lane in (self._small, self._large) for q in lane.values() for r in q]
-            self._small.clear()
-            self._large.clear()
+            waiting = [r for lane in (self._small, self._large, self._sharing) for q in lane.values() for r in q]
+            for lane in (self._small, self._large, self._sharing):
+                lane.clear()
             self._changed.notify_all()
         for request in waiting:
             request.stop(Overloaded("the server is stopping"))
@@ -231,13 +259,15 @@ class MicroBatcher:
     def _work(self) -> None:
         while True:
             with self._changed:
-                while not self._closed and not self._small and not self._large:
+                while not self._closed and not self._small and not self._large and not self._sharing:
                     self._changed.wait()
                 if self._closed:
                     return
             batch = self._take_small()
             if batch:
                 self._run(batch)
+            if self._shared is not None:
+                self._shared_step(self._shared)
             request = self._next_large()
             if request is not None:
                 self._step(request)
@@ -317,13 +347,49 @@ class MicroBatcher:
                     request.finish(error=Abandoned("abandoned"))
                 self._remove_large(request)
 
-    def _remove_large(self, request: Request) -> None:
+    def _shared_step(self, shared: SharedSteps) -> None:
+        """Hand new shared requests over, forget abandoned ones, and run one step of them all."""
         with self._changed:
-            queue = self._large.get(request.visitor)
+            requests = [request for queue in self._sharing.values() for request in queue]
+        for request in requests:
+            if request.abandoned or request.done():
+                shared.drop(request)
+                request.finish(error=Abandoned("abandoned"))
+                self._remove(self._sharing, request)
+            elif not request.shared and request.set_running_or_notify_cancel():
+                request.shared = True
+                try:
+                    shared.add(request, request.items, request.visitor)
+                except Exception as error:  # noqa: BLE001 - this request's bad input, handed to it alone
+                    self._fail(request, error)
+                    self._remove(self._sharing, request)
+        if not shared.busy:
+            return
+        try:
+            outcome = shared.step()
+        except Exception as error:  # noqa: BLE001 - a step of all of them failed: so did each
+            logger.warning("a shared step failed in the model: %s", type(error).__name__)
+            for request in requests:
+                request.finish(error=error)
+                self._remove(self._sharing, request)
+            shared.clear()
+            return
+        for request, event in outcome.events:
+            request.report(event)
+        for request, results in outcome.finished:
+            request.finish(results)
+            self._remove(self._sharing, request)
+
+    def _remove_large(self, request: Request) -> None:
+        self._remove(self._large, request)
+
+    def _remove(self, lane: Dict[str, Deque[Request]], request: Request) -> None:
+        with self._changed:
+            queue = lane.get(request.visitor)
             if queue and request in queue:
                 queue.remove(request)
                 if not queue:
-                    del self._large[request.visitor]
+                    del lane[request.visitor]
 
     def _run(self, batch: List[Request]) -> None:
         live = [request for request in batch if request.set_running_or_notify_cancel()]

@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 
 from ..tasks import Task, get_task
-from .batching import MicroBatcher, Steps
+from .batching import MicroBatcher, SharedSteps, Steps
 
 
 class PredictionError(RuntimeError):
@@ -68,8 +68,11 @@ class Predictor:
         self.demo_model = demo_model  # a bundled demo model, not the student's
         self.warnings: List[str] = []  # what may be wrong with the model, shown with it
         self.seconds_per_row: Optional[float] = None  # measure_pace(): a full-length sequence's cost here
+        # generation: every visitor's text written a token a step, in one forward pass
+        self.shared: Optional[SharedSteps] = self.task.pipeline.shared_steps(self) if batching else None
         self.batcher: Optional[MicroBatcher] = (
-            MicroBatcher(self._predict_now, run_steps=self._predict_steps, max_batch_size=batch_size,
+            MicroBatcher(self._predict_now, run_steps=self._predict_steps,
+                         shared=self.shared, max_batch_size=batch_size,
                          max_wait_ms=max_wait_ms, max_queue=max_queue,
                          max_queue_per_visitor=max(batch_size, max_queue // 2))
             if batching

@@ -116,7 +116,7 @@ def serve(
     port: int = 5000,
     *,
     tunnel: Optional[str] = None,
-    threads: int = 32,
+    threads: int = 48,
     quiet: bool = False,
     free_port_if_taken: bool = False,
     **tunnel_options,

@@ -115,6 +115,12 @@ class TaskPipeline(ABC):
         None: the predictor's preprocess -> forward -> postprocess."""
         return None
 
+    def shared_steps(self, predictor: Any) -> Optional[Any]:
+        """For a task whose steps many requests can share (generation: one forward pass writes
+        a token of every text): the object that runs them (``inference.batching.SharedSteps``),
+        made once per predictor. None: each request runs alone, visitors taking turns."""
+        return None
+
     @abstractmethod
     def postprocess(self, items: List[Any], encoding: Any, outputs: Dict[str, torch.Tensor],
                     labels: Sequence[str]) -> List[Any]:

@@ -7,9 +7,10 @@ The decoding settings are the book's eight (``min_length``, ``max_length``, ``to
 ``num_beams``, ``seed`` and ``max_new_tokens``, each checked against its range (``SETTINGS``); the
 book's page sends them as strings, ``""`` for the default. The loop is transformers' own logits
 processors applied as ``generate`` applies them, written out so that each token is one step the
-inference thread can interleave with other visitors' work, stream to the page, and stop when the
-visitor leaves. With ``top_k=1`` (or ``do_sample=False``) the text is greedy search's, the book's
-text exactly. ``num_beams`` over 1 runs transformers' ``generate`` in one step.
+inference thread writes for every visitor in one forward pass (``decoding/``), streams to the
+page, and stops when the visitor leaves. With ``top_k=1`` (or ``do_sample=False``) the text is
+greedy search's, the book's text exactly; ``num_beams`` over 1 is ``generate``'s beam search, a
+token a step too.
 
 ratsnlp's checkpoints hold GPT-2's ``attn.bias`` / ``attn.masked_bias`` buffers, which transformers
 5's GPT-2 no longer has; they follow from the config, so they are dropped and rebuilt.
@@ -18,7 +19,6 @@ ratsnlp's checkpoints hold GPT-2's ``attn.bias`` / ``attn.masked_bias`` buffers,
 from __future__ import annotations
 
 import dataclasses
-import time
 from typing import IO, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -34,6 +34,7 @@ from .contract import (
     TaskPage,
     TaskPipeline,
 )
+from .decoding import BatchedDecoder
 from .fields import FieldError, check_names, check_text, type_name
 from .text import TextInputs
 
@@ -194,14 +195,23 @@ class GenerationPipeline(TaskPipeline):
         raise NotImplementedError("generation runs in steps: Predictor calls steps(), not postprocess()")
 
     def steps(self, predictor, items: List[Prompt]):
-        """One result per prompt; yields ``{"item": i, "text": piece}`` after each new token."""
-        results = []
-        for index, item in enumerate(items):
-            writer = _Writer(predictor, item)
-            for piece in writer.tokens():
-                yield {"item": index, "text": piece} if piece else None
-            results.append(writer.result())
-        return results
+        """These prompts written together, alone (a predictor without the inference thread);
+        yields ``{"item": i, "text": piece}`` as the text comes, returns one result per prompt."""
+        decoder = self.shared_steps(predictor)
+        decoder.add(None, items)
+        while True:
+            outcome = decoder.step()
+            for _, event in outcome.events:
+                yield event
+            if outcome.finished:
+                return outcome.finished[0][1]
+            if not outcome.events:
+                yield None
+
+    def shared_steps(self, predictor) -> BatchedDecoder:
+        """The decoder every visitor's texts are written by, a token of each per forward pass."""
+        return BatchedDecoder(predictor.model, predictor.tokenizer, predictor.device, max_rows=predictor.batch_size,
+                              max_prompt_tokens=MAX_PROMPT_TOKENS, max_new_tokens=MAX_NEW_TOKENS)
 
     def to_dict(self, result: Dict[str, Any]) -> Dict[str, Any]:
         """The book's ``result`` (the whole text, prompt included, decoded as the book decodes
@@ -305,148 +315,6 @@ class GenerationData(TaskData):
 
 SENTENCE_GENERATION = Task("generation", PromptInputs(), GenerationPipeline(), GenerationCheckpoints(),
                            GenerationPage(), GenerationData())
-
-
-class _Writer:
-    """One prompt's generation: a token per step, as transformers' ``generate`` would write it."""
-
-    def __init__(self, predictor, item: Prompt) -> None:
-        self.predictor, self.item, self.settings = predictor, item, item.settings
-        self.model, self.tokenizer = predictor.model, predictor.tokenizer
-        self.started = time.perf_counter()
-        ids = self.tokenizer(item.text, add_special_tokens=False, return_tensors="pt")["input_ids"]
-        if ids.shape[1] > MAX_PROMPT_TOKENS:
-            raise FieldError(f"the prompt is {ids.shape[1]} tokens long; the limit is {MAX_PROMPT_TOKENS}")
-        self.prompt_ids = ids.to(predictor.device)
-        self.eos = _eos_token_id(self.model, self.tokenizer)
-        self.limit = self._new_token_limit()
-        self.new_ids: List[int] = []
-        self.stopped = "length"
-        self.shown = ""
-
-    def _new_token_limit(self) -> int:
-        prompt = self.prompt_ids.shape[1]
-        positions = getattr(self.model.config, "n_positions", None) or getattr(
-            self.model.config, "max_position_embeddings", prompt + MAX_NEW_TOKENS)
-        wanted = self.settings["max_new_tokens"] or self.settings["max_length"] - prompt
-        return max(0, min(wanted, MAX_NEW_TOKENS, positions - prompt))
-
-    def tokens(self):
-        """The new text a token at a time (a piece may be empty while a character is unfinished)."""
-        if self.settings["num_beams"] > 1:
-            yield self._beams()
-            return
-        generator = None
-        if self.settings["seed"] is not None:
-            generator = torch.Generator(device=self.prompt_ids.device).manual_seed(self.settings["seed"])
-        processors = self._processors()
-        cache_name = _cache_argument(self.model)
-        sequence, past, step_input = self.prompt_ids, None, self.prompt_ids
-        for _ in range(self.limit):
-            # Inference mode for the step only, never across a yield: it is the thread's state, and
-            # other visitors' steps run on this thread in between (held across yields, one
-            # generation ending switched it off under another's: a 500 under concurrency).
-            with torch.inference_mode():
-                outputs = self.model(input_ids=step_input, use_cache=True, **{cache_name: past})
-                past = outputs.get(cache_name)
-                scores = processors(sequence, outputs.logits[:, -1, :].float())
-                if self.settings["do_sample"]:
-                    chosen = torch.multinomial(scores.softmax(dim=-1), 1, generator=generator)
-                else:
-                    chosen = scores.argmax(dim=-1, keepdim=True)
-                sequence = torch.cat([sequence, chosen], dim=-1)
-            step_input = chosen
-            self.new_ids.append(int(chosen))
-            yield self._new_text()
-            if int(chosen) == self.eos:
-                self.stopped = "eos"
-                return
-
-    def _processors(self):
-        """transformers' own processors, in the order ``generate`` applies them."""
-        from transformers import (
-            LogitsProcessorList,
-            MinLengthLogitsProcessor,
-            NoRepeatNGramLogitsProcessor,
-            RepetitionPenaltyLogitsProcessor,
-            TemperatureLogitsWarper,
-            TopKLogitsWarper,
-            TopPLogitsWarper,
-        )
-
-        settings, processors = self.settings, LogitsProcessorList()
-        if settings["repetition_penalty"] != 1.0:
-            processors.append(RepetitionPenaltyLogitsProcessor(penalty=float(settings["repetition_penalty"])))
-        if settings["no_repeat_ngram_size"] > 0:
-            processors.append(NoRepeatNGramLogitsProcessor(settings["no_repeat_ngram_size"]))
-        if settings["min_length"] > 0 and self.eos is not None:
-            processors.append(MinLengthLogitsProcessor(settings["min_length"], self.eos))
-        if settings["do_sample"]:
-            if settings["temperature"] != 1.0:
-                processors.append(TemperatureLogitsWarper(float(settings["temperature"])))
-            if settings["top_k"] != 0:
-                processors.append(TopKLogitsWarper(top_k=settings["top_k"]))
-            if settings["top_p"] < 1.0:
-                processors.append(TopPLogitsWarper(top_p=float(settings["top_p"])))
-        return processors
-
-    def _beams(self) -> str:
-        """Beam search, by transformers' ``generate`` in one step."""
-        settings = self.settings
-        if settings["seed"] is not None:
-            torch.manual_seed(settings["seed"])
-        options = {key: settings[key] for key in ("num_beams", "do_sample", "min_length", "no_repeat_ngram_size")}
-        options.update(repetition_penalty=float(settings["repetition_penalty"]))
-        if settings["do_sample"]:
-            options.update(top_k=settings["top_k"], top_p=float(settings["top_p"]),
-                           temperature=float(settings["temperature"]))
-        with torch.inference_mode():
-            output = self.model.generate(self.prompt_ids, attention_mask=torch.ones_like(self.prompt_ids),
-                                         max_new_tokens=max(self.limit, 1), pad_token_id=self.eos,
-                                         eos_token_id=self.eos, **options)
-        self.new_ids = output[0, self.prompt_ids.shape[1]:].tolist()[:self.limit]
-        self.stopped = "eos" if self.new_ids and self.new_ids[-1] == self.eos else "length"
-        return self._new_text()
-
-    def _new_text(self) -> str:
-        """The text of the new tokens not yet shown, held back while a character is unfinished."""
-        text = self.tokenizer.decode(self.new_ids, skip_special_tokens=True)
-        if text.endswith("\ufffd"):
-            return ""
-        piece, self.shown = text[len(self.shown):], text
-        return piece
-
-    def result(self) -> Dict[str, Any]:
-        ids = self.prompt_ids[0].tolist() + self.new_ids
-        return {
-            "result": self.tokenizer.decode(ids),  # as the book decodes: special tokens kept
-            "prompt": self.item.text,
-            "generated": self.tokenizer.decode(self.new_ids, skip_special_tokens=True),
-            "tokens": len(self.new_ids),
-            "prompt_tokens": self.prompt_ids.shape[1],  # max_length counts them, as the book's does
-            "seconds": round(time.perf_counter() - self.started, 3),
-            "stopped": self.stopped,
-            "settings": self.settings,
-        }
-
-
-def _cache_argument(model) -> str:
-    """What the model's forward calls its key/value cache: ``cache`` in transformers 5.24 and
-    later, ``past_key_values`` before."""
-    import inspect
-
-    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-
-
-def _eos_token_id(model, tokenizer) -> Optional[int]:
-    """The end-of-text token generate stops at: the model's generation config's, else its config's."""
-    config = getattr(model, "generation_config", None)
-    eos = getattr(config, "eos_token_id", None)
-    if eos is None:
-        eos = getattr(model.config, "eos_token_id", None)
-    if isinstance(eos, (list, tuple)):
-        eos = eos[0] if eos else None
-    return eos if eos is not None else tokenizer.eos_token_id
 
 
 __all__ = ["MAX_NEW_TOKENS", "MAX_PROMPT_TOKENS", "Prompt", "SETTINGS", "SENTENCE_GENERATION", "check_settings"]

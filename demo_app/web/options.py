@@ -50,7 +50,7 @@ class WebOptions:
     max_waiting, max_waiting_large, max_waiting_large_per_visitor: requests that may wait for the
         model at once, of them large ones (priced at more rows than a batch), and large ones
         from one visitor; more -> 503 at once (``waiting_room.py``). Keep ``max_waiting`` below
-        the server's threads (32 for ``serve``) so that the page and small requests always find one.
+        the server's threads (48 for ``serve``) so that the page and small requests always find one.
     """
 
     max_body_bytes: Optional[int] = None
@@ -73,7 +73,7 @@ class WebOptions:
     max_file_result_bytes: int = 64 * 1024 * 1024
     sync_file_rows: int = 1000
     max_file_jobs: int = 2
-    max_waiting: int = 24
+    max_waiting: int = 40
     max_waiting_large: int = 16
     max_waiting_large_per_visitor: int = 2
 

@@ -2,7 +2,7 @@
 
 The model's scheduler (``inference/batching.py``) serves a short request between the steps of
 long ones, but only a request that reaches it: every request waiting for the model holds one of
-the server's threads (waitress: 32), so if waiting requests could take them all, the page,
+the server's threads (waitress: 48), so if waiting requests could take them all, the page,
 ``/healthz`` and a short question would wait for a thread behind them. So requests are admitted
 before they wait: at most ``max_waiting`` at once (fewer than the threads: the rest answer the
 page and small requests), of them at most ``max_waiting_large`` large ones (more rows than one
