@@ -1,6 +1,6 @@
 """demo_app's sentence generation against the nlpbook deploy code, on a KoGPT2-sized model, in one run.
 
-    python benchmarks/generation_benchmark.py [--requests 3] [--clients 1 8] [--new-tokens 32]
+    python benchmarks/generation_benchmark.py [--requests 3] [--clients 1 8 32] [--new-tokens 32]
 
 1. Writes a GPT-2 the size of skt/kogpt2-base-v2 (12 layers, 768 wide, 12 heads, 51,200 tokens,
    1024 positions: 125M parameters; random weights, seed 0) the way Lightning writes it, and a
@@ -8,7 +8,8 @@
 2. Starts the book's server (``tutorial_server.py --generation``: Flask's threaded development
    server, ``model.generate`` per request, the whole text in one answer) and demo_app's
    (``python -m demo_app serve``, default settings).
-3. Each of 1, then 8, concurrent visitors asks for ``--requests`` texts of ``--new-tokens`` new
+3. Each of 1, then 8, then 32 concurrent visitors (a class; each its own address, sent to
+   demo_app as a proxy's ``X-Forwarded-For``) asks for ``--requests`` texts of ``--new-tokens`` new
    tokens (top_k=1, min_length = max_length, so both write the same number of tokens): the book's
    ``POST /api``, demo_app's ``POST /predict/stream``. Prints, for each: the median time to the
    first text (the book's page shows nothing before the whole text), the median time to the whole
@@ -32,8 +33,10 @@ from pathlib import Path
 
 import requests
 import torch
-from lightning_format import checkpoint_filename, lightning_checkpoint, save_lightning_checkpoint  # noqa: E402
 from serve_benchmark import ROOT, free_port
+
+sys.path.insert(0, str(ROOT / "scripts"))  # the Lightning checkpoint writer the demo models use
+from lightning_format import checkpoint_filename, lightning_checkpoint, save_lightning_checkpoint  # noqa: E402
 
 DEMO_TOKENIZER = ROOT / "demo_app" / "demo_model" / "pretrained-generation"
 KOGPT2 = dict(n_layer=12, n_embd=768, n_head=12, n_positions=1024, vocab_size=51200, bos_token_id=0,
@@ -78,7 +81,7 @@ def start(command, url):
     raise RuntimeError(f"{command[1]} did not start")
 
 
-def book_request(url, prompt, length):
+def book_request(url, prompt, length, visitor):
     started = time.monotonic()
     # Every field filled in: the book's inference_fn answers "" (an empty field) with its error text.
     body = {"prompt": prompt, "min_length": str(length), "max_length": str(length), "top_p": "1.0", "top_k": "1",
@@ -90,9 +93,9 @@ def book_request(url, prompt, length):
     return total, total  # the book's page shows the text when it is all there
 
 
-def streamed_request(url, prompt, length):
+def streamed_request(url, prompt, length, visitor):
     started, first = time.monotonic(), None
-    with requests.post(url + "/predict/stream", timeout=600, stream=True,
+    with requests.post(url + "/predict/stream", timeout=600, stream=True, headers={"X-Forwarded-For": visitor},
                        json={"prompt": prompt, "min_length": length, "max_length": length, "top_k": 1}) as response:
         response.raise_for_status()
         for line in response.iter_lines():
@@ -107,7 +110,7 @@ def run_clients(ask, url, clients, per_client, lengths):
     def client(number):
         for request in range(per_client):
             prompt, length = lengths[(number + request) % len(lengths)]
-            result = ask(url, prompt, length)
+            result = ask(url, prompt, length, f"198.51.100.{number + 1}")
             with lock:
                 timings.append(result)
 
@@ -124,7 +127,7 @@ def run_clients(ask, url, clients, per_client, lengths):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=3, help="texts each visitor asks for")
-    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--new-tokens", type=int, default=32)
     options = parser.parse_args()
     from transformers import PreTrainedTokenizerFast
@@ -145,7 +148,8 @@ def main() -> int:
                 ("book", [sys.executable, "benchmarks/tutorial_server.py", str(pretrained), str(checkpoint),
                           str(book_port), "--generation"], book_url, book_request),
                 ("demo_app", [sys.executable, "-m", "demo_app", "serve", "--pretrained", str(pretrained),
-                              "--checkpoint-dir", str(checkpoints), "--port", str(ours_port)], ours_url,
+                              "--checkpoint-dir", str(checkpoints), "--port", str(ours_port),
+                              "--forwarded-hops", "1"], ours_url,
                  streamed_request)):
             process = start(command, url)
             try:

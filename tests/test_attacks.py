@@ -173,7 +173,7 @@ def abandon_after(server, body: dict, seconds: float) -> None:
 
 def test_more_long_requests_than_threads_cannot_keep_out_the_page_or_a_short_question(medium_qa):
     """144 long contexts at once from four visitors, three times the server's 48 threads: beyond
-    two a visitor (and 16 in all) they are a 503 at once, so no thread waits for them and another
+    two a visitor (and 32 in all) they are a 503 at once, so no thread waits for them and another
     visitor's page and short question are answered while they run (a trial found all the threads
     waiting and a short question answered after 31 to 39 s)."""
     server = Server({"model": medium_qa, "app": {"forwarded_hops": 1}})  # behind one proxy
@@ -417,6 +417,58 @@ def test_sigterm_while_the_model_is_busy_exits_cleanly(medium_qa):
     assert process.returncode == 0, errors[-2000:]
     assert "Stopped." in output
     assert len(outcomes) == 6, outcomes  # every visitor got an answer or a closed connection
+
+
+def test_beam_searches_cannot_keep_a_short_text_waiting():
+    """40 beam searches (4 beams, 128 tokens) from 20 visitors, then another visitor's 3-token
+    text: a trial found it waited 25.2 s, as a beam search ran as one step that nothing could
+    interrupt. Its beams are rows of the shared steps now, so the short text joins at once (the
+    visitors holding more than their share of rows step aside) and is written in less time than
+    one beam search alone takes; the beams stream the text they are sure of, and SIGTERM in the
+    middle exits 0 with every stream ended by its result or "the server is stopping"."""
+    server = Server({"model": {"task": "generation"}, "app": {"forwarded_hops": 1, "request_timeout_s": 300}})
+    beam = {"prompt": "부정", "num_beams": 4, "do_sample": False, "max_new_tokens": 128, "min_length": 120}
+    streams, pieces = [], []
+    try:
+        started = time.monotonic()
+        assert post_json(server, "/predict", beam).status_code == 200
+        beam_alone = time.monotonic() - started
+
+        def attack(visitor):
+            with requests.post(server.url + "/predict/stream", json=beam, stream=True, timeout=300,
+                               headers={"X-Forwarded-For": visitor}) as response:
+                events = []
+                for line in response.iter_lines() if response.status_code == 200 else ():
+                    if line.startswith(b"data: "):
+                        events.append(json.loads(line[6:]))
+                        pieces.append(events[-1]["type"])
+                streams.append((response.status_code, events))
+
+        attackers = [threading.Thread(target=attack, args=(f"203.0.113.{n % 20 + 1}",)) for n in range(40)]
+        for attacker in attackers:
+            attacker.start()
+        while pieces.count("text") < 16:  # the beam searches are under way
+            time.sleep(0.01)
+        started = time.monotonic()
+        short = post_json(server, "/predict", {"prompt": "긍정", "max_new_tokens": 3}, visitor="198.51.100.9")
+        waited = time.monotonic() - started
+        assert short.status_code == 200, short.text
+        assert short.json()["tokens"] == 3
+        assert waited < beam_alone, (waited, beam_alone)  # first come, first served: 8 beam searches or more
+    finally:
+        assert server.stop() == 0  # SIGTERM, most beam searches still running
+    for attacker in attackers:
+        attacker.join(60)
+    assert len(streams) == 40
+    admitted = [events for status, events in streams if status == 200]
+    assert sorted({status for status, _ in streams}) in ([200], [200, 503])
+    assert len(admitted) >= 32  # the waiting room's 32 long requests
+    for events in admitted:
+        assert events[-1]["type"] in ("result", "error"), events[-1]
+        if events[-1]["type"] == "error":
+            assert "stopping" in events[-1]["error"], events[-1]
+    # what every beam agreed on was sent before the search ended
+    assert any(event["type"] == "text" for events in admitted for event in events[:-1])
 
 
 def test_a_flood_of_slow_connections_through_the_tunnel_cannot_keep_visitors_out(demo_classifier, monkeypatch):

@@ -16,7 +16,8 @@ import pytest
 import requests
 
 from demo_app import DeployArguments, GenerationDeployArguments, create_app, load_predictor, make_inference_fn, serve
-from demo_app.tasks.generation import MAX_NEW_TOKENS
+from demo_app.tasks.decoding import BatchedDecoder
+from demo_app.tasks.generation import MAX_NEW_TOKENS, Prompt, check_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "ratsnlp-1.0.53"
@@ -64,6 +65,119 @@ def test_the_books_text_on_a_ratsnlp_checkpoint(book_model):
         assert result["tokens"] == len(line["generated_ids"]) - len(line["input_ids"])
         compared += 1
     assert compared == 15
+
+
+def rows_read(predictor):
+    """Records how many rows each forward pass of the model reads; returns that list."""
+    rows = []
+    forward = predictor.model.forward
+
+    @functools.wraps(forward)
+    def counting(*args, **kwargs):
+        rows.append(kwargs["input_ids"].shape[0])
+        return forward(*args, **kwargs)
+
+    predictor.model.forward = counting
+    return rows
+
+
+def all_at_once(calls):
+    """Runs each ``call()`` in a thread of its own, all started together; their answers in order
+    (an exception is an answer too: none must happen)."""
+    answers = [None] * len(calls)
+    start = threading.Barrier(len(calls))
+
+    def run(index):
+        start.wait()
+        try:
+            answers[index] = calls[index]()
+        except Exception as error:  # noqa: BLE001 - recorded, asserted below
+            answers[index] = error
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(300)
+    return answers
+
+
+def test_a_class_writing_at_once_gets_each_text_as_it_would_alone(book_model):
+    """The book's cases sent together, five rounds (a trial found a 500 among 17 sent at once),
+    with beam searches and seeded samples of other prompt lengths beside them: every text is
+    token for token the one written alone, though they shared forward passes."""
+    inference_fn = make_inference_fn(book_model)
+    book = [line for line in BOOK if not line.get("error")]
+    others = [("부정", {"num_beams": 3, "do_sample": False, "max_new_tokens": 12}),
+              ("긍정 배우들 연기가 정말", {"num_beams": 4, "do_sample": False, "max_new_tokens": 9, "min_length": 12}),
+              ("긍정 아", {"num_beams": 2, "max_new_tokens": 10, "seed": 5}),
+              ("부정 스토리가", {"seed": 11, "max_new_tokens": 20}),
+              ("긍정", {"seed": 3, "max_new_tokens": 14, "top_p": 0.9, "temperature": 0.8, "repetition_penalty": 1.3})]
+    alone = [inference_fn(prompt, **settings)["result"] for prompt, settings in others]
+    rows = rows_read(book_model)
+    calls = ([functools.partial(inference_fn, line["prompt"], **{name: line[name] for name in BOOK_SETTINGS})
+              for line in book] + [functools.partial(inference_fn, prompt, **settings) for prompt, settings in others])
+    for _ in range(5):
+        answers = all_at_once(calls)
+        errors = [answer for answer in answers if isinstance(answer, Exception)]
+        assert not errors, errors
+        assert [answer["result"] for answer in answers[:len(book)]] == [line["result"] for line in book]
+        assert [answer["result"] for answer in answers[len(book):]] == alone
+    assert max(rows) >= 8, rows  # written together: forward passes of many rows
+
+
+def write(decoder, texts, group="", steps=None):
+    """Adds ``texts`` ((prompt, settings) each, one owner per text) and steps until all are
+    written; their results in order. ``steps`` (a list) gets the rows held after each step."""
+    for index, (prompt, settings) in enumerate(texts):
+        decoder.add((group, index), [Prompt(prompt, check_settings(settings))], group=group)
+    results = {}
+    while decoder.busy:
+        outcome = decoder.step()
+        if steps is not None:
+            steps.append(decoder.cache.rows)
+        results.update({owner: result[0]["result"] for owner, result in outcome.finished})
+    return [results[(group, index)] for index in range(len(texts))]
+
+
+LONG_TEXTS = [("부정", {"do_sample": False, "max_new_tokens": 40, "min_length": 40}),
+              ("긍정 아 정말", {"do_sample": False, "max_new_tokens": 36, "min_length": 36}),
+              ("부정 스토리가", {"num_beams": 3, "do_sample": False, "max_new_tokens": 30, "min_length": 30}),
+              ("긍정 배우들 연기가", {"seed": 4, "max_new_tokens": 40, "min_length": 40})]
+
+
+def test_the_cache_budget_bounds_the_rows_written_at_once(demo):
+    """Texts priced past the cache budget wait for rows to free instead of joining; each is
+    still the text written alone."""
+    alone = [write(BatchedDecoder(demo.model, demo.tokenizer, demo.device), [text])[0] for text in LONG_TEXTS]
+    one_row = BatchedDecoder(demo.model, demo.tokenizer, demo.device).token_bytes * (40 + 4)
+    held = []
+    budget = BatchedDecoder(demo.model, demo.tokenizer, demo.device, max_cache_bytes=3 * one_row)
+    assert write(budget, LONG_TEXTS, steps=held) == alone
+    assert max(held) == 3  # the beam search's three rows alone, or fewer rows of the others
+    assert write(BatchedDecoder(demo.model, demo.tokenizer, demo.device, max_rows=2), LONG_TEXTS[:2] * 2) \
+        == alone[:2] * 2
+
+
+def test_a_visitor_under_a_fair_share_joins_at_once(demo):
+    """One visitor's long texts fill the rows; another visitor's short text joins at the next
+    step (theirs step aside, and are read again to join later: the same texts as alone)."""
+    alone = [write(BatchedDecoder(demo.model, demo.tokenizer, demo.device), [text])[0] for text in LONG_TEXTS]
+    decoder = BatchedDecoder(demo.model, demo.tokenizer, demo.device, max_rows=4)
+    for index, (prompt, settings) in enumerate(LONG_TEXTS[:2] * 2):
+        decoder.add(("long", index), [Prompt(prompt, check_settings(settings))], group="203.0.113.1")
+    for _ in range(5):
+        decoder.step()
+    assert decoder.cache.rows == 4
+    decoder.add("short", [Prompt("긍정", check_settings({"max_new_tokens": 3}))], group="198.51.100.9")
+    steps, results = 0, {}
+    while "short" not in results:
+        results.update(decoder.step().finished)
+        steps += 1
+    assert steps == 3  # joined at the next step (its first token), then two more
+    while decoder.busy:
+        results.update(decoder.step().finished)
+    assert [results[("long", index)][0]["result"] for index in range(4)] == alone[:2] * 2
 
 
 def test_the_books_post_api_body_with_strings_gives_the_books_text(book_model):

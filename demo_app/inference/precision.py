@@ -43,6 +43,14 @@ class Bf16Linear(torch.nn.Module):
         output = F.linear(hidden.to(torch.bfloat16), self.weight).to(hidden.dtype)
         return output if self.bias is None else output + self.bias
 
+    @classmethod
+    def from_conv1d(cls, conv) -> "Bf16Linear":
+        """GPT-2's layers: transformers' ``Conv1D`` is a Linear layer with its weight transposed."""
+        linear = torch.nn.Linear(conv.weight.shape[0], conv.weight.shape[1], device="meta")
+        linear.weight = torch.nn.Parameter(conv.weight.detach().t(), requires_grad=False)
+        linear.bias = torch.nn.Parameter(conv.bias.detach(), requires_grad=False)
+        return cls(linear)
+
 
 @functools.lru_cache(maxsize=1)
 def cpu_has_native_bf16() -> bool:
@@ -105,12 +113,18 @@ def apply_precision(model: torch.nn.Module, precision: str, device: torch.device
         return model
     if device.type == "cuda":
         return model.to(torch.float16 if precision == "fp16" else torch.bfloat16)
+    from transformers.pytorch_utils import Conv1D  # GPT-2's layers
+
     for module in list(model.modules()):
         for name, child in list(module.named_children()):
             # The output heads stay fp32: tiny for classifiers, and a language model's picks
             # every token (and is tied to the input embedding).
-            if isinstance(child, torch.nn.Linear) and name not in output_heads:
+            if name in output_heads:
+                continue
+            if isinstance(child, torch.nn.Linear):
                 setattr(module, name, Bf16Linear(child))
+            elif isinstance(child, Conv1D):
+                setattr(module, name, Bf16Linear.from_conv1d(child))
     return model
 
 

@@ -68,7 +68,7 @@ def torch_model_in_precision(model: torch.nn.Module, rebuild: Callable[[], torch
     is done in place)."""
     guarded = precision != "fp32" and encodings  # none for a task whose answers cannot be compared
     reference = outputs_for(model, task, encodings, torch.device("cpu")) if guarded else None
-    fast = apply_precision(model, precision, device, task.checkpoints.output_heads).to(device).eval()
+    fast = apply_precision(model, precision, device, task.checkpoints.heads_kept_in_fp32()).to(device).eval()
     if not guarded:
         return fast, precision, None
     problem = first_disagreement(reference or [], outputs_for(fast, task, encodings, device))

@@ -69,7 +69,7 @@ def load_image_predictor(args: DeployArguments, task: Optional[Task], device: to
     labels = labels_for(model.config, model_dir)
     # Convolutions gain little from bf16 on a CPU: full precision unless asked otherwise.
     precision = "fp32" if args.precision == "auto" else args.precision
-    model = apply_precision(model, precision, device, task.checkpoints.output_heads).to(device).eval()
+    model = apply_precision(model, precision, device, task.checkpoints.heads_kept_in_fp32()).to(device).eval()
     predictor = Predictor(model, processor, labels=labels, task=task, device=device,
                           precision=precision, source=str(model_dir / WEIGHTS_FILES[0]) if model_dir else source,
                           demo_model=args.uses_demo_model, **predictor_options)

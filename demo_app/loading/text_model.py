@@ -52,7 +52,7 @@ def load_text_predictor(args: DeployArguments, task: Optional[Task], device: tor
         state_dict, task, warnings = _read_weights(args, task, weights_path, say)
         model, tokenizer = _checked_model(task, config, state_dict, pretrained, warnings, say)
         # the accuracy guard runs:
-        guarded = task.pipeline.convertible and (converted is not None or precision != "fp32")
+        guarded = converted is not None or precision != "fp32"
         encodings = example_encodings(task, tokenizer, args.max_seq_length) if guarded else []
         if converted is not None and task.pipeline.convertible:
             model, precision = converted.make(model, encodings, task, warnings, say)

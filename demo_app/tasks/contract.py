@@ -151,7 +151,8 @@ class TaskCheckpoints(ABC):
     outputs_are_classes = True  # False: the head's outputs are not classes a person picks (QA's start, end)
     head_description = ""  # what its checkpoints are, in messages: "a question-answering model"
     head_bias_keys: Tuple[str, ...] = ()  # the head's bias, whose length is the number of classes
-    output_heads: Tuple[str, ...] = ()  # the head's modules, kept in fp32 by faster precisions
+    output_heads: Tuple[str, ...] = ()  # the head's modules
+    fp32_heads: Optional[Tuple[str, ...]] = None  # of them, those faster precisions keep in fp32 (None: all)
     checkpoint_dir_name = ""  # nlpbook's directory name, e.g. "checkpoint-doccls"
     tokenizer_class: Optional[str] = None  # None: transformers' AutoTokenizer
     tokenizer_options: Dict[str, Any] = {}  # given to the tokenizer's from_pretrained
@@ -161,6 +162,10 @@ class TaskCheckpoints(ABC):
     demo_pretrained_dir: Path = DEMO_MODEL_DIR
     demo_checkpoint_dir: Path = DEMO_MODEL_DIR
     demo_description = ""
+
+    def heads_kept_in_fp32(self) -> Tuple[str, ...]:
+        """The head's modules a faster precision leaves in fp32 (``apply_precision``)."""
+        return self.output_heads if self.fp32_heads is None else self.fp32_heads
 
     @abstractmethod
     def has_head(self, state_dict: StateDict) -> bool:

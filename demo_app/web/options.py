@@ -74,7 +74,7 @@ class WebOptions:
     sync_file_rows: int = 1000
     max_file_jobs: int = 2
     max_waiting: int = 40
-    max_waiting_large: int = 16
+    max_waiting_large: int = 32
     max_waiting_large_per_visitor: int = 2
 
     def __post_init__(self) -> None:

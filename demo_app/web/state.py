@@ -127,10 +127,10 @@ def _predict_many_for(model, predictor: Optional[Predictor], settings: WebOption
 
 
 def is_large(predictor: Predictor, items: List) -> bool:
-    """Whether ``items`` are priced at more rows than one batch (a long context, a long file):
-    work that keeps the model from others while its step runs. Texts to write are not: every
-    visitor's text gets a token in each shared step, and the decoder shares its rows fairly."""
-    return predictor.shared is None and predictor.rows(items) > predictor.batch_size
+    """Whether ``items`` are priced at more rows than one batch (a long context, a long text to
+    write): work that holds a thread for long, so one visitor may have only a few of them
+    waiting; a book-length generation, 20 tokens, is not."""
+    return predictor.rows(items) > predictor.batch_size
 
 
 def check_cost(predictor: Predictor, items: List, settings: WebOptions) -> None:

@@ -261,7 +261,8 @@ def _cache_bytes_per_token(model) -> int:
     config = model.config
     layers: int = getattr(config, "n_layer", None) or getattr(config, "num_hidden_layers", None) or 12
     width: int = getattr(config, "n_embd", None) or getattr(config, "hidden_size", None) or 768
-    element: int = next(model.parameters(), torch.empty(0)).element_size()
+    # the activations' type: fp32 on the CPU even when the layers multiply in bf16
+    element: int = model.get_input_embeddings().weight.element_size()
     return 2 * layers * width * element
 
 

@@ -86,7 +86,9 @@ class SampledStream(Stream):
 
     def choose(self, scores: torch.Tensor) -> List[int]:
         scores = self.processors(self._sequences([self.new_ids]), scores)
-        if self.settings["do_sample"]:
+        # top_k=1 (the book's greedy setting) leaves one token to draw: the likeliest, without
+        # a draw over the whole vocabulary (at 32 rows, a quarter of a KoGPT2-sized step)
+        if self.settings["do_sample"] and self.settings["top_k"] != 1:
             chosen = int(torch.multinomial(scores.softmax(dim=-1), 1, generator=self.generator))
         else:
             chosen = int(scores.argmax(dim=-1))
