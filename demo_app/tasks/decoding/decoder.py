@@ -153,7 +153,7 @@ class BatchedDecoder:
     def _join(self, outcome: StepOutcome) -> None:
         for _ in range(MAX_JOINS_PER_STEP):
             entry = self._next_to_join()
-            if entry is None or not (self._fits(entry[2]) or self._make_room(entry)):
+            if entry is None:
                 return
             self.pending.remove(entry)
             stream = entry[2]
@@ -177,34 +177,43 @@ class BatchedDecoder:
         return held
 
     def _next_to_join(self) -> Optional[Entry]:
-        """The pending text of the visitor holding the fewest rows (the earliest of theirs)."""
-        if not self.pending:
-            return None
+        """The first pending text, of the visitors holding the fewest rows first (then in the
+        order they came), that fits or for which room can be made; None if there is none."""
         held = self._held()
-        return min(self.pending, key=lambda candidate: held[self.owners[candidate[0]].group])
+        for entry in sorted(self.pending, key=lambda candidate: held[self.owners[candidate[0]].group]):
+            if self._fits(entry[2]) or self._make_room(entry, held):
+                return entry
+        return None
 
     def _fits(self, stream: Stream) -> bool:
         rows = self.cache.rows + stream.rows
         longest = max(_longest(s) for s in [stream] + [running for _, _, running in self.running])
         return rows <= self.max_rows and rows * longest * self.token_bytes <= self.max_cache_bytes
 
-    def _make_room(self, entry: Entry) -> bool:
+    def _make_room(self, entry: Entry, held: Counter) -> bool:
         """Room for ``entry`` if its visitor holds less than a fair share of the rows (the rows
-        over the visitors with texts to write): the texts of visitors holding more than their
-        share step aside, the shortest first. A text that steps aside keeps what it wrote; when
-        it joins again its prompt and text are read whole (the same scores, up to rounding)."""
-        groups = {owner.group for owner in self.owners.values()}
-        share = max(1, self.max_rows // len(groups))
+        over the visitors with texts to write): texts of visitors holding more than their share
+        step aside, the shortest first, while their visitors hold more than a share. A text that
+        steps aside keeps what it wrote; when it joins again its prompt and text are read whole
+        (the same scores, up to rounding)."""
+        share = max(1, self.max_rows // len({owner.group for owner in self.owners.values()}))
         group = self.owners[entry[0]].group
-        while not self._fits(entry[2]):
-            held = self._held()
-            if held[group] + entry[2].rows > share:
-                return False
-            over = [candidate for candidate in self.running if held[self.owners[candidate[0]].group] > share]
-            if not over:
-                return False
-            self._step_aside(min(over, key=lambda candidate: len(candidate[2].context()[0])))
-        return True
+        if held[group] + entry[2].rows > share:
+            return False
+        free, left, victims = self.max_rows - self.cache.rows, Counter(held), []
+        for candidate in sorted(self.running, key=lambda running: len(running[2].context()[0])):
+            if free >= entry[2].rows:
+                break
+            owner = self.owners[candidate[0]].group
+            if left[owner] > share:
+                victims.append(candidate)
+                left[owner] -= candidate[2].rows
+                free += candidate[2].rows
+        if free < entry[2].rows:
+            return False
+        for victim in victims:
+            self._step_aside(victim)
+        return self._fits(entry[2])
 
     def _step_aside(self, entry: Entry) -> None:
         """Take ``entry``'s rows out of the batch; it waits to join again."""
