@@ -7,29 +7,27 @@ per step, each with its key/value cache kept (``cache.py``); a new text joins be
 frees its rows at once. On a CPU a GPT-2 step is bound by reading the weights, so eight rows cost
 little more than one: measured in ``benchmarks/generation_benchmark.py``.
 
-What joins when is fair and bounded: at most ``max_rows`` rows and ``max_cache_bytes`` of cache
-(priced before a text joins, at its longest: prompt and every token it may write), the visitor
-holding the fewest rows first, and at most ``MAX_JOINS_PER_STEP`` prompts read in one step, so a
-class pressing the button together does not stall the texts already being written. When the
-rows are full, a visitor holding less than a fair share still joins at once: texts of visitors
-holding more step aside (``_make_room``), so no visitor waits for another's long texts to end.
+What joins when is fair and bounded (``admission.py``): at most ``max_rows`` rows and
+``max_cache_bytes`` of cache, priced before a text joins; a visitor holding less than a fair
+share of the rows joins at once, others' texts stepping aside, so no visitor waits for another's
+long texts to end. At most ``MAX_JOINS_PER_STEP`` prompts are read in one step, so a class
+pressing the button together does not stall the texts already being written.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections import Counter
 from typing import Any, Dict, Hashable, List, Optional, Tuple
 
 import torch
 
 from ..fields import FieldError
+from .admission import Entry, FairAdmission
 from .cache import CacheRows
 from .streams import BeamStream, SampledStream, Stream
 
 MAX_JOINS_PER_STEP = 8
-Entry = Tuple[Hashable, int, Stream]  # a text: whose, which of their items, its stream
 MAX_CACHE_BYTES = 512 * 1024 * 1024
 
 
@@ -64,6 +62,7 @@ class BatchedDecoder:
         self.eos = _eos_token_id(model, tokenizer)
         self.positions = _positions(model.config)
         self.token_bytes = _cache_bytes_per_token(model)
+        self.admission = FairAdmission(max_rows, max_cache_bytes, self.token_bytes)
         self.cache_name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
         self.cache = CacheRows()
         self.running: List[Entry] = []  # owner, item index, stream: in row order
@@ -85,8 +84,7 @@ class BatchedDecoder:
         self.owners.pop(owner, None)
         self.pending = [entry for entry in self.pending if entry[0] != owner]
         for entry in [entry for entry in self.running if entry[0] == owner]:
-            self._step_aside(entry)
-            self.pending.remove(entry)
+            self._take_out(entry)
 
     def clear(self) -> None:
         """Forget everything (after a failed step: its caches cannot be trusted)."""
@@ -152,9 +150,11 @@ class BatchedDecoder:
 
     def _join(self, outcome: StepOutcome) -> None:
         for _ in range(MAX_JOINS_PER_STEP):
-            entry = self._next_to_join()
+            entry, aside = self.admission.next(self.pending, self.running, self._group)
             if entry is None:
                 return
+            for other in aside:
+                self._step_aside(other)
             self.pending.remove(entry)
             stream = entry[2]
             context = stream.context()
@@ -169,54 +169,17 @@ class BatchedDecoder:
             self.cache.add(outputs[self.cache_name], len(context[0]), copies=copies)
             self.running.append(entry)
 
-    def _held(self) -> Counter:
-        """Rows held by each visitor (group)."""
-        held: Counter = Counter()
-        for owner, _, stream in self.running:
-            held[self.owners[owner].group] += stream.rows
-        return held
-
-    def _next_to_join(self) -> Optional[Entry]:
-        """The first pending text, of the visitors holding the fewest rows first (then in the
-        order they came), that fits or for which room can be made; None if there is none."""
-        held = self._held()
-        for entry in sorted(self.pending, key=lambda candidate: held[self.owners[candidate[0]].group]):
-            if self._fits(entry[2]) or self._make_room(entry, held):
-                return entry
-        return None
-
-    def _fits(self, stream: Stream) -> bool:
-        rows = self.cache.rows + stream.rows
-        longest = max(_longest(s) for s in [stream] + [running for _, _, running in self.running])
-        return rows <= self.max_rows and rows * longest * self.token_bytes <= self.max_cache_bytes
-
-    def _make_room(self, entry: Entry, held: Counter) -> bool:
-        """Room for ``entry`` if its visitor holds less than a fair share of the rows (the rows
-        over the visitors with texts to write): texts of visitors holding more than their share
-        step aside, the shortest first, while their visitors hold more than a share. A text that
-        steps aside keeps what it wrote; when it joins again its prompt and text are read whole
-        (the same scores, up to rounding)."""
-        share = max(1, self.max_rows // len({owner.group for owner in self.owners.values()}))
-        group = self.owners[entry[0]].group
-        if held[group] + entry[2].rows > share:
-            return False
-        free, left, victims = self.max_rows - self.cache.rows, Counter(held), []
-        for candidate in sorted(self.running, key=lambda running: len(running[2].context()[0])):
-            if free >= entry[2].rows:
-                break
-            owner = self.owners[candidate[0]].group
-            if left[owner] > share:
-                victims.append(candidate)
-                left[owner] -= candidate[2].rows
-                free += candidate[2].rows
-        if free < entry[2].rows:
-            return False
-        for victim in victims:
-            self._step_aside(victim)
-        return self._fits(entry[2])
+    def _group(self, entry: Entry) -> str:
+        return self.owners[entry[0]].group
 
     def _step_aside(self, entry: Entry) -> None:
-        """Take ``entry``'s rows out of the batch; it waits to join again."""
+        """``entry`` waits to join again: it keeps what it wrote, and when it rejoins its prompt
+        and text are read whole (the same scores, up to rounding)."""
+        self._take_out(entry)
+        self.pending.append(entry)
+
+    def _take_out(self, entry: Entry) -> None:
+        """Take ``entry``'s rows out of the batch."""
         sources: List[int] = []
         row = 0
         for running in self.running:
@@ -225,7 +188,6 @@ class BatchedDecoder:
             row += running[2].rows
         self.running.remove(entry)
         self.cache.keep(sources)
-        self.pending.append(entry)
 
     def _report(self, entry: Entry, outcome: StepOutcome) -> None:
         piece = entry[2].new_text()
@@ -242,11 +204,6 @@ class BatchedDecoder:
         if not owner.unfinished:
             del self.owners[owner_id]
             outcome.finished.append((owner_id, owner.results))
-
-
-def _longest(stream: Stream) -> int:
-    """The most tokens a stream's rows may hold: its prompt and every token it may write."""
-    return len(stream.prompt_ids) + stream.limit
 
 
 def _eos_token_id(model, tokenizer) -> Optional[int]:
