@@ -26,6 +26,14 @@ def add_parser(commands, model_flags: argparse.ArgumentParser) -> None:
                          help="a task's setting for the INPUTs, e.g. generation's --set top_k=1 "
                               "--set max_length=40 (repeatable; in a data file, columns of those names "
                               "set them per row)")
+    why = predict.add_argument_group("explanations (see README: why did the model say that?)")
+    why.add_argument("--explain", action="store_true",
+                     help="for each INPUT, print why: each word's attribution to the answer (integrated "
+                          "gradients; runs the PyTorch model)")
+    why.add_argument("--target", help="with --explain: the class to explain (a name or an index), or an "
+                                      "entity's or candidate answer's index (default: the answer given)")
+    why.add_argument("--steps", type=int, help="with --explain: integrated gradients' points, 2 to 128 "
+                                               "(default 20; more: a smaller convergence_delta, slower)")
     data_file = predict.add_argument_group("a whole data file instead of INPUTs (see README: file formats)")
     data_file.add_argument("--input", metavar="FILE",
                            help="a .csv, .tsv (NSMC's ratings_test.txt), .jsonl or .json file with "
@@ -56,6 +64,10 @@ def run(options: argparse.Namespace) -> int:
         raise ValueError("give INPUTs on the command line or --input FILE (one of the two)")
     if options.input is None and (options.output or options.resume):
         raise ValueError("--output and --resume go with --input FILE")
+    if not options.explain and (options.target is not None or options.steps is not None):
+        raise ValueError("--target and --steps go with --explain")
+    if options.explain and options.input is not None:
+        raise ValueError("--explain goes with INPUTs on the command line, not --input FILE")
     if options.input is not None:
         if options.settings:
             raise ValueError("--set goes with INPUTs on the command line; in a data file, give each "
@@ -65,7 +77,10 @@ def run(options: argparse.Namespace) -> int:
     if options.task:  # a wrong number of inputs or a misspelt setting fails before the model is loaded
         group_inputs(options.inputs, get_task(options.task).inputs.fields)
         _check_setting_names(settings, get_task(options.task))
-    predictor = load_predictor(deploy_arguments(options), batching=False)
+    arguments = deploy_arguments(options)
+    if options.explain and arguments.backend == "auto":
+        arguments.backend = "torch"  # gradients: OpenVINO's compiled model has none
+    predictor = load_predictor(arguments, batching=False)
     task = predictor.task
     if not options.task:  # recognised from the checkpoint: its settings are known only now
         _check_setting_names(settings, task)
@@ -74,6 +89,10 @@ def run(options: argparse.Namespace) -> int:
              for texts in groups]
     task.inputs.check_inputs(items)  # every input checked first: an error names its own position
     for texts, item in zip(groups, items):
+        if options.explain:
+            steps = {} if options.steps is None else {"steps": options.steps}
+            print(json.dumps(predictor.explain(item, options.target, **steps), ensure_ascii=False), flush=True)
+            continue
         result = task.pipeline.to_dict(predictor.predict([item])[0])
         if task.inputs.takes_files:  # name the file, as the input column of a data file would
             result = {**dict(zip(task.inputs.fields, texts)), **result}
@@ -93,7 +112,10 @@ def _predict_file(options: argparse.Namespace) -> int:
     if written and not (options.resume or options.overwrite):
         raise FileExistsError(f"{options.output} exists: add --resume to continue it, or --overwrite to "
                               "start it again")
-    predictor = load_predictor(deploy_arguments(options), batching=False)
+    arguments = deploy_arguments(options)
+    if options.explain and arguments.backend == "auto":
+        arguments.backend = "torch"  # gradients: OpenVINO's compiled model has none
+    predictor = load_predictor(arguments, batching=False)
     try:
         report = predict_file(predictor, options.input, options.output, on_bad_row=options.on_bad_row,
                               resume=options.resume, input_format=options.input_format,

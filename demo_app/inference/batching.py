@@ -424,7 +424,9 @@ class MicroBatcher:
     @staticmethod
     def _fail(request: Request, error: Exception) -> None:
         # One line, without the input (visitors' text is never logged); the caller gets the error.
-        logger.warning("a request failed in the model: %s", type(error).__name__)
+        # A ValueError is the caller's input (a prompt too long, a target that is none of the answer's).
+        if not isinstance(error, ValueError):
+            logger.warning("a request failed in the model: %s", type(error).__name__)
         request.finish(error=error)
 
 

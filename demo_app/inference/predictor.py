@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Generator, List, Optional, Sequence, Tuple
 
 import torch
 
 from ..tasks import Task, get_task
 from .batching import MicroBatcher, SharedSteps, Steps
+from .explaining import DEFAULT_STEPS, METHOD, ExplanationJob, attribution_steps, check_steps, words_of
 
 
 class PredictionError(RuntimeError):
@@ -93,6 +94,21 @@ class Predictor:
             return self._predict_now(items)
         return self.batcher(items, timeout=timeout, visitor=visitor, rows=self.rows(items),
                             stepwise=background or self.task.pipeline.stepwise, gone=gone)
+
+    def explain(self, input: Any, target: Any = None, steps: int = DEFAULT_STEPS, *, visitor: str = "",
+                gone: Optional[Callable[[], bool]] = None, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Why the model answers ``input`` as it does (``explaining.py``): the answer (the task's
+        dict), and each word's attribution towards ``target`` (None: the answer given; a class,
+        an entity's or a candidate answer's index), by integrated gradients over ``steps``
+        points, priced and scheduled as that many rows."""
+        if self.backend != "torch":
+            raise ValueError("explanations need the PyTorch model (gradients): load it with backend='torch' "
+                             "(--backend torch)")
+        item = self.task.inputs.check_inputs([input])[0]
+        job = ExplanationJob(item, target, check_steps(steps))
+        if self.batcher is None:
+            return run_to_end(self._explain_steps(job))  # type: ignore[arg-type]
+        return self.batcher([job], timeout=timeout, visitor=visitor, rows=job.steps + 1, stepwise=True, gone=gone)[0]
 
     def stream(self, inputs: Sequence, *, visitor: str = "", gone: Optional[Callable[[], bool]] = None):
         """The task's progress events (generation: ``{"item": i, "text": piece}``) as they are
@@ -177,6 +193,9 @@ class Predictor:
     def _predict_steps(self, items: List, stepwise: bool = True) -> Steps:
         """The results for ``items``, yielding after every forward pass (``_rows_per_step``),
         so that other work can run in between."""
+        if items and isinstance(items[0], ExplanationJob):
+            explanation = yield from self._explain_steps(items[0])
+            return [explanation]
         own = self.task.pipeline.steps(self, items)
         if own is not None:
             results: List[Any] = yield from own
@@ -193,6 +212,33 @@ class Predictor:
             for i, result in zip(group, self.task.pipeline.postprocess(batch, encoding, outputs, self.labels)):
                 results[i] = result
         return results
+
+    def _explain_steps(self, job: ExplanationJob) -> Generator[None, None, Dict[str, Any]]:
+        """The answer, then the explanation's forward and backward passes, a step at a time."""
+        result = self._predict_now([job.item])[0]
+        target = self.task.pipeline.explanation_target(self.tokenizer, job.item, result, self.labels, job.target,
+                                                       self.max_seq_length)
+        yield None
+        length = target.encoding["input_ids"].shape[1]
+        rows = max(1, self._rows_per_step(length) // 3)  # a backward pass costs about two forward ones
+        # the baseline keeps the tokens every input has ([CLS], [SEP]); [UNK] is a word, replaced
+        special = [getattr(self.tokenizer, name) for name in ("cls_token_id", "sep_token_id", "bos_token_id",
+                                                              "eos_token_id", "pad_token_id")]
+        special = [token for token in special if token is not None]
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        attributions, score, baseline = yield from attribution_steps(
+            self.model, target, job.steps, rows, self.device, special, pad)
+        fields = list(self.task.inputs.input_record(job.item).items())
+        return {
+            "answer": self.task.pipeline.to_dict(result),
+            "target": target.name,
+            "method": METHOD,
+            "steps": job.steps,
+            "score": round(score, 6),
+            "baseline_score": round(baseline, 6),
+            "convergence_delta": round(abs(sum(attributions) - (score - baseline)), 6),
+            "words": words_of(fields, target, attributions),
+        }
 
     def _groups(self, order: List[int], items: List) -> List[List[int]]:
         """``order`` cut into groups of at most ``batch_size`` rows (or one item of more)."""

@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Optional
 
 from .classification import DOCUMENT_CLASSIFICATION, Prediction
 from .contract import (
+    ExplanationTarget,
     Input,
     SkippedCorrection,
     StateDict,
@@ -138,7 +139,7 @@ def training_formats() -> Dict[str, Task]:
     return {task.data.training_format: task for task in TASKS.values() if task.data.training_format}
 
 
-__all__ = ["Input", "Prediction", "SkippedCorrection", "Task", "TaskCheckpoints", "TaskData", "TaskInputs",
-           "TaskPage", "TaskPipeline", "TASKS", "StateDict", "check_task", "DEFAULT_TASK", "FieldError", "FieldTooLong",
-           "FieldTypeError", "Recognised", "TaskMismatch", "check_text", "get_task", "recognise_task", "task_with_head",
-           "task_for_config", "training_formats"]
+__all__ = ["ExplanationTarget", "Input", "Prediction", "SkippedCorrection", "Task", "TaskCheckpoints", "TaskData",
+           "TaskInputs", "TaskPage", "TaskPipeline", "TASKS", "StateDict", "check_task", "DEFAULT_TASK", "FieldError",
+           "FieldTooLong", "FieldTypeError", "Recognised", "TaskMismatch", "check_text", "get_task", "recognise_task",
+           "task_with_head", "task_for_config", "training_formats"]

@@ -13,7 +13,18 @@ from typing import IO, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from .contract import DEMO_MODEL_DIR, Input, StateDict, Task, TaskCheckpoints, TaskData, TaskPage, TaskPipeline
+from .contract import (
+    DEMO_MODEL_DIR,
+    ExplanationTarget,
+    Input,
+    StateDict,
+    Task,
+    TaskCheckpoints,
+    TaskData,
+    TaskPage,
+    TaskPipeline,
+)
+from .fields import FieldError
 from .text import TextInputs
 
 DEFAULT_LABELS = ("부정 (negative)", "긍정 (positive)")
@@ -48,6 +59,21 @@ class SequencePipeline(TaskPipeline):
         return [Prediction(item, first_of(labels, row), dict(zip(labels, row)))
                 for item, row in zip(items, rows)]
 
+    explains = True
+
+    def explanation_target(self, tokenizer: Any, item: Any, result: Prediction, labels: Sequence[str],
+                           target: Any, max_seq_length: int) -> ExplanationTarget:
+        """The logit of the predicted class, or of ``target`` (an index or a label's name)."""
+        try:
+            label = result.label if target is None else label_named(target, labels)
+        except ValueError as error:
+            raise FieldError(f"target: {error}") from None
+        index = list(labels).index(label)
+        encoding = tokenizer(*[[field] for field in fields_of(item)], truncation=True, max_length=max_seq_length,
+                             return_offsets_mapping=True, return_tensors="pt")
+        return ExplanationTarget(dict(encoding), encoding.sequence_ids(0), label,
+                                 lambda outputs: outputs["logits"][:, index])
+
 
 class SequenceCheckpoints(TaskCheckpoints):
     model_class = "AutoModelForSequenceClassification"
@@ -70,17 +96,7 @@ class SequenceData(TaskData):
         return {"prediction": result["prediction"], "probability": best["probability"]}
 
     def gold_label(self, value: str, labels: Sequence[str]) -> Optional[str]:
-        """A class index (NSMC's 0 / 1) or a label's name: full ('긍정 (positive)'), Korean
-        ('긍정') or English ('positive', KLUE-NLI's 'entailment')."""
-        text = value.strip()
-        if text.isdigit() and int(text) < len(labels):
-            return labels[int(text)]
-        for label in labels:
-            names = {label, short_label(label), english_label(label)}
-            if text.casefold() in {name.casefold() for name in names}:
-                return label
-        raise ValueError(f"label {value!r} is none of this model's classes: 0-{len(labels) - 1} "
-                         f"or {', '.join(repr(label) for label in labels)}")
+        return label_named(value, labels)
 
 
 # -- document classification ------------------------------------------------------------------
@@ -171,6 +187,20 @@ DOCUMENT_CLASSIFICATION = Task("classification", DocumentInputs(), DocumentPipel
 
 def fields_of(item: Any) -> Input:
     return (item,) if isinstance(item, str) else tuple(item)
+
+
+def label_named(value: Any, labels: Sequence[str]) -> str:
+    """A class index (NSMC's 0 / 1) or a label's name: full ('긍정 (positive)'), Korean
+    ('긍정') or English ('positive', KLUE-NLI's 'entailment'); a ValueError naming the classes."""
+    text = str(value).strip()
+    if text.isdigit() and int(text) < len(labels):
+        return labels[int(text)]
+    for label in labels:
+        names = {label, short_label(label), english_label(label)}
+        if text.casefold() in {name.casefold() for name in names}:
+            return label
+    raise ValueError(f"label {value!r} is none of this model's classes: 0-{len(labels) - 1} "
+                     f"or {', '.join(repr(label) for label in labels)}")
 
 
 def first_of(labels: Sequence[str], probabilities: Sequence[float]) -> str:

@@ -89,6 +89,19 @@ class TaskInputs(ABC):
         return value
 
 
+@dataclasses.dataclass
+class ExplanationTarget:
+    """What an explanation reads and explains (``inference/explaining.py``): the model's inputs
+    for one input (one row, with ``offset_mapping``), which text field each token came from
+    (``sequence_ids``: 0, 1, or None for a special token), what is explained in words (a class,
+    an entity, an answer) and the score of the model's outputs explained, one per row."""
+
+    encoding: Dict[str, torch.Tensor]
+    sequence_ids: List[Optional[int]]
+    name: str
+    score: Callable[[Dict[str, torch.Tensor]], torch.Tensor]
+
+
 class TaskPipeline(ABC):
     """How the model runs, as a transformers pipeline: ``preprocess`` -> ``forward`` ->
     ``postprocess``, then ``to_dict``: the dict ratsnlp's ``inference_fn`` returned."""
@@ -97,6 +110,7 @@ class TaskPipeline(ABC):
     stepwise = False  # always run in steps (the large-request lane), e.g. generation's token by token
     convertible = True  # one forward pass, logits out (an encoder): OpenVINO can run it
     streams = False  # results can be streamed as they are made (POST /predict/stream)
+    explains = False  # answers are explained word by word (explanation_target, POST /explain)
 
     @abstractmethod
     def preprocess(self, tokenizer: Any, items: List[Any], max_seq_length: int) -> Any:
@@ -114,6 +128,15 @@ class TaskPipeline(ABC):
         after each step (a progress event for a stream, or None) and returns the results.
         None: the predictor's preprocess -> forward -> postprocess."""
         return None
+
+    def explanation_target(self, tokenizer: Any, item: Any, result: Any, labels: Sequence[str],
+                           target: Any, max_seq_length: int) -> ExplanationTarget:
+        """What explaining ``result`` (the task's own form) reads and explains; ``target`` (None:
+        the answer given) picks another class, entity, ... A FieldError for a target that is not
+        one of them; a task whose answers are not explained raises it too."""
+        from .fields import FieldError
+
+        raise FieldError("this task's answers have no word-by-word explanation")
 
     def shared_steps(self, predictor: Any) -> Optional[Any]:
         """For a task whose steps many requests can share (generation: one forward pass writes

@@ -19,6 +19,7 @@ import torch
 from .classification import has_pooler
 from .contract import (
     DEMO_MODEL_DIR,
+    ExplanationTarget,
     Input,
     SkippedCorrection,
     StateDict,
@@ -28,6 +29,7 @@ from .contract import (
     TaskPage,
     TaskPipeline,
 )
+from .fields import FieldError
 from .scoring import f1
 from .text import TextInputs
 
@@ -68,6 +70,35 @@ class NerPipeline(TaskPipeline):
                                "probability": top_probs[row, position].item(), "start": start, "end": end})
             results.append({"sentence": sentence, "pieces": pieces, "entities": entities_of(sentence, pieces)})
         return results
+
+    explains = True
+
+    def explanation_target(self, tokenizer: Any, item: str, result: dict, labels: Sequence[str],
+                           target: Any, max_seq_length: int) -> ExplanationTarget:
+        """One entity (``target``: its index in ``entities``, the first by default): the sum of
+        its word pieces' logits for the tags they were given."""
+        entities = result["entities"]
+        if not entities:
+            raise FieldError("no entity was found in this sentence: there is nothing to explain")
+        if target is None:
+            target = 0
+        if isinstance(target, bool) or not isinstance(target, (int, str)) or not str(target).isdigit() \
+                or int(target) >= len(entities):
+            raise FieldError(f"target must be an entity's index, 0 to {len(entities) - 1}, got {target!r}")
+        entity = entities[int(target)]
+        encoding = self.preprocess(tokenizer, [item], max_seq_length)
+        tagged = {(piece["start"], piece["end"]): list(labels).index(piece["tag"]) for piece in result["pieces"]}
+        chosen = [(position, tagged[(start, end)])
+                  for position, (start, end) in enumerate(encoding["offset_mapping"][0].tolist())
+                  if not encoding["special_tokens_mask"][0, position] and entity["start"] <= start < entity["end"]
+                  and (start, end) in tagged]
+
+        def score(outputs: Dict[str, torch.Tensor]) -> torch.Tensor:
+            return sum(outputs["logits"][:, position, tag] for position, tag in chosen)  # type: ignore[return-value]
+
+        inputs = {name: encoding[name] for name in ("input_ids", "token_type_ids", "attention_mask", "offset_mapping")
+                  if name in encoding}
+        return ExplanationTarget(inputs, encoding.sequence_ids(0), f'{entity["text"]} ({entity["label"]})', score)
 
     def to_dict(self, result: dict) -> Dict[str, Any]:
         """The book's keys, ``sentence`` and ``result`` (``[{token, predicted_tag, top_prob}]``

@@ -20,6 +20,7 @@ import torch
 
 from .contract import (
     DEMO_MODEL_DIR,
+    ExplanationTarget,
     SkippedCorrection,
     StateDict,
     Task,
@@ -28,6 +29,7 @@ from .contract import (
     TaskPage,
     TaskPipeline,
 )
+from .fields import FieldError
 from .scoring import f1
 from .text import TextInputs
 
@@ -87,6 +89,36 @@ class QaPipeline(TaskPipeline):
                     unique.append({**span, "text": context[span["start"]:span["end"]]})
             results.append({"question": question, "context": context, "spans": unique[:CANDIDATES]})
         return results
+
+    explains = True
+
+    def explanation_target(self, tokenizer: Any, item: Tuple[str, str], result: dict, labels: Sequence[str],
+                           target: Any, max_seq_length: int) -> ExplanationTarget:
+        encoding: Any
+        """The answer (``target``: its index among the candidates, the best by default): its
+        start token's start logit plus its end token's end logit, in the window that holds it."""
+        spans = result["spans"]
+        if not spans:
+            raise FieldError("the model found no answer in this context: there is nothing to explain")
+        if target is None:
+            target = 0
+        if isinstance(target, bool) or not isinstance(target, (int, str)) or not str(target).isdigit() \
+                or int(target) >= len(spans):
+            raise FieldError(f"target must be a candidate answer's index, 0 to {len(spans) - 1}, got {target!r}")
+        span = spans[int(target)]
+        encoding = self.preprocess(tokenizer, [item], max_seq_length)
+        for window in range(encoding["input_ids"].shape[0]):
+            sequence_ids = encoding.sequence_ids(window)
+            offsets = encoding["offset_mapping"][window].tolist()
+            starts = [i for i, (a, b) in enumerate(offsets) if sequence_ids[i] == 1 and a <= span["start"] < b]
+            ends = [i for i, (a, b) in enumerate(offsets) if sequence_ids[i] == 1 and a < span["end"] <= b]
+            if starts and ends:
+                start, end = starts[0], ends[0]
+                inputs: Dict[str, torch.Tensor] = {name: encoding[name][window:window + 1]
+                          for name in ("input_ids", "token_type_ids", "attention_mask", "offset_mapping") if name in encoding}
+                return ExplanationTarget(inputs, sequence_ids, f'answer: {span["text"]}', lambda outputs: (
+                    outputs["start_logits"][:, start] + outputs["end_logits"][:, end]))
+        raise FieldError("the answer lies in no single window of the context: it cannot be explained")
 
     def to_dict(self, result: dict) -> Dict[str, Any]:
         """The book's keys, ``question``, ``context`` and ``answer``, plus ``start``/``end``

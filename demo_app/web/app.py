@@ -17,6 +17,7 @@ from typing import Optional
 from flask import Flask
 
 from .errors import register_error_handlers
+from .explain import explain_routes
 from .files import file_routes
 from .guards import guards_for, install_guards
 from .history import history_routes
@@ -52,6 +53,8 @@ def create_app(model, **options) -> Flask:
         app.register_blueprint(stream_routes)
     if state.history is not None:
         app.register_blueprint(history_routes)
+    if state.task.pipeline.explains and state.predictor is not None:
+        app.register_blueprint(explain_routes)
     routes = app.config["DEMO_APP_ROUTES"] = read_marks(app)
     install_guards(app, guards_for(state, routes))
     register_error_handlers(app)
