@@ -17,8 +17,8 @@ from demo_app import DeployArguments, create_app, load_predictor, serve
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "ratsnlp-1.0.53"
 DEMO = ROOT / "demo_app" / "demo_model"
-BOOK = {name: [json.loads(line) for line in (FIXTURE / f"tutorial_outputs{suffix}.jsonl").read_text("utf-8").splitlines()]
-        for name, suffix in (("doccls", ""), ("paircls", "_paircls"), ("ner", "_ner"), ("qa", "_qa"))}
+BOOK = {name: [json.loads(line) for line in (FIXTURE / f"tutorial_outputs{suffix}.jsonl").read_text("utf-8").split("\n")
+              if line] for name, suffix in (("doccls", ""), ("paircls", "_paircls"), ("ner", "_ner"), ("qa", "_qa"))}
 SETUP = {  # the fixture's folder: (pretrained, max_seq_length, the fields of one input)
     "doccls": (PRETRAINED_DIR, 128, ("sentence",)),
     "paircls": (DEMO / "pretrained-paircls", 128, ("premise", "hypothesis")),
@@ -66,7 +66,8 @@ def test_attributions_add_up_to_the_scores_change_on_the_books_inputs(book_model
         for word in explanation["words"]:  # the words as typed, at their offsets
             assert texts[word["field"]][word["start"]:word["end"]] == word["text"]
         assert [word["text"] for word in explanation["words"]] == " ".join(texts.values()).split()
-        assert explanation["method"] == "integrated gradients" and explanation["steps"] == 20
+        assert explanation["method"] == "integrated gradients"
+        assert explanation["steps"] == 20
         explained += 1
     assert explained >= len(BOOK[name]) // 2
 
@@ -127,10 +128,11 @@ def test_the_cli_explains_and_says_what_goes_with_what():
     explained = run_cli("predict", "--explain", "--target", "부정", "이 영화 정말 재밌어요")
     assert explained.returncode == 0, explained.stderr
     result = json.loads(explained.stdout)
-    assert result["target"] == "부정 (negative)" and [word["text"] for word in result["words"]] == \
-        ["이", "영화", "정말", "재밌어요"]
+    assert result["target"] == "부정 (negative)"
+    assert [word["text"] for word in result["words"]] == ["이", "영화", "정말", "재밌어요"]
     alone = run_cli("predict", "--steps", "10", "좋아요")
-    assert alone.returncode == 1 and "--target and --steps go with --explain" in alone.stderr
+    assert alone.returncode == 1
+    assert "--target and --steps go with --explain" in alone.stderr
 
 
 def test_tasks_without_explanations_have_no_explain_route():
