@@ -40,6 +40,7 @@
     history.prepend(entry);
     while (history.children.length > HISTORY_SIZE) history.lastElementChild.remove();
     offerFlag(data);
+    if (DemoApp.offerWhy) DemoApp.offerWhy(data, askedFields);
   }
 
   // "틀렸어요 (wrong?)": with the history on, a visitor can mark the last result wrong and give
@@ -266,6 +267,8 @@
     });
   }
 
+  let askedFields = null;  // what the last result answered: "why?" explains it (static/explain.js)
+
   async function run() {
     errorBox.hidden = true;
     const fields = readForm();
@@ -277,6 +280,7 @@
     try {
       const data = streams ? await stream(fields) : await classify(fields);
       if (data === null) return;
+      askedFields = fields;
       if (fileName !== null) data.image = fileName;  // shown as the input, as text
       render(data);
       statusLine.textContent = "";

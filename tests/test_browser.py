@@ -160,3 +160,60 @@ def test_long_qa_examples_fit_their_buttons_on_a_phone(browser, artifacts_dir):
             page.screenshot(path=str(artifacts_dir / "page-qa-phone.png"), full_page=True)
         finally:
             context.close()
+
+
+def explain_on_page(page):
+    page.click("#why-open")
+    page.wait_for_function("() => !document.getElementById('why-words').hidden && "
+                           "!document.getElementById('why-open').disabled")
+    return page.eval_on_selector_all(".why-word[title]", "spans => spans.map(s => [s.textContent, s.className, s.title])")
+
+
+def test_why_tints_the_words_typed_by_their_attribution(page, demo_classifier, artifacts_dir):
+    """"왜? (why?)" under a result: each word typed, tinted blue towards the answer and orange
+    against it (the strongest the darkest), its number on tap; another class can be chosen."""
+    classify(page, "이 영화 정말 재밌어요")
+    assert page.is_visible("#why-open")
+    assert page.input_value("#why-target") == "긍정 (positive)"
+    words = explain_on_page(page)
+    expected = demo_classifier.explain("이 영화 정말 재밌어요")["words"]
+    assert [text for text, _, _ in words] == [word["text"] for word in expected]
+    for (text, classes, title), word in zip(words, expected):
+        assert float(title) == pytest.approx(word["attribution"], abs=1e-3)
+        assert ("why-for-" in classes) == (word["attribution"] > 0 and "why-against-" not in classes)
+    strongest = max(expected, key=lambda word: abs(word["attribution"]))
+    assert dict((text, classes) for text, classes, _ in words)[strongest["text"]].endswith("-4")
+    page.click(".why-word >> nth=3")
+    assert page.text_content("#why-detail").startswith(words[3][0] + ": ")
+    assert page.is_visible("#why-legend")
+    page.screenshot(path=str(artifacts_dir / "page-why-desktop.png"), full_page=True)
+    page.select_option("#why-target", "부정 (negative)")
+    against = dict((text, classes) for text, classes, _ in explain_on_page(page))
+    assert "why-against" in against["재밌어요"]
+
+
+@pytest.mark.parametrize("payload", XSS_PAYLOADS[:2])
+def test_why_inserts_the_words_as_text(page, payload):
+    classify(page, payload)
+    explain_on_page(page)
+    assert page.evaluate("window.__xss") is None
+    assert page.eval_on_selector_all("#why img, #why script, #why svg", "nodes => nodes.length") == 0
+    assert "".join(page.eval_on_selector_all(".why-word[title]", "spans => spans.map(s => s.textContent)")) == \
+        "".join(payload.split())
+
+
+def test_why_holds_at_phone_width(browser, live_server, artifacts_dir):
+    context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True,
+                                  has_touch=True, device_scale_factor=2)
+    page = context.new_page()
+    try:
+        page.goto(live_server.url + "/")
+        classify(page, "스토리가 너무 지루했어요 배우들 연기는 좋았지만 " * 3)
+        explain_on_page(page)
+        widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert widths[0] <= widths[1], f"horizontal scroll at phone width: {widths}"
+        page.tap(".why-word >> nth=1")
+        assert page.text_content("#why-detail").startswith("너무: ")
+        page.screenshot(path=str(artifacts_dir / "page-why-phone.png"), full_page=True)
+    finally:
+        context.close()
