@@ -166,7 +166,8 @@ def explain_on_page(page):
     page.click("#why-open")
     page.wait_for_function("() => !document.getElementById('why-words').hidden && "
                            "!document.getElementById('why-open').disabled")
-    return page.eval_on_selector_all(".why-word[title]", "spans => spans.map(s => [s.textContent, s.className, s.title])")
+    return page.eval_on_selector_all(".why-word[title]",
+                                     "spans => spans.map(s => [s.textContent, s.className, s.title])")
 
 
 def test_why_tints_the_words_typed_by_their_attribution(page, demo_classifier, artifacts_dir):
