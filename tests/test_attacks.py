@@ -161,6 +161,26 @@ def test_long_qa_contexts_are_priced_and_share_the_model_fairly(medium_qa):
         assert server.stop() == 0
 
 
+def test_explanations_are_priced_and_share_the_model_fairly(medium_qa):
+    """Explanations at the most steps (128 forward and backward passes each) of long contexts, from
+    four visitors behind one proxy: a short question waits less than one such explanation takes
+    (each is steps between other requests), the long contexts are read a window a step, and
+    what is too much is refused at once with a JSON 4xx or 503."""
+    server = Server({"model": medium_qa, "app": {"forwarded_hops": 1}})
+    try:
+        attackers = itertools.cycle([f"203.0.113.{n}" for n in range(1, 5)])
+        heavy = {"question": QUESTION, "context": LONG_CONTEXT[:3000], "steps": 128}
+        too_long = post_json(server, "/explain", {"question": QUESTION, "context": LONG_CONTEXT * 3})
+        assert too_long.status_code in (400, 413), too_long.text
+        siege = Siege(server, lambda: post_json(server, "/explain", heavy, visitor=next(attackers)),
+                      lambda: post_json(server, "/predict", {"question": QUESTION, "context": SHORT_CONTEXT},
+                                        visitor="198.51.100.9"),
+                      attackers=8, seconds=8).run()
+        siege.check()
+    finally:
+        assert server.stop() == 0
+
+
 def abandon_after(server, body: dict, seconds: float) -> None:
     """Send ``body`` to POST /predict on a raw socket and close it before the answer comes."""
     data = json.dumps(body, ensure_ascii=False).encode()

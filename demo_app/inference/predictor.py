@@ -108,7 +108,8 @@ class Predictor:
         job = ExplanationJob(item, target, check_steps(steps))
         if self.batcher is None:
             return run_to_end(self._explain_steps(job))  # type: ignore[arg-type]
-        return self.batcher([job], timeout=timeout, visitor=visitor, rows=job.steps + 1, stepwise=True, gone=gone)[0]
+        return self.batcher([job], timeout=timeout, visitor=visitor, rows=job.steps + self.rows([item]),
+                            stepwise=True, gone=gone)[0]
 
     def stream(self, inputs: Sequence, *, visitor: str = "", gone: Optional[Callable[[], bool]] = None):
         """The task's progress events (generation: ``{"item": i, "text": piece}``) as they are
@@ -213,9 +214,10 @@ class Predictor:
                 results[i] = result
         return results
 
-    def _explain_steps(self, job: ExplanationJob) -> Generator[None, None, Dict[str, Any]]:
-        """The answer, then the explanation's forward and backward passes, a step at a time."""
-        result = self._predict_now([job.item])[0]
+    def _explain_steps(self, job: ExplanationJob) -> Generator[object, None, Dict[str, Any]]:
+        """The answer (every window of a long context a step at a time, as ``predict`` reads it),
+        then the explanation's forward and backward passes, a step at a time."""
+        result = (yield from self._predict_steps([job.item]))[0]
         target = self.task.pipeline.explanation_target(self.tokenizer, job.item, result, self.labels, job.target,
                                                        self.max_seq_length)
         yield None

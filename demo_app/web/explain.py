@@ -18,7 +18,7 @@ from .errors import ApiError
 from .inputs import InputReader, json_body
 from .pages import model_trouble
 from .routes import costs_work
-from .state import current_visitor, demo_state
+from .state import check_cost, current_visitor, demo_state
 
 EXPLAIN_PATH = "/explain"
 EXPLAIN_OPTIONS = ("target", "steps")
@@ -40,6 +40,7 @@ def explain():
                            '"target" and "steps" if you like')
     options = {name: body.pop(name) for name in EXPLAIN_OPTIONS if name in body}
     item = state.inputs.from_object(body)
+    check_cost(predictor, [item], state.settings)  # the answer's own reading, refused before any work
     try:
         steps = check_steps(options.get("steps", DEFAULT_STEPS))
     except ValueError as error:
