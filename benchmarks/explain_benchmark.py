@@ -9,7 +9,7 @@
    how often the attributed words' removal drops it more. Faithful attributions point at the
    words the model's answer rests on, so removing them costs more than removing random ones.
 2. Cost, at kcbert-base's size (a Lightning checkpoint with random weights, PyTorch backend as
-   ``/explain`` runs it, default precision and fp32): one explanation (20 steps) of a review of
+   ``/explain`` runs it, default precision and fp32): one explanation (the default 12 steps) of a review of
    NSMC's length (4 to 9 held-out sentences joined), against one prediction of it; medians of
    ``--runs``.
 """
@@ -59,7 +59,7 @@ def cost_at_kcbert_size(runs: int) -> None:
     with tempfile.TemporaryDirectory(prefix="demo_app-explain-bench-") as work:
         print("writing a kcbert-base-sized Lightning checkpoint ...", flush=True)
         pretrained, checkpoint = make_kcbert_sized_checkpoint(Path(work))
-        print("| precision | one prediction, s | one explanation (20 steps), s | ratio |")
+        print("| precision | one prediction, s | one explanation (12 steps), s | ratio |")
         print("|---|---|---|---|")
         for precision in ("auto", "fp32"):
             predictor = load_predictor(DeployArguments(pretrained_model_name=str(pretrained), backend="torch",

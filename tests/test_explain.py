@@ -67,7 +67,7 @@ def test_attributions_add_up_to_the_scores_change_on_the_books_inputs(book_model
             assert texts[word["field"]][word["start"]:word["end"]] == word["text"]
         assert [word["text"] for word in explanation["words"]] == " ".join(texts.values()).split()
         assert explanation["method"] == "integrated gradients"
-        assert explanation["steps"] == 20
+        assert explanation["steps"] == (20 if name == "qa" else 12)
         explained += 1
     assert explained >= len(BOOK[name]) // 2
 

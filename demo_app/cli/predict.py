@@ -33,7 +33,7 @@ def add_parser(commands, model_flags: argparse.ArgumentParser) -> None:
     why.add_argument("--target", help="with --explain: the class to explain (a name or an index), or an "
                                       "entity's or candidate answer's index (default: the answer given)")
     why.add_argument("--steps", type=int, help="with --explain: integrated gradients' points, 2 to 128 "
-                                               "(default 20; more: a smaller convergence_delta, slower)")
+                                               "(default 12, QA 20; more: a smaller convergence_delta, slower)")
     data_file = predict.add_argument_group("a whole data file instead of INPUTs (see README: file formats)")
     data_file.add_argument("--input", metavar="FILE",
                            help="a .csv, .tsv (NSMC's ratings_test.txt), .jsonl or .json file with "

@@ -28,7 +28,6 @@ import torch
 
 from ..tasks import ExplanationTarget
 
-DEFAULT_STEPS = 20
 MAX_STEPS = 128
 METHOD = "integrated gradients"
 WORD = re.compile(r"\S+")
@@ -39,8 +38,8 @@ class ExplanationJob:
     """One explanation a visitor asked for: the input, its target and the number of steps."""
 
     item: Any
-    target: Any = None
-    steps: int = DEFAULT_STEPS
+    target: Any
+    steps: int
 
 
 def check_steps(steps: Any) -> int:
@@ -119,4 +118,4 @@ def _word_at(words: List[Dict[str, Any]], field: str, offset: int) -> Optional[D
     return None
 
 
-__all__ = ["DEFAULT_STEPS", "ExplanationJob", "MAX_STEPS", "METHOD", "attribution_steps", "check_steps", "words_of"]
+__all__ = ["ExplanationJob", "MAX_STEPS", "METHOD", "attribution_steps", "check_steps", "words_of"]

@@ -15,7 +15,7 @@ import torch
 
 from ..tasks import Task, get_task
 from .batching import MicroBatcher, SharedSteps, Steps
-from .explaining import DEFAULT_STEPS, METHOD, ExplanationJob, attribution_steps, check_steps, words_of
+from .explaining import METHOD, ExplanationJob, attribution_steps, check_steps, words_of
 
 
 class PredictionError(RuntimeError):
@@ -95,16 +95,17 @@ class Predictor:
         return self.batcher(items, timeout=timeout, visitor=visitor, rows=self.rows(items),
                             stepwise=background or self.task.pipeline.stepwise, gone=gone)
 
-    def explain(self, input: Any, target: Any = None, steps: int = DEFAULT_STEPS, *, visitor: str = "",
+    def explain(self, input: Any, target: Any = None, steps: Optional[int] = None, *, visitor: str = "",
                 gone: Optional[Callable[[], bool]] = None, timeout: Optional[float] = None) -> Dict[str, Any]:
         """Why the model answers ``input`` as it does (``explaining.py``): the answer (the task's
         dict), and each word's attribution towards ``target`` (None: the answer given; a class,
         an entity's or a candidate answer's index), by integrated gradients over ``steps``
-        points, priced and scheduled as that many rows."""
+        points (None: the task's ``explanation_steps``), priced and scheduled as that many rows."""
         if self.backend != "torch":
             raise ValueError("explanations need the PyTorch model (gradients): load it with backend='torch' "
                              "(--backend torch)")
         item = self.task.inputs.check_inputs([input])[0]
+        steps = self.task.pipeline.explanation_steps if steps is None else steps
         job = ExplanationJob(item, target, check_steps(steps))
         if self.batcher is None:
             return run_to_end(self._explain_steps(job))  # type: ignore[arg-type]

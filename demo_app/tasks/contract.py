@@ -111,6 +111,10 @@ class TaskPipeline(ABC):
     convertible = True  # one forward pass, logits out (an encoder): OpenVINO can run it
     streams = False  # results can be streamed as they are made (POST /predict/stream)
     explains = False  # answers are explained word by word (explanation_target, POST /explain)
+    # Integrated gradients' points by default: enough for the attributions to add up to the
+    # score's change within 5% on the ratsnlp-written fixtures, and a review explained at
+    # kcbert-base's size within a second on two cores (benchmarks/explain_benchmark.py)
+    explanation_steps = 12
 
     @abstractmethod
     def preprocess(self, tokenizer: Any, items: List[Any], max_seq_length: int) -> Any:

@@ -2,7 +2,7 @@
 
 The body is what ``POST /predict`` takes for one input, plus ``target`` (which class, entity or
 candidate answer to explain; the answer given by default) and ``steps`` (integrated gradients'
-points, 2 to 128; 20 by default). The answer is ``{answer, target, method, steps, score,
+points, 2 to 128; by default the task's: 12, 20 for QA). The answer is ``{answer, target, method, steps, score,
 baseline_score, convergence_delta, words: [{field, text, start, end, attribution}]}``. The work
 is priced as ``steps`` rows and waits its turn like any other request. Registered for the tasks
 whose answers are explained (classification, pairs, NER, QA).
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from ..inference.explaining import DEFAULT_STEPS, check_steps
+from ..inference.explaining import check_steps
 from ..tasks import FieldError
 from .errors import ApiError
 from .inputs import InputReader, json_body
@@ -42,7 +42,7 @@ def explain():
     item = state.inputs.from_object(body)
     check_cost(predictor, [item], state.settings)  # the answer's own reading, refused before any work
     try:
-        steps = check_steps(options.get("steps", DEFAULT_STEPS))
+        steps = check_steps(options.get("steps", predictor.task.pipeline.explanation_steps))
     except ValueError as error:
         raise ApiError(400, str(error)) from None
     visitor = current_visitor()
