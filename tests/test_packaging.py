@@ -33,6 +33,19 @@ def test_wheel_contains_the_page_and_the_demo_model(wheel):
     assert "demo_app/tasks/pair_classification.py" in names
 
 
+def test_the_wheel_carries_every_module_and_page_script(wheel):
+    """Every Python module of the source tree, in every subpackage (a new one must be listed in
+    pyproject.toml: demo_app.tasks.decoding once was not, and the installed app could not load
+    generation), and every page script and style."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    modules = {f"demo_app/{path.relative_to(ROOT / 'demo_app').as_posix()}"
+               for path in (ROOT / "demo_app").rglob("*.py") if "__pycache__" not in path.parts}
+    assert modules - names == set()
+    scripts = {f"demo_app/static/{path.relative_to(ROOT / 'static').as_posix()}"
+               for path in (ROOT / "static").rglob("*") if path.suffix in (".js", ".css")}
+    assert scripts - names == set()
+
+
 def test_the_wheel_carries_every_tasks_demo_model_and_page_parts(wheel):
     """What adding a task takes, checked for each: its demo model, its form and result partials
     and its renderer ship in the wheel."""
