@@ -17,20 +17,18 @@ MARKDOWN = TITLE + """
 
 `predictor.explain(...)`은 입력한 단어마다 답에 얼마나 기여했는지(integrated gradients)를 돌려줍니다. 양수는 답 쪽으로,
 음수는 반대쪽으로 밀었다는 뜻이고, 모두 더하면 점수의 변화(`score - baseline_score`)가 됩니다. 페이지의 **왜?** 버튼과
-`POST /explain`도 같습니다. PyTorch 모델에서 동작합니다(`backend="torch"`; GPU 런타임은 늘 PyTorch입니다).
+`POST /explain`도 같습니다. OpenVINO로 서빙하는 모델은 처음 설명할 때 체크포인트를 PyTorch 모델로 한 번 더 읽습니다.
 *`predictor.explain(...)` says how much each word typed pushed the model towards its answer (positive) or away
 from it (negative), by integrated gradients; they add up to the score's change from a baseline. The page's
-**why?** button and `POST /explain` give the same. It runs on the PyTorch model (`backend="torch"`).*"""
+**why?** button and `POST /explain` give the same. A model served through OpenVINO is read once more, as a
+PyTorch model, for the first explanation.*"""
 
-CODE = """explanation = predictor.explain({example}) if predictor.backend == "torch" else None
-if explanation is None:
-    print("explanations run on the PyTorch model: load it with DeployArguments(..., backend='torch')")
-else:
-    strongest = max(explanation["words"], key=lambda word: abs(word["attribution"]))
-    change = explanation["score"] - explanation["baseline_score"]
-    print("explained:", explanation["target"])
-    print("the word that counts most:", strongest["text"], "(for)" if strongest["attribution"] > 0 else "(against)")
-    print("the attributions add up to the change within 5%:", explanation["convergence_delta"] <= 0.05 * abs(change))"""
+CODE = """explanation = predictor.explain({example})  # target=...: another class, entity or answer
+strongest = max(explanation["words"], key=lambda word: abs(word["attribution"]))
+change = explanation["score"] - explanation["baseline_score"]
+print("explained:", explanation["target"])
+print("the word that counts most:", strongest["text"], "(for)" if strongest["attribution"] > 0 else "(against)")
+print("the attributions add up to the change within 5%:", explanation["convergence_delta"] <= 0.05 * abs(change))"""
 
 EXAMPLES = {
     "deploy_sentiment_demo_colab.ipynb": '"이 영화 정말 재밌어요"',

@@ -135,6 +135,24 @@ def test_the_cli_explains_and_says_what_goes_with_what():
     assert "--target and --steps go with --explain" in alone.stderr
 
 
+def test_a_model_served_through_openvino_is_explained_by_its_pytorch_weights(tmp_path):
+    """OpenVINO's compiled graph has no gradients: the first explanation reads the checkpoint
+    again as a PyTorch model (a cached conversion never read it), and explains as PyTorch does."""
+    arguments = dict(task="classification", precision="fp32", cache_dir=str(tmp_path))
+    torch_served = load_predictor(DeployArguments(backend="torch", **arguments), verbose=False)
+    load_predictor(DeployArguments(backend="openvino", **arguments), verbose=False)  # makes the conversion
+    cached = load_predictor(DeployArguments(backend="openvino", **arguments), verbose=False)
+    assert cached.backend == "openvino"
+    assert cached.explains
+    expected = torch_served.explain("이 영화 정말 재밌어요", "부정")
+    explained = cached.explain("이 영화 정말 재밌어요", "부정")
+    assert [word["attribution"] for word in explained["words"]] == \
+        pytest.approx([word["attribution"] for word in expected["words"]], abs=1e-5)
+    with serve(create_app(cached), port=0, quiet=True) as server:
+        assert 'id="why-open"' in requests.get(server.url + "/", timeout=30).text
+        assert requests.post(server.url + "/explain", json={"sentence": "좋아요"}, timeout=60).status_code == 200
+
+
 def test_tasks_without_explanations_have_no_explain_route():
     generation = load_predictor(DeployArguments(task="generation"), verbose=False)
     with serve(create_app(generation), port=0, quiet=True) as server:

@@ -77,10 +77,7 @@ def run(options: argparse.Namespace) -> int:
     if options.task:  # a wrong number of inputs or a misspelt setting fails before the model is loaded
         group_inputs(options.inputs, get_task(options.task).inputs.fields)
         _check_setting_names(settings, get_task(options.task))
-    arguments = deploy_arguments(options)
-    if options.explain and arguments.backend == "auto":
-        arguments.backend = "torch"  # gradients: OpenVINO's compiled model has none
-    predictor = load_predictor(arguments, batching=False)
+    predictor = load_predictor(deploy_arguments(options), batching=False)
     task = predictor.task
     if not options.task:  # recognised from the checkpoint: its settings are known only now
         _check_setting_names(settings, task)
@@ -112,10 +109,7 @@ def _predict_file(options: argparse.Namespace) -> int:
     if written and not (options.resume or options.overwrite):
         raise FileExistsError(f"{options.output} exists: add --resume to continue it, or --overwrite to "
                               "start it again")
-    arguments = deploy_arguments(options)
-    if options.explain and arguments.backend == "auto":
-        arguments.backend = "torch"  # gradients: OpenVINO's compiled model has none
-    predictor = load_predictor(arguments, batching=False)
+    predictor = load_predictor(deploy_arguments(options), batching=False)
     try:
         report = predict_file(predictor, options.input, options.output, on_bad_row=options.on_bad_row,
                               resume=options.resume, input_format=options.input_format,

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any, Dict, Generator, List, Optional, Sequence, Tuple
+import threading
+from typing import Any, Callable, Dict, Generator, List, Optional, Sequence, Tuple
 
 import numpy
 import torch
@@ -31,6 +32,23 @@ from ..tasks import ExplanationTarget
 MAX_STEPS = 128
 METHOD = "integrated gradients"
 WORD = re.compile(r"\S+")
+
+
+class GradientModel:
+    """The PyTorch model explanations differentiate: the one served, or, for a model served
+    through OpenVINO (its compiled graph has no gradients), one ``build()`` reads again from the
+    checkpoint when an explanation first asks for it (seconds, and its memory from then on)."""
+
+    def __init__(self, model: Any = None, build: Optional[Callable[[], Any]] = None) -> None:
+        self._model, self._build = model, build
+        self._lock = threading.Lock()
+
+    def get(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                assert self._build is not None
+                self._model = self._build()
+            return self._model
 
 
 @dataclasses.dataclass
@@ -118,4 +136,4 @@ def _word_at(words: List[Dict[str, Any]], field: str, offset: int) -> Optional[D
     return None
 
 
-__all__ = ["ExplanationJob", "MAX_STEPS", "METHOD", "attribution_steps", "check_steps", "words_of"]
+__all__ = ["ExplanationJob", "GradientModel", "MAX_STEPS", "METHOD", "attribution_steps", "check_steps", "words_of"]

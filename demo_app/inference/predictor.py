@@ -15,7 +15,7 @@ import torch
 
 from ..tasks import Task, get_task
 from .batching import MicroBatcher, SharedSteps, Steps
-from .explaining import METHOD, ExplanationJob, attribution_steps, check_steps, words_of
+from .explaining import METHOD, ExplanationJob, GradientModel, attribution_steps, check_steps, words_of
 
 
 class PredictionError(RuntimeError):
@@ -69,6 +69,8 @@ class Predictor:
         self.demo_model = demo_model  # a bundled demo model, not the student's
         self.warnings: List[str] = []  # what may be wrong with the model, shown with it
         self.seconds_per_row: Optional[float] = None  # measure_pace(): a full-length sequence's cost here
+        # what explain() differentiates; the loader gives an OpenVINO-served model one it reads again
+        self.gradients: Optional[GradientModel] = GradientModel(model) if self.backend == "torch" else None
         # generation: every visitor's text written a token a step, in one forward pass
         self.shared: Optional[SharedSteps] = self.task.pipeline.shared_steps(self) if batching else None
         self.batcher: Optional[MicroBatcher] = (
@@ -101,9 +103,10 @@ class Predictor:
         dict), and each word's attribution towards ``target`` (None: the answer given; a class,
         an entity's or a candidate answer's index), by integrated gradients over ``steps``
         points (None: the task's ``explanation_steps``), priced and scheduled as that many rows."""
-        if self.backend != "torch":
+        if self.gradients is None:
             raise ValueError("explanations need the PyTorch model (gradients): load it with backend='torch' "
                              "(--backend torch)")
+        self.gradients.get()  # read now, in the caller's thread, if it must be read from the checkpoint
         item = self.task.inputs.check_inputs([input])[0]
         steps = self.task.pipeline.explanation_steps if steps is None else steps
         job = ExplanationJob(item, target, check_steps(steps))
@@ -111,6 +114,11 @@ class Predictor:
             return run_to_end(self._explain_steps(job))  # type: ignore[arg-type]
         return self.batcher([job], timeout=timeout, visitor=visitor, rows=job.steps + self.rows([item]),
                             stepwise=True, gone=gone)[0]
+
+    @property
+    def explains(self) -> bool:
+        """Whether ``explain`` works: a task whose answers are explained, and a PyTorch model."""
+        return self.task.pipeline.explains and self.gradients is not None
 
     def stream(self, inputs: Sequence, *, visitor: str = "", gone: Optional[Callable[[], bool]] = None):
         """The task's progress events (generation: ``{"item": i, "text": piece}``) as they are
@@ -229,8 +237,9 @@ class Predictor:
                                                               "eos_token_id", "pad_token_id")]
         special = [token for token in special if token is not None]
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        assert self.gradients is not None  # explain() checked
         attributions, score, baseline = yield from attribution_steps(
-            self.model, target, job.steps, rows, self.device, special, pad)
+            self.gradients.get(), target, job.steps, rows, self.device, special, pad)
         fields = list(self.task.inputs.input_record(job.item).items())
         return {
             "answer": self.task.pipeline.to_dict(result),

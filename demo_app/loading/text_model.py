@@ -9,6 +9,8 @@ may run code from a model's files (``trust_remote_code=False``, never a prompt).
 
 from __future__ import annotations
 
+import copy
+import functools
 import time
 from pathlib import Path
 from typing import Any, Callable, List, Optional, Sequence, Tuple
@@ -16,7 +18,8 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 import torch
 
 from ..inference import Predictor
-from ..inference.precision import choose_precision
+from ..inference.explaining import GradientModel
+from ..inference.precision import apply_precision, choose_precision
 from ..tasks import Task, TaskMismatch, get_task, recognise_task
 from .arguments import DeployArguments
 from .checkpoint import CheckpointError, StateDict, check_tensors, read_checkpoint
@@ -65,6 +68,9 @@ def load_text_predictor(args: DeployArguments, task: Optional[Task], device: tor
                           max_seq_length=args.max_seq_length, precision=precision,
                           source=str(weights_path), demo_model=args.uses_demo_model, **predictor_options)
     predictor.warnings.extend(warnings)
+    if predictor.gradients is None and task.pipeline.explains:  # OpenVINO: explanations read the weights again
+        predictor.gradients = GradientModel(build=functools.partial(
+            _gradient_model, copy.deepcopy(config), weights_path, task, precision, device))
     smoke_test(predictor)
     counted = task.checkpoints.labelled and task.checkpoints.outputs_are_classes
     classes = f" with {config.num_labels} classes" if counted else ""
@@ -114,6 +120,16 @@ def _read_weights(args: DeployArguments, task: Optional[Task], weights_path: Pat
     task = task or get_task(None)
     check_head(checkpoint.state_dict, task)
     return checkpoint.state_dict, task, warnings
+
+
+def _gradient_model(config, weights_path: Path, task: Task, precision: str, device: torch.device) -> torch.nn.Module:
+    """The PyTorch model of a checkpoint served through OpenVINO, in the same precision, for
+    explanations (``GradientModel``)."""
+    state_dict = read_checkpoint(weights_path).state_dict
+    if task.checkpoints.labelled:
+        config.num_labels = number_of_classes(state_dict, task)
+    model = build_model(config, state_dict, task).eval()
+    return apply_precision(model, precision, device, task.checkpoints.heads_kept_in_fp32()).to(device).eval()
 
 
 def build_model(config, state_dict: StateDict, task: Optional[Task] = None) -> torch.nn.Module:

@@ -32,8 +32,8 @@ def explain():
     state = demo_state()
     predictor = state.predictor
     assert predictor is not None  # registered only for a predictor
-    if predictor.backend != "torch":
-        raise ApiError(501, f"explanations need the PyTorch model (gradients); this server runs {predictor.backend}: "
+    if not predictor.explains:
+        raise ApiError(501, "explanations need the PyTorch model (gradients), which this server cannot read: "
                             "serve with --backend torch")
     assert isinstance(state.inputs, InputReader)  # the explained tasks take text
     body = json_body(dict, f"POST {EXPLAIN_PATH} takes {state.inputs.object_usage.split(' or ')[0]} with "

@@ -125,6 +125,5 @@ def page_texts(state: DemoState) -> Dict[str, Any]:
         "form_settings": task.page.form_settings(),
         "warnings": list(predictor.warnings) if predictor is not None else [],
         "streams": task.pipeline.streams and predictor is not None,
-        # gradients: the PyTorch model (OpenVINO's compiled model has none)
-        "explains": task.pipeline.explains and predictor is not None and predictor.backend == "torch",
+        "explains": predictor is not None and predictor.explains,
     }
