@@ -1,5 +1,7 @@
 """The page in a real browser: Debian's chromium driven by Playwright, against a real server."""
 
+import contextlib
+
 import pytest
 from helpers import XSS_PAYLOADS
 
@@ -105,20 +107,27 @@ def test_content_security_policy_blocks_injected_inline_script(page):
     assert page.text_content("#result-label")
 
 
-def test_layout_holds_at_phone_width(browser, live_server, artifacts_dir):
+@contextlib.contextmanager
+def phone_page(browser, url):
+    """The page at ``url`` as a phone shows it: 360 px wide, touch, a 2x screen."""
     context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True,
                                   has_touch=True, device_scale_factor=2)
-    page = context.new_page()
     try:
-        page.goto(live_server.url + "/")
+        page = context.new_page()
+        page.goto(url)
+        yield page
+    finally:
+        context.close()
+
+
+def test_layout_holds_at_phone_width(browser, live_server, artifacts_dir):
+    with phone_page(browser, live_server.url + "/") as page:
         classify(page, "스토리가 너무 지루했어요 " * 3)
         widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
         assert widths[0] <= widths[1], f"horizontal scroll at phone width: {widths}"
         box = page.locator("#submit").bounding_box()
         assert box["width"] > 250  # a full-width, thumb-sized button
         page.screenshot(path=str(artifacts_dir / "page-phone.png"), full_page=True)
-    finally:
-        context.close()
 
 
 def test_a_request_that_never_answers_shows_a_timeout(browser, demo_classifier):
@@ -204,11 +213,7 @@ def test_why_inserts_the_words_as_text(page, payload):
 
 
 def test_why_holds_at_phone_width(browser, live_server, artifacts_dir):
-    context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True,
-                                  has_touch=True, device_scale_factor=2)
-    page = context.new_page()
-    try:
-        page.goto(live_server.url + "/")
+    with phone_page(browser, live_server.url + "/") as page:
         classify(page, "스토리가 너무 지루했어요 배우들 연기는 좋았지만 " * 3)
         explain_on_page(page)
         widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
@@ -216,5 +221,3 @@ def test_why_holds_at_phone_width(browser, live_server, artifacts_dir):
         page.tap(".why-word >> nth=1")
         assert page.text_content("#why-detail").startswith("너무: ")
         page.screenshot(path=str(artifacts_dir / "page-why-phone.png"), full_page=True)
-    finally:
-        context.close()

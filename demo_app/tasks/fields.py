@@ -11,7 +11,7 @@ A problem is a :class:`FieldError` (a ValueError) whose ``status`` is the HTTP s
 from __future__ import annotations
 
 import difflib
-from typing import Iterable, Optional, Sequence, Tuple
+from typing import Any, Iterable, Optional, Sequence, Tuple
 
 
 class FieldError(ValueError):
@@ -100,3 +100,16 @@ def checked_list(inputs: object, what: str, example: str) -> list:
     if not inputs:
         raise ValueError(f"predict() got an empty list; give at least one {what}")
     return list(inputs)
+
+
+def index_in(target: Any, choices: Sequence[Any], what: str, none: str) -> int:
+    """``target`` (None: the first) as an index into ``choices``; a FieldError saying ``none``
+    when there are none, or naming the range (``what``: "an entity's index")."""
+    if not choices:
+        raise FieldError(none)
+    if target is None:
+        return 0
+    if isinstance(target, bool) or not isinstance(target, (int, str)) or not str(target).isdigit() \
+            or int(target) >= len(choices):
+        raise FieldError(f"target must be {what}, 0 to {len(choices) - 1}, got {target!r}")
+    return int(target)

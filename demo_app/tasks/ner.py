@@ -29,7 +29,7 @@ from .contract import (
     TaskPage,
     TaskPipeline,
 )
-from .fields import FieldError
+from .fields import index_in
 from .scoring import f1
 from .text import TextInputs
 
@@ -78,14 +78,8 @@ class NerPipeline(TaskPipeline):
         """One entity (``target``: its index in ``entities``, the first by default): the sum of
         its word pieces' logits for the tags they were given."""
         entities = result["entities"]
-        if not entities:
-            raise FieldError("no entity was found in this sentence: there is nothing to explain")
-        if target is None:
-            target = 0
-        if isinstance(target, bool) or not isinstance(target, (int, str)) or not str(target).isdigit() \
-                or int(target) >= len(entities):
-            raise FieldError(f"target must be an entity's index, 0 to {len(entities) - 1}, got {target!r}")
-        entity = entities[int(target)]
+        entity = entities[index_in(target, entities, "an entity's index",
+                                   "no entity was found in this sentence: there is nothing to explain")]
         encoding = self.preprocess(tokenizer, [item], max_seq_length)
         tagged = {(piece["start"], piece["end"]): list(labels).index(piece["tag"]) for piece in result["pieces"]}
         chosen = [(position, tagged[(start, end)])

@@ -29,7 +29,7 @@ from .contract import (
     TaskPage,
     TaskPipeline,
 )
-from .fields import FieldError
+from .fields import FieldError, index_in
 from .scoring import f1
 from .text import TextInputs
 
@@ -99,14 +99,8 @@ class QaPipeline(TaskPipeline):
         """The answer (``target``: its index among the candidates, the best by default): its
         start token's start logit plus its end token's end logit, in the window that holds it."""
         spans = result["spans"]
-        if not spans:
-            raise FieldError("the model found no answer in this context: there is nothing to explain")
-        if target is None:
-            target = 0
-        if isinstance(target, bool) or not isinstance(target, (int, str)) or not str(target).isdigit() \
-                or int(target) >= len(spans):
-            raise FieldError(f"target must be a candidate answer's index, 0 to {len(spans) - 1}, got {target!r}")
-        span = spans[int(target)]
+        span = spans[index_in(target, spans, "a candidate answer's index",
+                              "the model found no answer in this context: there is nothing to explain")]
         encoding = self.preprocess(tokenizer, [item], max_seq_length)
         for window in range(encoding["input_ids"].shape[0]):
             sequence_ids = encoding.sequence_ids(window)
