@@ -3,7 +3,7 @@
 A host configures an app through environment variables (a Space's "Variables and secrets",
 Heroku's config vars, a Dockerfile's ``ENV``); a secret set there stays out of ``ps``, where a
 command line's arguments are shown to every user of the machine. Each variable is listed once
-here, with what it means (the README's settings table says the same), and a value that cannot be
+here, with what it means (the docs' settings table, docs/deployment.md, says the same), and a value that cannot be
 read is an error that names its variable.
 """
 
@@ -127,7 +127,7 @@ def web_options(*, rate_limit: Optional[str] = None, cors_origins: Optional[list
 
 
 def settings_table() -> str:
-    """The settings as a Markdown table (the README's, and the exported app's README)."""
+    """The settings as a Markdown table (docs/deployment.md's, and the exported app's README)."""
     rows = ["| variable | what it sets | default |", "|---|---|---|"]
     rows += [f"| `{s.variable}` | {s.meaning} | {s.default} |" for s in SETTINGS.values()]
     return "\n".join(rows)

@@ -1,4 +1,4 @@
-"""Static checks of every notebook (nbval runs them; see the README's test command)."""
+"""Static checks of every notebook (nbval runs them; see the README's two commands and docs/setup.md)."""
 
 import ast
 import re

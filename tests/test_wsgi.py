@@ -124,10 +124,10 @@ def test_an_unsupported_history_url_is_refused_naming_what_is_supported(url, tmp
 
 
 @pytest.mark.logic
-def test_the_readme_shows_the_settings_table_the_code_reads():
+def test_the_docs_show_the_settings_table_the_code_reads():
     from demo_app.settings import settings_table
 
-    assert settings_table() in (ROOT / "README.md").read_text(encoding="utf-8")
+    assert settings_table() in (ROOT / "docs" / "deployment.md").read_text(encoding="utf-8")
 
 
 @pytest.mark.logic

@@ -26,7 +26,7 @@ def add_parser(commands, model_flags: argparse.ArgumentParser) -> None:
                          help="a task's setting for the INPUTs, e.g. generation's --set top_k=1 "
                               "--set max_length=40 (repeatable; in a data file, columns of those names "
                               "set them per row)")
-    why = predict.add_argument_group("explanations (see README: why did the model say that?)")
+    why = predict.add_argument_group("explanations (see docs/explanations.md)")
     why.add_argument("--explain", action="store_true",
                      help="for each INPUT, print why: each word's attribution to the answer (integrated "
                           "gradients; runs the PyTorch model)")
@@ -34,7 +34,7 @@ def add_parser(commands, model_flags: argparse.ArgumentParser) -> None:
                                       "entity's or candidate answer's index (default: the answer given)")
     why.add_argument("--steps", type=int, help="with --explain: integrated gradients' points, 2 to 128 "
                                                "(default 12, QA 20; more: a smaller convergence_delta, slower)")
-    data_file = predict.add_argument_group("a whole data file instead of INPUTs (see README: file formats)")
+    data_file = predict.add_argument_group("a whole data file instead of INPUTs (see docs/files.md: file formats)")
     data_file.add_argument("--input", metavar="FILE",
                            help="a .csv, .tsv (NSMC's ratings_test.txt), .jsonl or .json file with "
                                 "the task's columns (sentence or document; premise, hypothesis; "

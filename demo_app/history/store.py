@@ -5,7 +5,7 @@ a PostgreSQL database that several servers share.
     app = create_app(predictor, history="postgresql://user:password@host/demo")   # replicas share it
     python -m demo_app history demo.sqlite --flagged --format nsmc > corrections.txt   (exports.py)
 
-One row per prediction (the ``predictions`` table, README: "History"): when, which task and
+One row per prediction (the ``predictions`` table, docs/history.md): when, which task and
 model (checkpoint file name and SHA-256), the inputs and outputs as JSON, the latency, where it
 came from (``page``, ``api`` or ``file``) and a salted hash of the visitor's address, never the
 address itself. A visitor who thinks a result is wrong marks it and gives the right label; that

@@ -1,5 +1,5 @@
 """Whole data files over HTTP: ``POST /predict/file``, ``GET``/``DELETE /jobs/<id>``,
-``GET /jobs/<id>/results.csv`` (README: "Files").
+``GET /jobs/<id>/results.csv`` (docs/files.md).
 
 An upload (multipart, field ``file``) is saved to a temporary file, its size and row count are
 checked against the limits (413), its header against the task's columns (400), and a job
@@ -111,7 +111,7 @@ def _check_upload(path: Path, name: str, input_format: str, jobs: Jobs, settings
     rows = count_lines(path) - (1 if input_format in ("csv", "tsv") else 0)  # the header
     if rows > settings.max_file_rows:
         raise ApiError(413, f"{name} has about {rows} rows; the limit is {settings.max_file_rows} "
-                            "(max_file_rows); split it or use the command line (README: Files)")
+                            "(max_file_rows); split it or use the command line (docs/files.md)")
     if not CHECKING.acquire(timeout=settings.request_timeout_s):
         raise ApiError(503, "other uploads are being read; try again shortly", {"Retry-After": "5"})
     try:
@@ -125,7 +125,7 @@ def _check_upload(path: Path, name: str, input_format: str, jobs: Jobs, settings
         CHECKING.release()
     if rows > settings.max_file_rows:
         raise ApiError(413, f"{name} has over {settings.max_file_rows} rows (max_file_rows); "
-                            "split it or use the command line (README: Files)")
+                            "split it or use the command line (docs/files.md)")
     return rows
 
 

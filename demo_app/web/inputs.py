@@ -1,7 +1,7 @@
 """Reading a task's inputs from HTTP requests, with errors a visitor can act on.
 
 The web app takes each task's fields (``sentence``; ``premise`` and ``hypothesis``; ...) in the
-shapes the README's HTTP section lists: ratsnlp's ``POST /api`` body, a JSON object,
+shapes docs/http-api.md lists: ratsnlp's ``POST /api`` body, a JSON object,
 ``{"inputs": [...]}`` (``{"sentences": [...]}`` too, for one-sentence tasks) and query
 parameters; a task that takes files (images) takes multipart files or base64, each read by the
 task (``read_upload``). Every problem names the field and what to send instead: an

@@ -1,4 +1,4 @@
-"""The options of ``create_app``: limits and protections of the web app (README: "Limits")."""
+"""The options of ``create_app``: limits and protections of the web app (docs/http-api.md, "Limits")."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Optional, Sequence
 
 @dataclasses.dataclass
 class WebOptions:
-    """Limits and protections of the web app (all documented in the README).
+    """Limits and protections of the web app (all documented in docs/http-api.md).
 
     max_body_bytes: largest request body; larger -> 413. None: the task's (64 KiB; 256 KiB for
         QA, whose context is a passage).
