@@ -1,0 +1,100 @@
+"""Pictures that stay true (``docs/pictures/``, shown in ``docs/pictures.md``): every task's page
+after a real prediction by its bundled demo model, on a laptop and on a phone, taken here by
+chromium. Each picture is recorded in ``docs/pictures/pictures.json`` with a hash of the page's
+structure (the visible elements' tags, ids and classes, not their text), so a page whose
+structure changed fails here until its pictures are taken again:
+
+    DEMO_APP_WRITE_PICTURES=1 .venv/bin/python -m pytest tests/test_doc_pictures.py
+"""
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from test_image_classification import encoded, shape
+
+from demo_app import DeployArguments, create_app, load_predictor, serve
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+PICTURES = ROOT / "docs" / "pictures"
+RECORD = PICTURES / "pictures.json"
+WRITE = os.environ.get("DEMO_APP_WRITE_PICTURES") == "1"
+TASKS = ("classification", "pair-classification", "ner", "qa", "generation", "image-classification")
+SCREENS = {
+    "laptop": {"viewport": {"width": 1024, "height": 800}},
+    "phone": {"viewport": {"width": 360, "height": 740}, "is_mobile": True, "has_touch": True,
+              "device_scale_factor": 2},
+}
+# The page's structure: every element not hidden, as its depth, tag, id and classes.
+STRUCTURE = """() => {
+  const lines = [];
+  const walk = (node, depth) => {
+    for (const child of node.children) {
+      if (child.hidden || child.tagName === "SCRIPT") continue;
+      lines.push(depth + " " + child.tagName + "#" + child.id + "." + Array.from(child.classList).sort().join("."));
+      walk(child, depth + 1);
+    }
+  };
+  walk(document.body, 0);
+  return lines.join("\\n");
+}"""
+
+
+@pytest.fixture(scope="module")
+def servers():
+    handles = {task: serve(create_app(load_predictor(DeployArguments(task=task), verbose=False)), port=0, quiet=True)
+               for task in TASKS}
+    yield handles
+    for handle in handles.values():
+        handle.stop()
+
+
+def predict_on(page, task):
+    """A real prediction on the page: its first example, or a picture for the image page."""
+    if task == "image-classification":
+        page.set_input_files("#image", files=[{"name": "cross.png", "mimeType": "image/png",
+                                               "buffer": encoded(shape("cross"), "PNG")}])
+        page.wait_for_function("() => !document.getElementById('preview').hidden")
+        page.click("#submit")
+    else:
+        page.click(".example >> nth=0")
+    page.wait_for_function("() => !document.getElementById('result').hidden && "
+                           "!document.getElementById('submit').disabled")
+
+
+@pytest.mark.parametrize("screen", SCREENS)
+@pytest.mark.parametrize("task", TASKS)
+def test_the_docs_picture_of_each_page_is_current(browser, servers, artifacts_dir, task, screen):
+    context = browser.new_context(locale="ko-KR", **SCREENS[screen])
+    try:
+        page = context.new_page()
+        page.goto(servers[task].url + "/")
+        predict_on(page, task)
+        page.wait_for_timeout(400)  # the bars' width transition
+        structure = hashlib.sha256(page.evaluate(STRUCTURE).encode()).hexdigest()[:16]
+        name = f"{task}-{screen}.png"
+        page.screenshot(path=str(artifacts_dir / name), full_page=True)
+    finally:
+        context.close()
+    record = json.loads(RECORD.read_text(encoding="utf-8")) if RECORD.is_file() else {}
+    if WRITE:
+        PICTURES.mkdir(exist_ok=True)
+        shutil.copy(artifacts_dir / name, PICTURES / name)
+        record[name] = structure
+        RECORD.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    assert (PICTURES / name).is_file(), f"no picture {name}: take them with DEMO_APP_WRITE_PICTURES=1"
+    assert record.get(name) == structure, (
+        f"the {task} page changed since docs/pictures/{name} was taken: take the pictures again with "
+        "DEMO_APP_WRITE_PICTURES=1 .venv/bin/python -m pytest tests/test_doc_pictures.py")
+
+
+def test_the_docs_show_every_picture():
+    page = (ROOT / "docs" / "pictures.md").read_text(encoding="utf-8")
+    for task in TASKS:
+        for screen in SCREENS:
+            assert f"pictures/{task}-{screen}.png" in page
