@@ -126,6 +126,25 @@ def test_a_class_writing_at_once_gets_each_text_as_it_would_alone(book_model):
     assert max(rows) >= 8, rows  # written together: forward passes of many rows
 
 
+@pytest.mark.parametrize("beams", [2, 3, 4])
+def test_beam_search_a_token_a_step_is_generates(book_model, beams):
+    """Beam search written as rows of the shared steps gives transformers' own ``generate``'s
+    text, token for token: its scorer's rules (finished hypotheses scored per new token, done when
+    no beam can beat the worst kept one), on the ratsnlp-written checkpoint."""
+    import torch
+
+    inference_fn = make_inference_fn(book_model)
+    for prompt in ("부정", "긍정 아 정말", "부정 스토리가"):
+        ids = book_model.tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
+        eos = book_model.tokenizer.eos_token_id
+        with torch.inference_mode():
+            expected = book_model.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=12,
+                                                 num_beams=beams, do_sample=False, min_length=10,
+                                                 pad_token_id=eos, eos_token_id=eos)
+        written = inference_fn(prompt, num_beams=beams, do_sample=False, max_new_tokens=12)
+        assert written["result"] == book_model.tokenizer.decode(expected[0]), (prompt, beams)
+
+
 def write(decoder, texts, group="", steps=None):
     """Adds ``texts`` ((prompt, settings) each, one owner per text) and steps until all are
     written; their results in order. ``steps`` (a list) gets the rows held after each step."""
