@@ -199,6 +199,27 @@ def test_a_visitor_under_a_fair_share_joins_at_once(demo):
     assert [results[("long", index)][0]["result"] for index in range(4)] == alone[:2] * 2
 
 
+@pytest.mark.parametrize("prompt", ["부정", "긍정 아 정말"])
+def test_a_beam_search_that_steps_aside_rejoins_where_it_was(demo, prompt):
+    """Beam searches step aside for a visitor under a fair share and rejoin with their beams read
+    whole, each beam's cache continuing the beam it chose (reordered as it rejoins): the text is
+    the one written alone."""
+    settings = {"num_beams": 3, "do_sample": False, "max_new_tokens": 30, "min_length": 30}
+    alone = write(BatchedDecoder(demo.model, demo.tokenizer, demo.device), [(prompt, settings)])[0]
+    decoder = BatchedDecoder(demo.model, demo.tokenizer, demo.device, max_rows=6)
+    for index in range(2):
+        decoder.add(("long", index), [Prompt(prompt, check_settings(settings))], group="203.0.113.1")
+    for _ in range(5):
+        decoder.step()
+    decoder.add("short", [Prompt("긍정", check_settings({"max_new_tokens": 3}))], group="198.51.100.9")
+    results, stepped_aside = {}, False
+    while decoder.busy:
+        results.update(decoder.step().finished)
+        stepped_aside = stepped_aside or any(entry[0] in (("long", 0), ("long", 1)) for entry in decoder.pending)
+    assert stepped_aside
+    assert [results[("long", index)][0]["result"] for index in range(2)] == [alone, alone]
+
+
 def test_the_books_post_api_body_with_strings_gives_the_books_text(book_model):
     """The book's page sends every setting as a string, "" for an empty field."""
     with serve(create_app(book_model), port=0, quiet=True) as server:

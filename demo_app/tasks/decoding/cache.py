@@ -82,10 +82,14 @@ class CacheRows:
         self.layers = layers_of(cache)
         self.lengths = [length + 1 for length in self.lengths]
 
-    def add(self, cache: Any, length: int, copies: int = 1) -> None:
+    def add(self, cache: Any, length: int, copies: int = 1, order: Optional[Sequence[int]] = None) -> None:
         """Append rows just read (a model's cache of rows of ``length`` columns each), each
-        ``copies`` times (a beam search's beams start alike)."""
+        ``copies`` times (a beam search's beams start alike), or taken in ``order`` (a beam
+        search that reordered its beams as it read them)."""
         layers = layers_of(cache)
+        if order is not None and list(order) != list(range(len(order))):
+            index = torch.tensor(list(order), device=layers[0][0].device)
+            layers = [(keys.index_select(0, index), values.index_select(0, index)) for keys, values in layers]
         if copies > 1:
             layers = [(keys.expand(copies, -1, -1, -1), values.expand(copies, -1, -1, -1)) for keys, values in layers]
         rows = layers[0][0].shape[0]

@@ -161,12 +161,15 @@ class BatchedDecoder:
             outputs = self.model(input_ids=torch.tensor(context, device=self.device), use_cache=True)
             scores = outputs.logits[:, -1, :].float()
             copies = stream.rows // len(context)
-            stream.choose(scores.expand(stream.rows, -1) if copies > 1 else scores)
+            continued = stream.choose(scores.expand(stream.rows, -1) if copies > 1 else scores)
             self._report(entry, outcome)
             if stream.done:
                 self._settle(entry, outcome)
                 continue
-            self.cache.add(outputs[self.cache_name], len(context[0]), copies=copies)
+            # a beam search that stepped aside rejoins with its beams read whole: they continue
+            # from the rows its step chose; read once at first, they are alike
+            order = None if copies > 1 else continued
+            self.cache.add(outputs[self.cache_name], len(context[0]), copies=copies, order=order)
             self.running.append(entry)
 
     def _group(self, entry: Entry) -> str:
