@@ -76,11 +76,16 @@ def test_the_docs_picture_of_each_page_is_current(browser, servers, artifacts_di
         page.goto(servers[task].url + "/")
         predict_on(page, task)
         page.wait_for_timeout(400)  # the bars' width transition
-        structure = hashlib.sha256(page.evaluate(STRUCTURE).encode()).hexdigest()[:16]
-        name = f"{task}-{screen}.png"
-        page.screenshot(path=str(artifacts_dir / name), full_page=True)
+        check_picture(page, artifacts_dir, f"{task}-{screen}.png")
     finally:
         context.close()
+
+
+def check_picture(page, artifacts_dir, name):
+    """Take ``name``'s picture of ``page``, and check (or, with DEMO_APP_WRITE_PICTURES=1, record)
+    its structure's hash."""
+    structure = hashlib.sha256(page.evaluate(STRUCTURE).encode()).hexdigest()[:16]
+    page.screenshot(path=str(artifacts_dir / name), full_page=True)
     record = json.loads(RECORD.read_text(encoding="utf-8")) if RECORD.is_file() else {}
     if WRITE:
         PICTURES.mkdir(exist_ok=True)
@@ -89,12 +94,42 @@ def test_the_docs_picture_of_each_page_is_current(browser, servers, artifacts_di
         RECORD.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     assert (PICTURES / name).is_file(), f"no picture {name}: take them with DEMO_APP_WRITE_PICTURES=1"
     assert record.get(name) == structure, (
-        f"the {task} page changed since docs/pictures/{name} was taken: take the pictures again with "
+        f"the page of docs/pictures/{name} changed since it was taken: take the pictures again with "
         "DEMO_APP_WRITE_PICTURES=1 .venv/bin/python -m pytest tests/test_doc_pictures.py")
+
+
+TEACHER = {"username": "teacher", "password": "correct-horse-battery"}
+
+
+@pytest.mark.parametrize("screen", SCREENS)
+def test_the_docs_pictures_of_a_file_and_the_history_are_current(browser, tmp_path, artifacts_dir, screen):
+    """A whole file predicted on the page, and the owner's history view of what visitors asked
+    (a fresh history each time, so that the pictures show the same rows)."""
+    predictor = load_predictor(DeployArguments(), verbose=False)
+    app = create_app(predictor, history=str(tmp_path / "history.sqlite"), sync_file_rows=200,
+                     auth=f"{TEACHER['username']}:{TEACHER['password']}")
+    with serve(app, port=0, quiet=True) as server:
+        context = browser.new_context(locale="ko-KR", http_credentials=TEACHER, **SCREENS[screen])
+        try:
+            page = context.new_page()
+            page.goto(server.url + "/")
+            reviews = "id\tdocument\tlabel\n1\t배우들 연기가 정말 좋았어요\t1\n2\t시간이 아까웠습니다\t0\n"
+            page.set_input_files("#file", files=[{"name": "reviews.tsv", "mimeType": "text/tab-separated-values",
+                                                  "buffer": reviews.encode()}])
+            page.click("#file-submit")
+            page.wait_for_function("() => document.querySelectorAll('#file-table tr').length === 3")
+            check_picture(page, artifacts_dir, f"file-{screen}.png")
+            page.click(".example >> nth=0")
+            page.wait_for_function("() => !document.getElementById('result').hidden && "
+                                   "!document.getElementById('submit').disabled")
+            page.goto(server.url + "/history")
+            check_picture(page, artifacts_dir, f"history-{screen}.png")
+        finally:
+            context.close()
 
 
 def test_the_docs_show_every_picture():
     page = (ROOT / "docs" / "pictures.md").read_text(encoding="utf-8")
-    for task in TASKS:
+    for task in (*TASKS, "file", "history"):
         for screen in SCREENS:
             assert f"pictures/{task}-{screen}.png" in page
