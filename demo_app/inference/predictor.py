@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, Generator, List, Optional, Sequence, Tup
 import torch
 
 from ..tasks import Task, get_task
-from .batching import MicroBatcher, SharedSteps, Steps
+from .batching import MicroBatcher, Steps
 from .explaining import METHOD, ExplanationJob, GradientModel, attribution_steps, check_steps, words_of
 
 
@@ -71,11 +71,10 @@ class Predictor:
         self.seconds_per_row: Optional[float] = None  # measure_pace(): a full-length sequence's cost here
         # what explain() differentiates; the loader gives an OpenVINO-served model one it reads again
         self.gradients: Optional[GradientModel] = GradientModel(model) if self.backend == "torch" else None
-        # generation: every visitor's text written a token a step, in one forward pass
-        self.shared: Optional[SharedSteps] = self.task.pipeline.shared_steps(self) if batching else None
         self.batcher: Optional[MicroBatcher] = (
+            # shared: generation's decoder, every visitor's text written a token a step in one pass
             MicroBatcher(self._predict_now, run_steps=self._predict_steps,
-                         shared=self.shared, max_batch_size=batch_size,
+                         shared=self.task.pipeline.shared_steps(self), max_batch_size=batch_size,
                          max_wait_ms=max_wait_ms, max_queue=max_queue,
                          max_queue_per_visitor=max(batch_size, max_queue // 2))
             if batching
