@@ -204,14 +204,13 @@ class MicroBatcher:
         rows = len(items) if rows is None else rows
         large = self._run_steps is not None and (stepwise or rows > self.max_batch_size)
         request = Request(list(items), visitor, rows)
-        lanes = (self._small, self._large, self._sharing)
         with self._changed:
             if self._closed:
                 raise Overloaded("the server is stopping")
             queued = self._waiting()
             if queued >= self.max_queue:
                 raise Overloaded(f"the server is busy ({queued} requests waiting); try again shortly")
-            mine = sum(len(lane.get(visitor, ())) for lane in lanes)
+            mine = sum(len(lane.get(visitor, ())) for lane in self._lanes)
             if visitor and mine >= self.max_queue_per_visitor:  # "": Python callers, not visitors
                 raise Overloaded(f"the server is busy: you have {mine} requests waiting; "
                                  "try again when they are answered")
@@ -233,15 +232,20 @@ class MicroBatcher:
             return self._waiting()
 
     def _waiting(self) -> int:
-        return sum(len(queue) for lane in (self._small, self._large, self._sharing) for queue in lane.values())
+        return sum(len(queue) for lane in self._lanes for queue in lane.values())
+
+    @property
+    def _lanes(self) -> "tuple[Dict[str, Deque[Request]], ...]":
+        """Every lane's requests by visitor: small, large, and those given to ``shared``."""
+        return self._small, self._large, self._sharing
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop the thread after the step it is running (for a clean exit); queued requests
         fail with Overloaded."""
         with self._changed:
             self._closed = True
-            waiting = [r for lane in (self._small, self._large, self._sharing) for q in lane.values() for r in q]
-            for lane in (self._small, self._large, self._sharing):
+            waiting = [r for lane in self._lanes for q in lane.values() for r in q]
+            for lane in self._lanes:
                 lane.clear()
             self._changed.notify_all()
         for request in waiting:
@@ -259,7 +263,7 @@ class MicroBatcher:
     def _work(self) -> None:
         while True:
             with self._changed:
-                while not self._closed and not self._small and not self._large and not self._sharing:
+                while not self._closed and not any(self._lanes):
                     self._changed.wait()
                 if self._closed:
                     return
