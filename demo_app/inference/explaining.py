@@ -28,6 +28,7 @@ import numpy
 import torch
 
 from ..tasks import ExplanationTarget
+from ..tasks.fields import whole_number
 
 MAX_STEPS = 128
 METHOD = "integrated gradients"
@@ -62,10 +63,10 @@ class ExplanationJob:
 
 def check_steps(steps: Any) -> int:
     """``steps`` as an integer from 2 to MAX_STEPS, or a ValueError naming the range."""
-    if isinstance(steps, bool) or not isinstance(steps, (int, str)) or not str(steps).isdigit() \
-            or not 2 <= int(steps) <= MAX_STEPS:
+    number = whole_number(steps)
+    if number is None or not 2 <= number <= MAX_STEPS:
         raise ValueError(f"steps must be an integer from 2 to {MAX_STEPS}, got {steps!r}")
-    return int(steps)
+    return number
 
 
 Attributions = Tuple[List[float], float, float]  # each word piece's, score(input), score(baseline)

@@ -102,6 +102,14 @@ def checked_list(inputs: object, what: str, example: str) -> list:
     return list(inputs)
 
 
+def whole_number(value: Any) -> Optional[int]:
+    """``value`` as a whole number 0 or more, given as an integer or its digits (JSON or a
+    command line); None for anything else (true, -1, 2.5, "two")."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit():
+        return None
+    return int(value)
+
+
 def index_in(target: Any, choices: Sequence[Any], what: str, none: str) -> int:
     """``target`` (None: the first) as an index into ``choices``; a FieldError saying ``none``
     when there are none, or naming the range (``what``: "an entity's index")."""
@@ -109,7 +117,7 @@ def index_in(target: Any, choices: Sequence[Any], what: str, none: str) -> int:
         raise FieldError(none)
     if target is None:
         return 0
-    if isinstance(target, bool) or not isinstance(target, (int, str)) or not str(target).isdigit() \
-            or int(target) >= len(choices):
+    index = whole_number(target)
+    if index is None or index >= len(choices):
         raise FieldError(f"target must be {what}, 0 to {len(choices) - 1}, got {target!r}")
-    return int(target)
+    return index
