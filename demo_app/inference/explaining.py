@@ -72,14 +72,18 @@ def check_steps(steps: Any) -> int:
 Attributions = Tuple[List[float], float, float]  # each word piece's, score(input), score(baseline)
 
 
-def attribution_steps(model, target: ExplanationTarget, steps: int, rows_per_pass: int, device: torch.device,
-                      special_ids: Sequence[int], pad_id: int) -> Generator[None, None, Attributions]:
+def attribution_steps(model, tokenizer, target: ExplanationTarget, steps: int, rows_per_pass: int,
+                      device: torch.device) -> Generator[None, None, Attributions]:
     """The word pieces' attributions, ``score(input)`` and ``score(baseline)``: a generator that
     yields after each forward and backward pass of at most ``rows_per_pass`` points."""
     inputs = {name: value.to(device) for name, value in target.encoding.items() if name != "offset_mapping"}
     ids = inputs.pop("input_ids")
     embeddings = model.get_input_embeddings()
-    kept = torch.isin(ids, torch.tensor(list(special_ids), device=device))
+    # the baseline keeps the tokens every input has ([CLS], [SEP]); [UNK] is a word, replaced
+    special = [getattr(tokenizer, name) for name in ("cls_token_id", "sep_token_id", "bos_token_id",
+                                                     "eos_token_id", "pad_token_id")]
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    kept = torch.isin(ids, torch.tensor([token for token in special if token is not None], device=device))
     with torch.inference_mode(False), torch.no_grad():
         actual = embeddings(ids).detach().float()
         baseline = embeddings(torch.where(kept, ids, torch.full_like(ids, pad_id))).detach().float()

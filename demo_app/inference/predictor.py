@@ -231,14 +231,9 @@ class Predictor:
         yield None
         length = target.encoding["input_ids"].shape[1]
         rows = max(1, self._rows_per_step(length) // 3)  # a backward pass costs about two forward ones
-        # the baseline keeps the tokens every input has ([CLS], [SEP]); [UNK] is a word, replaced
-        special = [getattr(self.tokenizer, name) for name in ("cls_token_id", "sep_token_id", "bos_token_id",
-                                                              "eos_token_id", "pad_token_id")]
-        special = [token for token in special if token is not None]
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         assert self.gradients is not None  # explain() checked
         attributions, score, baseline = yield from attribution_steps(
-            self.gradients.get(), target, job.steps, rows, self.device, special, pad)
+            self.gradients.get(), self.tokenizer, target, job.steps, rows, self.device)
         fields = list(self.task.inputs.input_record(job.item).items())
         return {
             "answer": self.task.pipeline.to_dict(result),
