@@ -82,9 +82,7 @@ def load_text_predictor(args: DeployArguments, task: Optional[Task], device: tor
 def _checked_model(task: Task, config, state_dict: StateDict, pretrained: str, warnings: List[str],
                    say: Callable[[str], None]) -> Tuple[torch.nn.Module, object]:
     """The fp32 model holding the checked weights, and its tokenizer (checked against it)."""
-    if task.checkpoints.labelled:
-        config.num_labels = number_of_classes(state_dict, task)
-    model = build_model(config, state_dict, task).eval()
+    model = _fp32_model(task, config, state_dict)
     tokenizer = load_tokenizer(pretrained, config.model_type, task)
     fit = check_language_model_fit(tokenizer, model, pretrained, task) if not task.checkpoints.labelled else []
     for warning in check_vocabulary(tokenizer, model, pretrained, task) + fit:
@@ -125,11 +123,15 @@ def _read_weights(args: DeployArguments, task: Optional[Task], weights_path: Pat
 def _gradient_model(config, weights_path: Path, task: Task, precision: str, device: torch.device) -> torch.nn.Module:
     """The PyTorch model of a checkpoint served through OpenVINO, in the same precision, for
     explanations (``GradientModel``)."""
-    state_dict = read_checkpoint(weights_path).state_dict
+    model = _fp32_model(task, config, read_checkpoint(weights_path).state_dict)
+    return apply_precision(model, precision, device, task.checkpoints.heads_kept_in_fp32()).to(device).eval()
+
+
+def _fp32_model(task: Task, config, state_dict: StateDict) -> torch.nn.Module:
+    """The task's model holding ``state_dict``, with as many classes as its head has."""
     if task.checkpoints.labelled:
         config.num_labels = number_of_classes(state_dict, task)
-    model = build_model(config, state_dict, task).eval()
-    return apply_precision(model, precision, device, task.checkpoints.heads_kept_in_fp32()).to(device).eval()
+    return build_model(config, state_dict, task).eval()
 
 
 def build_model(config, state_dict: StateDict, task: Optional[Task] = None) -> torch.nn.Module:
