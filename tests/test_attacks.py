@@ -453,6 +453,7 @@ def test_beam_searches_cannot_keep_a_short_text_waiting():
     server = Server({"model": {"task": "generation"}, "app": {"forwarded_hops": 1, "request_timeout_s": 300}})
     beam = {"prompt": "부정", "num_beams": 4, "do_sample": False, "max_new_tokens": 128, "min_length": 120}
     streams, pieces = [], []
+    under_way = threading.Event()  # set when 16 pieces of text have come: the searches are running
     try:
         started = time.monotonic()
         assert post_json(server, "/predict", beam).status_code == 200
@@ -466,13 +467,14 @@ def test_beam_searches_cannot_keep_a_short_text_waiting():
                     if line.startswith(b"data: "):
                         events.append(json.loads(line[6:]))
                         pieces.append(events[-1]["type"])
+                        if pieces.count("text") >= 16:
+                            under_way.set()
                 streams.append((response.status_code, events))
 
         attackers = [threading.Thread(target=attack, args=(f"203.0.113.{n % 20 + 1}",)) for n in range(40)]
         for attacker in attackers:
             attacker.start()
-        while pieces.count("text") < 16:  # the beam searches are under way
-            time.sleep(0.01)
+        assert under_way.wait(120)
         started = time.monotonic()
         short = post_json(server, "/predict", {"prompt": "긍정", "max_new_tokens": 3}, visitor="198.51.100.9")
         waited = time.monotonic() - started
