@@ -123,9 +123,6 @@ class CacheRows:
         self.mask = self.mask.index_select(0, index)[:, cut:]
         self._cache = None
 
-    def bytes(self) -> int:
-        return sum(keys.nbytes + values.nbytes for keys, values in self.layers)
-
 
 def _left_pad(tensor: torch.Tensor, width: int) -> torch.Tensor:
     """``tensor`` with zero columns on the left up to ``width`` (its length: dim 2 of a cache

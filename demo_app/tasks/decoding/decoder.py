@@ -57,7 +57,6 @@ class BatchedDecoder:
                  max_cache_bytes: int = MAX_CACHE_BYTES, max_prompt_tokens: int = 64,
                  max_new_tokens: int = 128) -> None:
         self.model, self.tokenizer, self.device = model, tokenizer, torch.device(device)
-        self.max_rows, self.max_cache_bytes = max_rows, max_cache_bytes
         self.max_prompt_tokens, self.max_new_tokens = max_prompt_tokens, max_new_tokens
         self.eos = _eos_token_id(model, tokenizer)
         self.positions = _positions(model.config)
