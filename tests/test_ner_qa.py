@@ -4,6 +4,7 @@ label_map.txt, character offsets over arbitrary text, windows over long contexts
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import requests
 import torch
@@ -136,10 +137,12 @@ def test_an_answer_beyond_the_first_window_is_found(qa):
 
 
 def test_spans_end_after_they_start():
-    start = torch.tensor([0.0, 0.0, 0.0, 9.0])
-    end = torch.tensor([0.0, 9.0, 0.0, 0.0])  # the book's independent argmax: end before start
-    spans = best_spans(start, end, torch.tensor([False, True, True, True]),
-                       torch.tensor([[0, 0], [0, 2], [3, 5], [6, 8]]))
+    start = np.array([0.0, 0.0, 0.0, 9.0], dtype=np.float32)
+    # The book's independent argmax: end before start. (At 9 and 9 the spans "0 0" and "6 8"
+    # would tie exactly: 8 makes the later one the joint best.)
+    end = np.array([0.0, 8.0, 0.0, 0.0], dtype=np.float32)
+    spans = best_spans(start, end, np.array([False, True, True, True]),
+                       np.array([[0, 0], [0, 2], [3, 5], [6, 8]]))
     assert all(span["end"] > span["start"] for span in spans)
     assert spans[0]["start"] == 6
 

@@ -6,7 +6,8 @@ from helpers import PRETRAINED_DIR
 from test_classifier import held_out_sentences
 from transformers import BertConfig, BertForSequenceClassification
 
-from demo_app.inference.precision import MIN_HIDDEN_SIZE_FOR_BF16, apply_precision, choose_precision
+from demo_app.inference.bf16_layers import apply_precision
+from demo_app.inference.precision import MIN_HIDDEN_SIZE_FOR_BF16, choose_precision
 
 pytestmark = pytest.mark.slow
 

@@ -22,13 +22,15 @@ from __future__ import annotations
 import dataclasses
 import re
 import threading
-from typing import Any, Callable, Dict, Generator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Generator, List, Optional, Sequence, Tuple
 
 import numpy
-import torch
 
 from ..tasks import ExplanationTarget
 from ..tasks.fields import whole_number
+
+if TYPE_CHECKING:  # imported when an explanation runs: serving needs no torch (model_io.py)
+    import torch
 
 MAX_STEPS = 128
 METHOD = "integrated gradients"
@@ -73,10 +75,13 @@ Attributions = Tuple[List[float], float, float]  # each word piece's, score(inpu
 
 
 def attribution_steps(model, tokenizer, target: ExplanationTarget, steps: int, rows_per_pass: int,
-                      device: torch.device) -> Generator[None, None, Attributions]:
+                      device: Any) -> Generator[None, None, Attributions]:
     """The word pieces' attributions, ``score(input)`` and ``score(baseline)``: a generator that
     yields after each forward and backward pass of at most ``rows_per_pass`` points."""
-    inputs = {name: value.to(device) for name, value in target.encoding.items() if name != "offset_mapping"}
+    import torch
+
+    inputs = {name: torch.as_tensor(value).to(device) for name, value in target.encoding.items()
+              if name != "offset_mapping"}
     ids = inputs.pop("input_ids")
     embeddings = model.get_input_embeddings()
     # the baseline keeps the tokens every input has ([CLS], [SEP]); [UNK] is a word, replaced
@@ -105,8 +110,8 @@ def attribution_steps(model, tokenizer, target: ExplanationTarget, steps: int, r
     return attributions.tolist(), float(ends[0]), float(ends[1])
 
 
-def _scores(model, target: ExplanationTarget, embedded: torch.Tensor, inputs: Dict[str, torch.Tensor],
-            rows: int) -> torch.Tensor:
+def _scores(model, target: ExplanationTarget, embedded: "torch.Tensor", inputs: Dict[str, "torch.Tensor"],
+            rows: int) -> "torch.Tensor":
     """The explained score for each row of ``embedded`` (the word embeddings of ``rows`` points)."""
     expanded = {name: value.expand(rows, -1) for name, value in inputs.items()}
     dtype = model.get_input_embeddings().weight.dtype

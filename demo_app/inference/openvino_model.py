@@ -17,9 +17,9 @@ from __future__ import annotations
 import threading
 import warnings
 from pathlib import Path
-from typing import Dict
+from typing import Any, Dict
 
-import torch
+import numpy as np
 
 # demo_app's precision names -> OpenVINO's inference precision hint.
 OPENVINO_PRECISIONS = {"fp32": "f32", "bf16": "bf16"}
@@ -37,13 +37,14 @@ def openvino_available() -> bool:
     return True
 
 
-def conversion(model: torch.nn.Module, example_inputs: Dict[str, torch.Tensor], directory: Path,
-           precision: str) -> Path:
+def conversion(model: Any, example_inputs: Dict[str, Any], directory: Path, precision: str) -> Path:
     """``model`` (fp32, on the CPU) traced with ``example_inputs`` (any batch and length: both
     stay dynamic) and saved as ``directory/model.xml``. For bf16 the weights are stored in 16 bits,
     which halves the file and the memory of a later load; they are multiplied in bf16 anyway."""
     import openvino
+    import torch
 
+    example_inputs = {name: torch.as_tensor(value) for name, value in example_inputs.items()}
     with _TRACING, torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
         # Tracing warns about Python branches on shapes; transformers' encoders take them the
         # same way for every input (checked: the conversion's answers match at other lengths).
@@ -66,7 +67,8 @@ def conversion(model: torch.nn.Module, example_inputs: Dict[str, torch.Tensor], 
 class OpenVINOModel:
     """A compiled OpenVINO model called like a transformers model: the encoding's tensors as
     keyword arguments in, ``{"logits": ...}`` (or ``start_logits`` / ``end_logits``) out, as
-    fp32 torch tensors. ``config`` is the transformers config the predictor and page read."""
+    fp32 numpy arrays (no torch: ``model_io.py``). ``config`` is the model's config (transformers',
+    or ``ModelFacts`` from the conversion's manifest) that the predictor and page read."""
 
     backend = "openvino"
 
@@ -84,15 +86,15 @@ class OpenVINOModel:
         self.input_names = [port.get_any_name() for port in self._compiled.inputs]
         self.output_names = [port.get_any_name() for port in self._compiled.outputs]
 
-    def __call__(self, **inputs: torch.Tensor) -> Dict[str, torch.Tensor]:
+    def __call__(self, **inputs: Any) -> Dict[str, np.ndarray]:
         missing = [name for name in self.input_names if name not in inputs]
         if missing:
             raise TypeError(f"the converted model needs {', '.join(missing)}")
-        feed = {name: inputs[name].cpu().numpy() for name in self.input_names}
+        feed = {name: np.asarray(inputs[name]) for name in self.input_names}
         with self._lock:
             results = self._request.infer(feed)
             # The request reuses its output buffers on the next call: copy them out first.
-            return {name: torch.from_numpy(results[port].copy())
+            return {name: results[port].copy()
                     for name, port in zip(self.output_names, self._compiled.outputs)}
 
     def parameters(self):

@@ -17,39 +17,16 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Optional
 
-import torch
-import torch.nn.functional as F
+import numpy as np
+
+from ..tasks.arrays import softmax
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 BACKENDS = ("torch", "openvino")
 # kcbert-base (768) runs 3x faster with bf16 matmuls; the demo model (64) runs slower.
 MIN_HIDDEN_SIZE_FOR_BF16 = 512
-
-
-class Bf16Linear(torch.nn.Module):
-    """A Linear layer with bf16 weights that takes and returns fp32 activations."""
-
-    def __init__(self, linear: torch.nn.Linear) -> None:
-        super().__init__()
-        self.in_features = linear.in_features
-        self.out_features = linear.out_features
-        self.weight = torch.nn.Parameter(linear.weight.detach().to(torch.bfloat16), requires_grad=False)
-        self.bias = None if linear.bias is None else torch.nn.Parameter(
-            linear.bias.detach().float(), requires_grad=False)
-
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        output = F.linear(hidden.to(torch.bfloat16), self.weight).to(hidden.dtype)
-        return output if self.bias is None else output + self.bias
-
-    @classmethod
-    def from_conv1d(cls, conv) -> "Bf16Linear":
-        """GPT-2's layers: transformers' ``Conv1D`` is a Linear layer with its weight transposed."""
-        linear = torch.nn.Linear(conv.weight.shape[0], conv.weight.shape[1], device="meta")
-        linear.weight = torch.nn.Parameter(conv.weight.detach().t(), requires_grad=False)
-        linear.bias = torch.nn.Parameter(conv.bias.detach(), requires_grad=False)
-        return cls(linear)
 
 
 @functools.lru_cache(maxsize=1)
@@ -62,15 +39,22 @@ def cpu_has_native_bf16() -> bool:
     return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
-def choose_precision(device: torch.device, requested: str = "auto", hidden_size: int = 768) -> str:
+def device_type(device: Any) -> str:
+    """``"cpu"`` or ``"cuda"`` for a device given as a string (``"cuda:1"``) or a ``torch.device``."""
+    return str(device).split(":")[0]
+
+
+def choose_precision(device: Any, requested: str = "auto", hidden_size: int = 768) -> str:
     """The precision to run in: ``requested`` checked against the device, or the auto choice."""
     if requested not in ("auto",) + PRECISIONS:
         raise ValueError(f"precision must be 'auto' or one of {PRECISIONS}, got {requested!r}")
-    if requested == "fp16" and device.type != "cuda":
+    if requested == "fp16" and device_type(device) != "cuda":
         raise ValueError("precision='fp16' needs a CUDA device; on CPU use 'bf16' or 'fp32'")
     if requested != "auto":
         return requested
-    if device.type == "cuda":
+    if device_type(device) == "cuda":
+        import torch  # a CUDA device: torch is what runs the model
+
         # Ampere (compute capability 8) and later multiply bf16 natively; a T4 (7.5) only emulates it.
         return "bf16" if torch.cuda.get_device_capability(device)[0] >= 8 else "fp16"
     if hidden_size >= MIN_HIDDEN_SIZE_FOR_BF16 and cpu_has_native_bf16():
@@ -78,7 +62,7 @@ def choose_precision(device: torch.device, requested: str = "auto", hidden_size:
     return "fp32"
 
 
-def choose_backend(device: torch.device, requested: str = "auto", *, convertible: bool = True,
+def choose_backend(device: Any, requested: str = "auto", *, convertible: bool = True,
                    hidden_size: int = 768, precision: str = "fp32") -> str:
     """``"openvino"`` or ``"torch"``: ``requested`` checked against the device and the task, or
     the auto choice (OpenVINO for a model big enough to gain, on the CPU, when installed)."""
@@ -87,7 +71,7 @@ def choose_backend(device: torch.device, requested: str = "auto", *, convertible
     if requested not in ("auto",) + BACKENDS:
         raise ValueError(f"backend must be 'auto' or one of {BACKENDS}, got {requested!r}")
     if requested == "openvino":
-        if device.type != "cpu":
+        if device_type(device) != "cpu":
             raise ValueError("backend='openvino' runs on the CPU; use backend='torch' on CUDA")
         if not convertible:
             raise ValueError("backend='openvino' runs the encoder tasks (classification, pairs, NER, QA); "
@@ -97,35 +81,11 @@ def choose_backend(device: torch.device, requested: str = "auto", *, convertible
         if not openvino_available():
             raise ValueError("backend='openvino' needs the openvino package: pip install openvino")
         return "openvino"
-    if requested == "torch" or device.type != "cpu" or not convertible:
+    if requested == "torch" or device_type(device) != "cpu" or not convertible:
         return "torch"
     if hidden_size >= MIN_HIDDEN_SIZE_FOR_BF16 and openvino_available():
         return "openvino"
     return "torch"
-
-
-def apply_precision(model: torch.nn.Module, precision: str, device: torch.device,
-                    output_heads: Tuple[str, ...] = ()) -> torch.nn.Module:
-    """``model`` converted for ``precision`` on ``device`` (fp32 weights in, any dtype); on the
-    CPU the Linear layers named ``output_heads`` (the task's head) stay fp32."""
-    model = model.float()
-    if precision == "fp32":
-        return model
-    if device.type == "cuda":
-        return model.to(torch.float16 if precision == "fp16" else torch.bfloat16)
-    from transformers.pytorch_utils import Conv1D  # GPT-2's layers
-
-    for module in list(model.modules()):
-        for name, child in list(module.named_children()):
-            # The output heads stay fp32: tiny for classifiers, and a language model's picks
-            # every token (and is tied to the input embedding).
-            if name in output_heads:
-                continue
-            if isinstance(child, torch.nn.Linear):
-                setattr(module, name, Bf16Linear(child))
-            elif isinstance(child, Conv1D):
-                setattr(module, name, Bf16Linear.from_conv1d(child))
-    return model
 
 
 # The accuracy guard: a faster precision is used only if, on the task's examples, it moves no
@@ -134,19 +94,18 @@ PROBABILITY_BOUND = 0.01
 DECIDED_MARGIN = 0.02
 
 
-def disagreement(exact: Dict[str, torch.Tensor], fast: Dict[str, torch.Tensor]) -> Optional[str]:
-    """Why ``fast`` (one input's logits per output name, any dtype or device) is not the same
-    answer as ``exact`` (fp32): a probability moved more than ``PROBABILITY_BOUND`` or a decided
-    answer changed. None when they agree. Every position counts (a token's tag, a span's start)."""
+def disagreement(exact: Dict[str, np.ndarray], fast: Dict[str, np.ndarray]) -> Optional[str]:
+    """Why ``fast`` (one input's logits per output name, fp32 arrays) is not the same answer as
+    ``exact`` (fp32's): a probability moved more than ``PROBABILITY_BOUND`` or a decided answer
+    changed. None when they agree. Every position counts (a token's tag, a span's start)."""
     for name, logits in exact.items():
-        expected = logits.float().cpu().softmax(-1)
-        got = fast[name].float().cpu().softmax(-1)
-        moved = (expected - got).abs().max().item()
+        expected, got = softmax(logits), softmax(fast[name])
+        moved = float(np.abs(expected - got).max())
         if moved > PROBABILITY_BOUND:
             return f"a probability moved by {moved:.3f} ({name})"
         if expected.shape[-1] > 1:
-            top_two = expected.topk(2, dim=-1).values
-            decided = top_two[..., 0] - top_two[..., 1] > DECIDED_MARGIN
-            if not torch.equal(expected.argmax(-1)[decided], got.argmax(-1)[decided]):
+            top_two = np.sort(expected, axis=-1)[..., -2:]
+            decided = top_two[..., 1] - top_two[..., 0] > DECIDED_MARGIN
+            if not np.array_equal(expected.argmax(-1)[decided], got.argmax(-1)[decided]):
                 return f"an answer changed ({name})"
     return None

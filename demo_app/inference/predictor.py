@@ -11,11 +11,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Generator, List, Optional, Sequence, Tuple
 
-import torch
+import numpy as np
 
 from ..tasks import Task, get_task
 from .batching import MicroBatcher, Steps
 from .explaining import METHOD, ExplanationJob, GradientModel, attribution_steps, check_steps, words_of
+from .model_io import forward_arrays
 
 
 class PredictionError(RuntimeError):
@@ -44,7 +45,7 @@ class Predictor:
         *,
         labels: Sequence[str],
         task: "Task | str | None" = None,
-        device: torch.device | str = "cpu",
+        device: Any = "cpu",  # "cpu", "cuda", "cuda:1" or a torch.device
         max_seq_length: int = 128,
         batch_size: int = 32,
         batching: bool = True,
@@ -60,7 +61,7 @@ class Predictor:
         self.model = model
         self.tokenizer = tokenizer
         self.labels: Tuple[str, ...] = tuple(labels)
-        self.device = torch.device(device)
+        self.device = device
         self.max_seq_length = max_seq_length
         self.batch_size = batch_size
         self.precision = precision
@@ -166,15 +167,14 @@ class Predictor:
             return None
         shape = (1, self.max_seq_length)
         filler = self.tokenizer.unk_token_id or 0
-        tensors = {"input_ids": torch.full(shape, filler), "attention_mask": torch.ones(shape, dtype=torch.long),
-                   "token_type_ids": torch.zeros(shape, dtype=torch.long)}
-        inputs = {name: value.to(self.device) for name, value in tensors.items() if name in names}
+        arrays = {"input_ids": np.full(shape, filler, dtype=np.int64),
+                  "attention_mask": np.ones(shape, dtype=np.int64), "token_type_ids": np.zeros(shape, dtype=np.int64)}
+        inputs = {name: arrays[name] for name in arrays if name in names}
         passes = []
-        with torch.inference_mode():
-            for _ in range(tries):
-                started = time.perf_counter()
-                self.task.pipeline.forward(self.model, inputs)
-                passes.append(time.perf_counter() - started)
+        for _ in range(tries):
+            started = time.perf_counter()
+            forward_arrays(self.task.pipeline, self.model, inputs, self.device)
+            passes.append(time.perf_counter() - started)
         self.seconds_per_row = min(passes)
         return self.seconds_per_row
 
@@ -259,31 +259,30 @@ class Predictor:
             rows += cost
         return groups
 
-    def _forward(self, encoding) -> Dict[str, torch.Tensor]:
+    def _forward(self, encoding) -> Dict[str, np.ndarray]:
         """The model's outputs for one whole encoding."""
         return run_to_end(self._forward_steps(encoding))
 
     def _forward_steps(self, encoding, stepwise: bool = False):
         """The task's forward pass over the model's own inputs (the encoding may also carry
         offsets), a step at a time (``_rows_per_step``; ``batch_size`` rows when nobody waits
-        in between); the outputs must be finite numbers."""
+        in between); the outputs (fp32 arrays) must be finite numbers."""
         inputs = {name: encoding[name] for name in self.task.pipeline.model_inputs if name in encoding}
         first = next(iter(inputs.values()))
         total = first.shape[0]
-        step = self._rows_per_step(first.shape[-1]) if stepwise and first.dim() == 2 else self.batch_size
-        parts: List[Dict[str, torch.Tensor]] = []
+        step = self._rows_per_step(first.shape[-1]) if stepwise and len(first.shape) == 2 else self.batch_size
+        parts: List[Dict[str, np.ndarray]] = []
         for start in range(0, total, step):
             if parts:
                 yield  # another visitor's work may run here
-            chunk = {name: value[start:start + step].to(self.device) for name, value in inputs.items()}
-            with torch.inference_mode():
-                parts.append(self.task.pipeline.forward(self.model, chunk))
-        tensors = {name: torch.cat([part[name] for part in parts]) if len(parts) > 1 else parts[0][name]
-                   for name in parts[0]}
-        if not all(torch.isfinite(value).all() for value in tensors.values()):
+            chunk = {name: value[start:start + step] for name, value in inputs.items()}
+            parts.append(forward_arrays(self.task.pipeline, self.model, chunk, self.device))
+        arrays = {name: np.concatenate([part[name] for part in parts]) if len(parts) > 1 else parts[0][name]
+                  for name in parts[0]}
+        if not all(np.isfinite(value).all() for value in arrays.values()):
             raise PredictionError("the model's outputs are not numbers (NaN or infinity): its "
                                   "weights are broken; load a checkpoint from a healthy training run")
-        return tensors
+        return arrays
 
     def _rows_per_step(self, length: int) -> int:
         """Rows of ``length`` tokens in one step of large work: as many as the model reads in

@@ -9,14 +9,19 @@ small or unusual models may not, and then exact beats fast.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
-import torch
+import numpy as np
 
-from ..inference.precision import apply_precision, disagreement
+from ..inference.model_io import forward_arrays
+from ..inference.precision import disagreement
 from ..tasks import Task
 
-Encoding = Dict[str, torch.Tensor]
+if TYPE_CHECKING:  # a model converted here is a PyTorch one; serving from the cache needs no torch
+    import torch
+
+Encoding = Dict[str, Any]  # numpy arrays (generation's: tensors)
+Outputs = Dict[str, np.ndarray]
 
 
 def example_encodings(task: Task, tokenizer, max_seq_length: int) -> List[Encoding]:
@@ -34,19 +39,18 @@ def batch_of(encodings: List[Encoding], pad_token_id: int) -> Encoding:
     batch = {}
     for name in encodings[0]:
         fill = pad_token_id if name == "input_ids" else 0
-        batch[name] = torch.cat([torch.nn.functional.pad(encoding[name], (0, longest - encoding[name].shape[1]),
-                                                         value=fill) for encoding in encodings])
+        padding = [((0, 0), (0, longest - encoding[name].shape[1])) for encoding in encodings]
+        batch[name] = np.concatenate([np.pad(np.asarray(encoding[name]), pad, constant_values=fill)
+                                      for encoding, pad in zip(encodings, padding)])
     return batch
 
 
-def outputs_for(model, task: Task, encodings: List[Encoding], device: torch.device) -> List[Encoding]:
-    """The model's outputs (logits, fp32 on the CPU) for each encoding."""
-    with torch.inference_mode():
-        return [task.pipeline.forward(model, {name: value.to(device) for name, value in encoding.items()})
-                for encoding in encodings]
+def outputs_for(model, task: Task, encodings: List[Encoding], device: Any) -> List[Outputs]:
+    """The model's outputs (logits, fp32 arrays) for each encoding."""
+    return [forward_arrays(task.pipeline, model, encoding, device) for encoding in encodings]
 
 
-def first_disagreement(reference: List[Encoding], outputs: List[Encoding]) -> Optional[str]:
+def first_disagreement(reference: List[Outputs], outputs: List[Outputs]) -> Optional[str]:
     """The first way ``outputs`` differ from fp32's ``reference``, or None."""
     for exact, fast in zip(reference, outputs):
         problem = disagreement(exact, fast)
@@ -60,14 +64,16 @@ def fell_back_warning(precision: str, problem: str) -> str:
             "in fp32: exact, but slower")
 
 
-def torch_model_in_precision(model: torch.nn.Module, rebuild: Callable[[], torch.nn.Module], task: Task,
-                             precision: str, device: torch.device, encodings: List[Encoding],
-                             say: Callable[[str], None]) -> Tuple[torch.nn.Module, str, Optional[str]]:
+def torch_model_in_precision(model: "torch.nn.Module", rebuild: Callable[[], "torch.nn.Module"], task: Task,
+                             precision: str, device: Any, encodings: List[Encoding],
+                             say: Callable[[str], None]) -> Tuple["torch.nn.Module", str, Optional[str]]:
     """``model`` (fp32, CPU) converted for ``precision`` on ``device``, with a warning when the
     accuracy guard sent it back to fp32 (``rebuild()`` makes the fp32 model again: converting
     is done in place)."""
+    from ..inference.bf16_layers import apply_precision
+
     guarded = precision != "fp32" and encodings  # none for a task whose answers cannot be compared
-    reference = outputs_for(model, task, encodings, torch.device("cpu")) if guarded else None
+    reference = outputs_for(model, task, encodings, "cpu") if guarded else None
     fast = apply_precision(model, precision, device, task.checkpoints.heads_kept_in_fp32()).to(device).eval()
     if not guarded:
         return fast, precision, None

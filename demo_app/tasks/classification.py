@@ -11,8 +11,9 @@ import csv
 import dataclasses
 from typing import IO, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-import torch
+import numpy as np
 
+from .arrays import softmax
 from .contract import (
     DEMO_MODEL_DIR,
     ExplanationTarget,
@@ -51,11 +52,11 @@ class SequencePipeline(TaskPipeline):
     def preprocess(self, tokenizer: Any, items: List[Any], max_seq_length: int) -> Any:
         columns = list(zip(*[fields_of(item) for item in items]))  # sentences, or premises and hypotheses
         return tokenizer(*columns, padding="longest", truncation=True, max_length=max_seq_length,
-                         return_tensors="pt")
+                         return_tensors="np")
 
-    def postprocess(self, items: List[Any], encoding: Any, outputs: Dict[str, torch.Tensor],
+    def postprocess(self, items: List[Any], encoding: Any, outputs: Dict[str, np.ndarray],
                     labels: Sequence[str]) -> List[Prediction]:
-        rows = outputs["logits"].softmax(dim=-1).tolist()
+        rows = softmax(outputs["logits"]).tolist()
         return [Prediction(item, first_of(labels, row), dict(zip(labels, row)))
                 for item, row in zip(items, rows)]
 
@@ -70,7 +71,7 @@ class SequencePipeline(TaskPipeline):
             raise FieldError(f"target: {error}") from None
         index = list(labels).index(label)
         encoding = tokenizer(*[[field] for field in fields_of(item)], truncation=True, max_length=max_seq_length,
-                             return_offsets_mapping=True, return_tensors="pt")
+                             return_offsets_mapping=True, return_tensors="np")
         return ExplanationTarget(dict(encoding), encoding.sequence_ids(0), label,
                                  lambda outputs: outputs["logits"][:, index])
 

@@ -22,9 +22,9 @@ from __future__ import annotations
 import dataclasses
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import IO, Any, Callable, Dict, Generator, Iterator, List, Optional, Sequence, Tuple
+from typing import IO, TYPE_CHECKING, Any, Callable, Dict, Generator, Iterator, List, Optional, Sequence, Tuple
 
-import torch
+import numpy as np
 
 from .fields import checked_list
 from .scoring import Summary
@@ -32,7 +32,10 @@ from .scoring import Summary
 DEMO_MODEL_DIR = Path(__file__).resolve().parent.parent / "demo_model"  # every task's demo model
 
 Input = Tuple[str, ...]
-StateDict = Dict[str, torch.Tensor]
+if TYPE_CHECKING:  # torch is imported only where a PyTorch model runs (inference/arrays.py)
+    import torch
+
+StateDict = Dict[str, "torch.Tensor"]
 
 
 class TaskInputs(ABC):
@@ -96,10 +99,10 @@ class ExplanationTarget:
     (``sequence_ids``: 0, 1, or None for a special token), what is explained in words (a class,
     an entity, an answer) and the score of the model's outputs explained, one per row."""
 
-    encoding: Dict[str, torch.Tensor]
+    encoding: Dict[str, Any]  # numpy arrays
     sequence_ids: List[Optional[int]]
     name: str
-    score: Callable[[Dict[str, torch.Tensor]], torch.Tensor]
+    score: Callable[[Dict[str, "torch.Tensor"]], "torch.Tensor"]
 
 
 class TaskPipeline(ABC):
@@ -121,11 +124,12 @@ class TaskPipeline(ABC):
         """Tokenize a batch, padded to its longest item and truncated at ``max_seq_length``. The
         encoding may carry more than the model's inputs (offsets, windows) for ``postprocess``."""
 
-    def forward(self, model: torch.nn.Module, inputs: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-        """The model's outputs for one encoded batch (already on the model's device): its
-        ``*logits`` tensors, as fp32 on the CPU."""
+    def forward(self, model: Any, inputs: Dict[str, Any]) -> Dict[str, Any]:
+        """The model's ``*logits`` outputs for one encoded batch, in the model's own form (inputs
+        and outputs: tensors on its device for PyTorch, numpy arrays for OpenVINO; the predictor
+        turns them into fp32 arrays, ``inference/arrays.py``)."""
         outputs = model(**inputs)
-        return {name: value.float().cpu() for name, value in outputs.items() if name.endswith("logits")}
+        return {name: value for name, value in outputs.items() if name.endswith("logits")}
 
     def steps(self, predictor: Any, items: List[Any]) -> Optional[Generator[Any, None, List[Any]]]:
         """For a task that runs the model its own way (generation): a generator that yields
@@ -149,9 +153,9 @@ class TaskPipeline(ABC):
         return None
 
     @abstractmethod
-    def postprocess(self, items: List[Any], encoding: Any, outputs: Dict[str, torch.Tensor],
+    def postprocess(self, items: List[Any], encoding: Any, outputs: Dict[str, np.ndarray],
                     labels: Sequence[str]) -> List[Any]:
-        """One result per item from ``forward``'s outputs."""
+        """One result per item from ``forward``'s outputs (fp32 numpy arrays)."""
 
     @abstractmethod
     def to_dict(self, result: Any) -> Dict[str, Any]:
@@ -219,7 +223,7 @@ class TaskCheckpoints(ABC):
                 return int(bias.shape[0]) if bias.dim() == 1 else -1
         return None
 
-    def derived_buffer(self, name: str, buffer: torch.Tensor) -> Optional[torch.Tensor]:
+    def derived_buffer(self, name: str, buffer: "torch.Tensor") -> Optional["torch.Tensor"]:
         """The value of a buffer the model builds itself and checkpoints may lack, or None."""
         return None
 

@@ -19,9 +19,9 @@ ratsnlp's checkpoints hold GPT-2's ``attn.bias`` / ``attn.masked_bias`` buffers,
 from __future__ import annotations
 
 import dataclasses
-from typing import IO, Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import IO, TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-import torch
+import numpy as np
 
 from .classification import write_nsmc
 from .contract import (
@@ -34,9 +34,13 @@ from .contract import (
     TaskPage,
     TaskPipeline,
 )
-from .decoding import BatchedDecoder
 from .fields import FieldError, check_names, check_text, type_name
 from .text import TextInputs
+
+if TYPE_CHECKING:  # generation runs on PyTorch, imported when a model is loaded
+    import torch
+
+    from .decoding import BatchedDecoder
 
 MAX_NEW_TOKENS = 128  # tokens one request may have written: a visitor cannot buy minutes of CPU
 MAX_PROMPT_TOKENS = 64
@@ -193,7 +197,7 @@ class GenerationPipeline(TaskPipeline):
         """The prompts' token ids (one prompt: the guard reads each example alone, unpadded)."""
         return tokenizer([item.text for item in items], add_special_tokens=False, return_tensors="pt")
 
-    def postprocess(self, items: List[Any], encoding: Any, outputs: Dict[str, torch.Tensor],
+    def postprocess(self, items: List[Any], encoding: Any, outputs: Dict[str, np.ndarray],
                     labels: Sequence[str]) -> List[Any]:
         raise NotImplementedError("generation runs in steps: Predictor calls steps(), not postprocess()")
 
@@ -211,8 +215,10 @@ class GenerationPipeline(TaskPipeline):
             if not outcome.events:
                 yield None
 
-    def shared_steps(self, predictor) -> BatchedDecoder:
+    def shared_steps(self, predictor) -> "BatchedDecoder":
         """The decoder every visitor's texts are written by, a token of each per forward pass."""
+        from .decoding import BatchedDecoder
+
         return BatchedDecoder(predictor.model, predictor.tokenizer, predictor.device, max_rows=predictor.batch_size,
                               max_prompt_tokens=MAX_PROMPT_TOKENS, max_new_tokens=MAX_NEW_TOKENS)
 
@@ -262,8 +268,10 @@ class GenerationCheckpoints(TaskCheckpoints):
         """A ``save_pretrained`` folder of a causal language model (``GPT2LMHeadModel``, ...)."""
         return any(str(name).endswith(("LMHeadModel", "ForCausalLM")) for name in config.get("architectures") or [])
 
-    def derived_buffer(self, name: str, buffer: torch.Tensor) -> Optional[torch.Tensor]:
+    def derived_buffer(self, name: str, buffer: "torch.Tensor") -> Optional["torch.Tensor"]:
         """GPT-2's attention buffers in transformers < 4.40: the causal mask and -1e4."""
+        import torch
+
         if name == "bias" and buffer.dtype == torch.bool and buffer.dim() == 4:
             size = buffer.shape[-1]
             return torch.tril(torch.ones((size, size), dtype=torch.bool)).view(1, 1, size, size)

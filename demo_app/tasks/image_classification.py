@@ -14,13 +14,17 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-import torch
+import numpy as np
 
+from .arrays import softmax
 from .classification import basis_points, format_percent
 from .contract import DEMO_MODEL_DIR, StateDict, Task, TaskCheckpoints, TaskData, TaskInputs, TaskPage, TaskPipeline
 from .image_decoding import MAX_IMAGE_BYTES, ImageError, decode_image, to_rgb
+
+if TYPE_CHECKING:  # images run on PyTorch, imported when the model is loaded
+    import torch
 
 INDEX_FILES = ("imagenet_class_index.json", "index_to_name.json")
 TOP_K = 5
@@ -102,15 +106,15 @@ class ImagePipeline(TaskPipeline):
     def preprocess(self, processor: Any, items: List[Any], max_seq_length: int) -> Any:
         return processor(images=items, return_tensors="pt")
 
-    def forward(self, model: torch.nn.Module, inputs: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    def forward(self, model: "torch.nn.Module", inputs: Dict[str, "torch.Tensor"]) -> Dict[str, "torch.Tensor"]:
         """The pixels in the model's own precision (bf16 / fp16 when so loaded), then its logits."""
         pixels = inputs["pixel_values"].to(next(model.parameters()).dtype)
         return super().forward(model, {**inputs, "pixel_values": pixels})
 
-    def postprocess(self, items: List, encoding, outputs: Dict[str, torch.Tensor],
+    def postprocess(self, items: List, encoding, outputs: Dict[str, np.ndarray],
                     labels: Sequence[str]) -> List[dict]:
         results = []
-        for row in outputs["logits"].softmax(dim=-1).tolist():
+        for row in softmax(outputs["logits"]).tolist():
             widths = basis_points(row)
             order = sorted(range(len(row)), key=row.__getitem__, reverse=True)
             results.append({"best": labels[order[0]], "probability": row[order[0]],

@@ -12,10 +12,11 @@ import json
 import re
 from collections import Counter
 from pathlib import Path
-from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import IO, TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-import torch
+import numpy as np
 
+from .arrays import softmax
 from .classification import has_pooler
 from .contract import (
     DEMO_MODEL_DIR,
@@ -32,6 +33,9 @@ from .contract import (
 from .fields import index_in
 from .scoring import f1
 from .text import TextInputs
+
+if TYPE_CHECKING:  # the explained scores are computed on a PyTorch model's outputs
+    import torch
 
 LABEL_MAP = "label_map.txt"
 SEPARATOR = "\u241e"  # the book's corpus: text␞labelled text, one example a line
@@ -52,13 +56,14 @@ class NerPipeline(TaskPipeline):
     def preprocess(self, tokenizer: Any, items: List[str], max_seq_length: int) -> Any:
         encoding = tokenizer(items, padding="longest", truncation=True, max_length=max_seq_length,
                              return_offsets_mapping=True, return_special_tokens_mask=True,
-                             return_tensors="pt")
+                             return_tensors="np")
         encoding["tokens"] = [tokenizer.convert_ids_to_tokens(ids) for ids in encoding["input_ids"].tolist()]
         return encoding
 
-    def postprocess(self, items: List[str], encoding: Any, outputs: Dict[str, torch.Tensor],
+    def postprocess(self, items: List[str], encoding: Any, outputs: Dict[str, np.ndarray],
                     labels: Sequence[str]) -> List[dict]:
-        top_probs, top_ids = outputs["logits"].softmax(dim=-1).max(dim=-1)
+        probabilities = softmax(outputs["logits"])
+        top_probs, top_ids = probabilities.max(axis=-1), probabilities.argmax(axis=-1)
         results = []
         for row, sentence in enumerate(items):
             pieces = []
@@ -87,7 +92,7 @@ class NerPipeline(TaskPipeline):
                   if not encoding["special_tokens_mask"][0, position] and entity["start"] <= start < entity["end"]
                   and (start, end) in tagged]
 
-        def score(outputs: Dict[str, torch.Tensor]) -> torch.Tensor:
+        def score(outputs: Dict[str, "torch.Tensor"]) -> "torch.Tensor":
             return sum(outputs["logits"][:, position, tag] for position, tag in chosen)  # type: ignore[return-value]
 
         inputs = {name: encoding[name] for name in ("input_ids", "token_type_ids", "attention_mask", "offset_mapping")

@@ -16,8 +16,9 @@ import string
 from collections import Counter
 from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-import torch
+import numpy as np
 
+from .arrays import softmax
 from .contract import (
     DEMO_MODEL_DIR,
     ExplanationTarget,
@@ -59,7 +60,7 @@ class QaInputs(TextInputs):
 
 
 class QaPipeline(TaskPipeline):
-    def preprocess(self, tokenizer, items: List[Tuple[str, str]], max_seq_length: int) -> Dict[str, torch.Tensor]:
+    def preprocess(self, tokenizer, items: List[Tuple[str, str]], max_seq_length: int) -> Any:
         questions = [truncate_question(tokenizer, question) for question, _ in items]
         contexts = [context for _, context in items]
         # What a window has left for the context, with the longest question and 3 special tokens;
@@ -71,13 +72,13 @@ class QaPipeline(TaskPipeline):
                              f"{longest}-token question; use at least {longest + 5} (the book uses 128)")
         return tokenizer(questions, contexts, truncation="only_second", max_length=max_seq_length,
                          stride=min(DOC_STRIDE, room // 2), return_overflowing_tokens=True,
-                         return_offsets_mapping=True, padding="longest", return_tensors="pt")
+                         return_offsets_mapping=True, padding="longest", return_tensors="np")
 
-    def postprocess(self, items: List[Tuple[str, str]], encoding, outputs: Dict[str, torch.Tensor],
+    def postprocess(self, items: List[Tuple[str, str]], encoding, outputs: Dict[str, np.ndarray],
                     labels: Sequence[str]) -> List[dict]:
         spans: List[List[dict]] = [[] for _ in items]
         for window, item_index in enumerate(encoding["overflow_to_sample_mapping"].tolist()):
-            in_context = torch.tensor([sid == 1 for sid in encoding.sequence_ids(window)])
+            in_context = np.array([sid == 1 for sid in encoding.sequence_ids(window)])
             spans[item_index] += best_spans(outputs["start_logits"][window], outputs["end_logits"][window],
                                             in_context, encoding["offset_mapping"][window])
         results = []
@@ -109,7 +110,7 @@ class QaPipeline(TaskPipeline):
             ends = [i for i, (a, b) in enumerate(offsets) if sequence_ids[i] == 1 and a < span["end"] <= b]
             if starts and ends:
                 start, end = starts[0], ends[0]
-                inputs: Dict[str, torch.Tensor] = {name: encoding[name][window:window + 1]
+                inputs: Dict[str, Any] = {name: encoding[name][window:window + 1]
                           for name in ("input_ids", "token_type_ids", "attention_mask", "offset_mapping") if name in encoding}
                 return ExplanationTarget(inputs, sequence_ids, f'answer: {span["text"]}', lambda outputs: (
                     outputs["start_logits"][:, start] + outputs["end_logits"][:, end]))
@@ -249,22 +250,21 @@ def truncate_question(tokenizer, question: str) -> str:
     return question if len(offsets) <= MAX_QUERY_LENGTH else question[:offsets[MAX_QUERY_LENGTH - 1][1]]
 
 
-def best_spans(start_logits: torch.Tensor, end_logits: torch.Tensor, in_context: torch.Tensor,
-               offsets: torch.Tensor) -> List[dict]:
+def best_spans(start_logits: np.ndarray, end_logits: np.ndarray, in_context: np.ndarray,
+               offsets: np.ndarray) -> List[dict]:
     """The ``CANDIDATES`` best spans of one window, scored jointly: P(start) * P(end) with both
     softmaxes over the window's context tokens, end >= start, at most MAX_ANSWER_TOKENS long."""
     if not in_context.any():
         return []
-    masked = torch.full_like(start_logits, float("-inf"))
-    start_p = torch.where(in_context, start_logits, masked).softmax(-1)
-    end_p = torch.where(in_context, end_logits, masked).softmax(-1)
+    start_p = softmax(np.where(in_context, start_logits, np.float32("-inf")))
+    end_p = softmax(np.where(in_context, end_logits, np.float32("-inf")))
     scores = start_p[:, None] * end_p[None, :]
-    length = torch.arange(len(start_p))
+    length = np.arange(len(start_p))
     allowed = (length[None, :] >= length[:, None]) & (length[None, :] - length[:, None] < MAX_ANSWER_TOKENS)
-    scores = torch.where(allowed & in_context[:, None] & in_context[None, :], scores, torch.zeros_like(scores))
-    best = torch.topk(scores.flatten(), k=min(CANDIDATES, int((scores > 0).sum())))
+    scores = np.where(allowed & in_context[:, None] & in_context[None, :], scores, np.float32(0)).ravel()
+    best = np.argsort(-scores, kind="stable")[:min(CANDIDATES, int((scores > 0).sum()))]
     spans = []
-    for score, flat in zip(best.values.tolist(), best.indices.tolist()):
+    for score, flat in zip(scores[best].tolist(), best.tolist()):
         first, last = divmod(flat, len(start_p))
         spans.append({"start": int(offsets[first][0]), "end": int(offsets[last][1]), "probability": score})
     return spans
