@@ -24,7 +24,7 @@ PYTEST := -m pytest -n 2 --dist loadfile --durations=25 -rs
 # logic on top of those, run once by `make test`, as are the tests marked `logic` in these files.
 VERSIONED_TESTS := tests/test_checkpoint.py tests/test_ratsnlp_checkpoint.py tests/test_model_trust.py \
 	tests/test_arguments.py tests/test_classifier.py tests/test_pair_classification.py tests/test_ner_qa.py \
-	tests/test_generation.py tests/test_explain.py tests/test_image_classification.py tests/test_openvino.py tests/test_precision.py \
+	tests/test_generation.py tests/test_explain.py tests/test_image_classification.py tests/test_openvino.py tests/test_precision.py tests/test_cold_start.py \
 	tests/test_web.py tests/test_wsgi.py tests/test_history.py tests/test_history_postgres.py tests/test_push.py notebooks
 
 .PHONY: demo test test-oldest lint setup venvs system-deps benchmark clean

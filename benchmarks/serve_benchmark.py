@@ -43,6 +43,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 import torch
 
@@ -201,6 +202,21 @@ def median(values):
     return ordered[len(ordered) // 2]
 
 
+def print_cold_starts(cold: dict, first_load: dict, starts: Optional[dict] = None) -> None:
+    """The cold-start table: the medians, demo_app's first load and the ratios (and each run)."""
+    print()
+    print("| load path | cold start to first prediction s | peak RSS MB |")
+    print("|---|---|---|")
+    for name in ("tutorial", "demo_app"):
+        print(f"| {name} | {cold[name]['seconds']:.2f} | {cold[name]['peak_mb']:.0f} |")
+    print(f"| demo_app's first load (makes its OpenVINO conversion, when it uses one) | "
+          f"{first_load['seconds']:.2f} | {first_load['peak_mb']:.0f} |")
+    print(f"| ratio demo_app / tutorial | {cold['demo_app']['seconds'] / cold['tutorial']['seconds']:.2f}x | "
+          f"{cold['demo_app']['peak_mb'] / cold['tutorial']['peak_mb']:.2f}x |")
+    for name, runs in (starts or {}).items():
+        print(f"{name} runs: " + ", ".join(f"{run['seconds']:.2f} s / {run['peak_mb']:.0f} MB" for run in runs))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per level")
@@ -211,9 +227,10 @@ def main() -> int:
                         help="reviews of NSMC's length (default) or the fixture's single sentences")
     parser.add_argument("--device", default="auto", help="demo_app's --device (the book's code runs on the CPU)")
     parser.add_argument("--backend", default="auto", help="demo_app's --backend")
+    parser.add_argument("--cold-start-only", action="store_true", help="stop after the cold starts (no wrk)")
     options = parser.parse_args()
     _, max_seq_length, tutorial_flags = TASK_SETUP[options.task]
-    if not shutil.which("wrk"):
+    if not shutil.which("wrk") and not options.cold_start_only:
         print("wrk is not installed: apt-get install wrk (or run `make benchmark`)", file=sys.stderr)
         return 1
 
@@ -242,6 +259,9 @@ def main() -> int:
             starts["demo_app"].append(cold_start(ours_once))
         cold = {name: {key: median([run[key] for run in runs]) for key in ("seconds", "peak_mb")}
                 for name, runs in starts.items()}
+        if options.cold_start_only:
+            print_cold_starts(cold, first_load, starts)
+            return 0
 
         bodies = benchmark_bodies(options.task, options.inputs)
         tokens = tokens_per_input(pretrained, bodies, options.task, max_seq_length)
@@ -299,15 +319,7 @@ def main() -> int:
               f"{o['per_second'] / t['per_second']:.1f}x |")
         print(f"| one input, median ms | {t['one_input_ms']:.1f} | {o['one_input_ms']:.1f} | "
               f"{o['one_input_ms'] / t['one_input_ms']:.2f}x |")
-        print()
-        print("| load path | cold start to first prediction s | peak RSS MB |")
-        print("|---|---|---|")
-        for name in ("tutorial", "demo_app"):
-            print(f"| {name} | {cold[name]['seconds']:.2f} | {cold[name]['peak_mb']:.0f} |")
-        print(f"| demo_app's first load (makes its OpenVINO conversion, when it uses one) | "
-              f"{first_load['seconds']:.2f} | {first_load['peak_mb']:.0f} |")
-        print(f"| ratio demo_app / tutorial | {cold['demo_app']['seconds'] / cold['tutorial']['seconds']:.2f}x | "
-              f"{cold['demo_app']['peak_mb'] / cold['tutorial']['peak_mb']:.2f}x |")
+        print_cold_starts(cold, first_load)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

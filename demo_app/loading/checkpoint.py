@@ -17,13 +17,14 @@ import logging
 import pickle
 import zipfile
 from pathlib import Path, PurePosixPath
-from typing import Dict, List, Optional, Tuple
-
-import torch
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 logger = logging.getLogger(__name__)
 
-StateDict = Dict[str, torch.Tensor]
+if TYPE_CHECKING:  # imported when weights are read: a model served from the conversion cache needs none
+    import torch
+
+StateDict = Dict[str, "torch.Tensor"]
 
 MAX_CLASSES = 10_000  # far more than any demo's labels; a larger "head" is a broken file
 MAX_TENSOR_ELEMENTS = 2 ** 31  # more than any BERT's largest tensor (a 250k x 4096 embedding)
@@ -110,6 +111,8 @@ def _read_safetensors(path: Path) -> StateDict:
 
 
 def _read_torch_file(path: Path) -> Tuple[StateDict, Optional[str]]:
+    import torch
+
     checkpoint = _torch_load_weights_only(path)
     trained_in = None
     if isinstance(checkpoint, dict) and isinstance(checkpoint.get("state_dict"), dict):
@@ -141,6 +144,8 @@ def _trained_in(callbacks: object) -> Optional[str]:
 
 
 def _torch_load_weights_only(path: Path):
+    import torch
+
     _check_not_compressed(path)
     try:
         # mmap needs the zip format of torch >= 1.6; older files are read the plain way below.
@@ -212,6 +217,8 @@ def check_tensors(state_dict: StateDict) -> None:
     """Refuse tensors no training run writes, before anything is allocated for them: a zero
     stride (one stored value posing as billions), more elements than any model has, NaN or
     infinity. The last check reads the weights once (a few hundred MB for kcbert-base)."""
+    import torch
+
     for key, tensor in state_dict.items():
         if tensor.numel() > MAX_TENSOR_ELEMENTS:
             raise CheckpointError(f"the checkpoint's {key} claims {tensor.numel():,} elements "

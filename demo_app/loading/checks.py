@@ -12,8 +12,6 @@ from __future__ import annotations
 import math
 from typing import List
 
-import torch
-
 from ..inference import PredictionError, Predictor
 from ..tasks import TASKS, StateDict, Task, task_with_head
 from .checkpoint import MAX_CLASSES, CheckpointError
@@ -89,6 +87,8 @@ def check_language_model_fit(tokenizer, model, pretrained: str, task: Task) -> L
     sequences = [ids for ids in (tokenizer(text)["input_ids"] for text in texts) if len(ids) > 1]
     if not sequences:
         return []
+    import torch
+
     device = next(model.parameters()).device
     total, predicted = 0.0, 0
     with torch.no_grad():

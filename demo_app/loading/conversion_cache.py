@@ -26,7 +26,7 @@ from typing import Any, Callable, Dict, Iterable, Optional
 
 from .checkpoint import zip_directory
 
-CACHE_FORMAT = 1  # bump when what a conversion holds or how it is made changes
+CACHE_FORMAT = 2  # bump when what a conversion holds or how it is made changes (2: the tokenizer and config facts)
 KEEP_CONVERSIONS = 4  # each is the model's size (220 MB for kcbert-base in bf16)
 MANIFEST = "manifest.json"
 _CHUNK = 1 << 22

@@ -12,10 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Optional
 
-import torch
-
 from ..inference import Predictor
-from ..inference.precision import apply_precision
 from ..tasks import Task, get_task
 from ..tasks.image_classification import labels_for
 from .arguments import DeployArguments
@@ -27,7 +24,7 @@ from .paths import check_hub_name_reachable, existing_path, looks_like_a_path
 WEIGHTS_FILES = ("model.safetensors", "model.safetensors.index.json")
 
 
-def load_image_predictor(args: DeployArguments, task: Optional[Task], device: torch.device,
+def load_image_predictor(args: DeployArguments, task: Optional[Task], device: Any,
                          say: Callable[[str], None], **predictor_options) -> Predictor:
     """The image classifier named by ``args.pretrained_model_name`` (or ``downstream_model_dir``),
     or the bundled demo model when neither is given."""
@@ -62,6 +59,8 @@ def load_image_predictor(args: DeployArguments, task: Optional[Task], device: to
         weights = model_dir / WEIGHTS_FILES[0]
         where = f"the demo model's {weights.name}" if args.uses_demo_model else str(weights)
         say(f"Loading weights from {where}{size_note(weights) if weights.is_file() else ''} ...")
+    from ..inference.bf16_layers import apply_precision
+
     with quiet_transformers():
         model: Any = AutoModelForImageClassification.from_pretrained(source, trust_remote_code=False,
                                                                 use_safetensors=True)

@@ -9,60 +9,48 @@ may run code from a model's files (``trust_remote_code=False``, never a prompt).
 
 from __future__ import annotations
 
-import copy
 import functools
 import time
 from pathlib import Path
-from typing import Any, Callable, List, Optional, Sequence, Tuple
-
-import torch
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, Tuple
 
 from ..inference import Predictor
 from ..inference.explaining import GradientModel
-from ..inference.precision import apply_precision, choose_precision
+from ..inference.precision import choose_precision
 from ..tasks import Task, TaskMismatch, get_task, recognise_task
 from .arguments import DeployArguments
 from .checkpoint import CheckpointError, StateDict, check_tensors, read_checkpoint
 from .checks import check_head, check_language_model_fit, check_vocabulary, number_of_classes, smoke_test
 from .common import load_config, size_note
 from .fast_model import example_encodings, torch_model_in_precision
-from .openvino_conversion import find_conversion
+from .openvino_conversion import cached_conversion, find_conversion
 from .paths import TOKENIZER_FILES, resolve_model_paths
+
+if TYPE_CHECKING:  # imported where a PyTorch model is built: a model served from the cache needs none
+    import torch
 
 # Buffers that transformers builds itself and that older versions also saved in checkpoints.
 # Their values follow from their shape, so they may be present or absent in a checkpoint.
 _DERIVED_BUFFERS = ("position_ids", "token_type_ids")
 
 
-def load_text_predictor(args: DeployArguments, task: Optional[Task], device: torch.device,
+def load_text_predictor(args: DeployArguments, task: Optional[Task], device: Any,
                         say: Callable[[str], None], **predictor_options) -> Predictor:
     """The model ``args`` names (or its task's bundled demo model) on ``device``, checked;
     ``task`` None: recognised from the checkpoint."""
     started = time.perf_counter()
     pretrained, weights_path = resolve_model_paths(args, say, task)
-    config = load_config(pretrained)
-    positions = getattr(config, "max_position_embeddings", None)
-    if positions and args.max_seq_length > positions:
-        raise ValueError(f"max_seq_length {args.max_seq_length} is longer than the model's "
-                         f"{positions} positions (max_position_embeddings); use at most {positions}")
-    precision = choose_precision(device, args.precision, getattr(config, "hidden_size", 768))
-    converted = find_conversion(args, task, device, config, pretrained, weights_path, precision)
     model: Any  # a transformers model, or an OpenVINOModel that acts as one
-    if converted is not None and converted.manifest is not None:
-        task, warnings, model, precision = converted.load(config, say)  # the weights are not read again
-        tokenizer = load_tokenizer(pretrained, config.model_type, task)
+    cached = cached_conversion(args, task, device, pretrained, weights_path)
+    if cached is not None:  # converted at an earlier load: no torch, transformers or weights read
+        task, warnings, model, tokenizer, precision = cached.load(say)
+        config = model.config
+        _check_length(args, config)
     else:
-        state_dict, task, warnings = _read_weights(args, task, weights_path, say)
-        model, tokenizer = _checked_model(task, config, state_dict, pretrained, warnings, say)
-        # the accuracy guard runs:
-        guarded = converted is not None or precision != "fp32"
-        encodings = example_encodings(task, tokenizer, args.max_seq_length) if guarded else []
-        if converted is not None and task.pipeline.convertible:
-            model, precision = converted.make(model, encodings, task, warnings, say)
-        else:
-            model, precision, warning = torch_model_in_precision(
-                model, lambda: build_model(config, state_dict, task), task, precision, device, encodings, say)
-            warnings += [warning] if warning else []
+        config = load_config(pretrained)
+        _check_length(args, config)
+        task, warnings, model, tokenizer, precision = _model_for(args, task, device, config, pretrained,
+                                                                 weights_path, say)
     labels = _labels_for(args.labels, config, task, weights_path) if task.checkpoints.labelled else ()
     predictor = Predictor(model, tokenizer, labels=labels, task=task, device=device,
                           max_seq_length=args.max_seq_length, precision=precision,
@@ -70,7 +58,7 @@ def load_text_predictor(args: DeployArguments, task: Optional[Task], device: tor
     predictor.warnings.extend(warnings)
     if predictor.gradients is None and task.pipeline.explains:  # OpenVINO: explanations read the weights again
         predictor.gradients = GradientModel(build=functools.partial(
-            _gradient_model, copy.deepcopy(config), weights_path, task, precision, device))
+            _gradient_model, pretrained, weights_path, task, precision, device))
     smoke_test(predictor)
     counted = task.checkpoints.labelled and task.checkpoints.outputs_are_classes
     classes = f" with {config.num_labels} classes" if counted else ""
@@ -79,8 +67,38 @@ def load_text_predictor(args: DeployArguments, task: Optional[Task], device: tor
     return predictor
 
 
+def _check_length(args: DeployArguments, config: Any) -> None:
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions and args.max_seq_length > positions:
+        raise ValueError(f"max_seq_length {args.max_seq_length} is longer than the model's "
+                         f"{positions} positions (max_position_embeddings); use at most {positions}")
+
+
+def _model_for(args: DeployArguments, task: Optional[Task], device: Any, config, pretrained: str,
+               weights_path: Path, say: Callable[[str], None]) -> Tuple[Task, List[str], Any, Any, str]:
+    """The task, warnings, model (PyTorch, or converted to OpenVINO), tokenizer and precision,
+    from the weights, checked (or from a conversion a hub-named model made earlier)."""
+    precision = choose_precision(device, args.precision, getattr(config, "hidden_size", 768))
+    converted = find_conversion(args, task, device, config, pretrained, weights_path, precision)
+    if converted is not None and converted.manifest is not None:
+        return converted.load(say)  # the weights are not read again
+    state_dict, task, warnings = _read_weights(args, task, weights_path, say)
+    model: Any  # PyTorch's, then OpenVINO's when converted
+    model, tokenizer = _checked_model(task, config, state_dict, pretrained, warnings, say)
+    # the accuracy guard runs:
+    guarded = converted is not None or precision != "fp32"
+    encodings = example_encodings(task, tokenizer, args.max_seq_length) if guarded else []
+    if converted is not None and task.pipeline.convertible:
+        model, precision = converted.make(model, tokenizer, encodings, task, warnings, say)
+    else:
+        model, precision, warning = torch_model_in_precision(
+            model, lambda: build_model(config, state_dict, task), task, precision, device, encodings, say)
+        warnings += [warning] if warning else []
+    return task, warnings, model, tokenizer, precision
+
+
 def _checked_model(task: Task, config, state_dict: StateDict, pretrained: str, warnings: List[str],
-                   say: Callable[[str], None]) -> Tuple[torch.nn.Module, object]:
+                   say: Callable[[str], None]) -> Tuple["torch.nn.Module", object]:
     """The fp32 model holding the checked weights, and its tokenizer (checked against it)."""
     model = _fp32_model(task, config, state_dict)
     tokenizer = load_tokenizer(pretrained, config.model_type, task)
@@ -120,21 +138,23 @@ def _read_weights(args: DeployArguments, task: Optional[Task], weights_path: Pat
     return checkpoint.state_dict, task, warnings
 
 
-def _gradient_model(config, weights_path: Path, task: Task, precision: str, device: torch.device) -> torch.nn.Module:
+def _gradient_model(pretrained: str, weights_path: Path, task: Task, precision: str, device: Any) -> "torch.nn.Module":
     """The PyTorch model of a checkpoint served through OpenVINO, in the same precision, for
     explanations (``GradientModel``)."""
-    model = _fp32_model(task, config, read_checkpoint(weights_path).state_dict)
+    from ..inference.bf16_layers import apply_precision
+
+    model = _fp32_model(task, load_config(pretrained), read_checkpoint(weights_path).state_dict)
     return apply_precision(model, precision, device, task.checkpoints.heads_kept_in_fp32()).to(device).eval()
 
 
-def _fp32_model(task: Task, config, state_dict: StateDict) -> torch.nn.Module:
+def _fp32_model(task: Task, config, state_dict: StateDict) -> "torch.nn.Module":
     """The task's model holding ``state_dict``, with as many classes as its head has."""
     if task.checkpoints.labelled:
         config.num_labels = number_of_classes(state_dict, task)
     return build_model(config, state_dict, task).eval()
 
 
-def build_model(config, state_dict: StateDict, task: Optional[Task] = None) -> torch.nn.Module:
+def build_model(config, state_dict: StateDict, task: Optional[Task] = None) -> "torch.nn.Module":
     """The task's model class (``AutoModelForSequenceClassification`` by default) for ``config``,
     holding exactly ``state_dict``.
 
@@ -142,6 +162,7 @@ def build_model(config, state_dict: StateDict, task: Optional[Task] = None) -> t
     overwritten) and takes the checkpoint's tensors as they are. Missing or unexpected keys are
     an error listing them; only the derived buffers (``position_ids``) may differ.
     """
+    import torch
     import transformers
 
     task = task or get_task(None)
@@ -176,18 +197,20 @@ def build_model(config, state_dict: StateDict, task: Optional[Task] = None) -> t
     return model
 
 
-def _tied_keys(model: torch.nn.Module) -> set:
+def _tied_keys(model: "torch.nn.Module") -> set:
     """The keys of weights shared with another (an LM head tied to the input embedding)."""
     keys = getattr(model, "_tied_weights_keys", None) or ()
     return set(keys.keys() if isinstance(keys, dict) else keys)
 
 
-def _materialize_derived_buffers(model: torch.nn.Module, task: Task) -> None:
+def _materialize_derived_buffers(model: "torch.nn.Module", task: Task) -> None:
+    import torch
+
     for module in model.modules():
         for name, buffer in list(module.named_buffers(recurse=False)):
             if buffer is None or buffer.device.type != "meta":
                 continue
-            value: Optional[torch.Tensor]
+            value: Optional["torch.Tensor"]
             if name == "position_ids":
                 value = torch.arange(buffer.shape[-1]).expand(buffer.shape).contiguous()
             elif name == "token_type_ids":
