@@ -5,6 +5,7 @@ answers and explains as the first load did. (``benchmarks/serve_benchmark.py`` m
 and memory this saves; here only what can be counted is asserted.)"""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -105,3 +106,39 @@ def test_a_fresh_process_serves_the_cache_without_torch_or_transformers(tmp_path
     expected = json.loads(json.dumps(first, ensure_ascii=False))  # tuples as JSON lists, as the process printed them
     for name in expected:
         assert served["answers"][name] == expected[name], name
+
+
+HUB_NAMED_LOAD = """
+import json, sys
+from demo_app import DeployArguments, load_predictor
+
+predictor = load_predictor(DeployArguments(pretrained_model_name="beomi/kcbert-base", downstream_model_dir=sys.argv[1],
+                                           backend="openvino", cache_dir=sys.argv[2]), batching=False)
+answers = [predictor.task.pipeline.to_dict(result) for result in predictor.predict(["이 영화 정말 재밌어요", "별로"])]
+imported = sorted(module for module in ("torch", "transformers") if module in sys.modules)
+print(json.dumps({"imported": imported, "answers": answers}, ensure_ascii=False))
+"""
+
+
+def test_a_hub_named_model_in_the_local_hugging_face_cache_starts_so_too(tmp_path):
+    """Colab's notebooks name the pretrained model as the book does (``beomi/kcbert-base``). The
+    hub cannot be reached here, so its files are put where huggingface_hub keeps a download
+    (the demo model's config and vocabulary as revision "0123abc"), and the hub is off."""
+    demo = get_task("classification").checkpoints
+    snapshot = tmp_path / "hub" / "models--beomi--kcbert-base" / "snapshots" / "0123abc"
+    snapshot.mkdir(parents=True)
+    for path in demo.demo_pretrained_dir.iterdir():
+        (snapshot / path.name).write_bytes(path.read_bytes())
+    (tmp_path / "hub" / "models--beomi--kcbert-base" / "refs").mkdir()
+    (tmp_path / "hub" / "models--beomi--kcbert-base" / "refs" / "main").write_text("0123abc")
+    environment = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1"}
+    command = [sys.executable, "-c", HUB_NAMED_LOAD, str(demo.demo_checkpoint_dir), str(tmp_path / "cache")]
+    runs = [subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=environment, timeout=600)
+            for _ in range(2)]
+    assert [run.returncode for run in runs] == [0, 0], runs[-1].stderr[-3000:]
+    assert "Converting the model to OpenVINO" in runs[0].stderr
+    assert "Using the OpenVINO conversion made at an earlier load" in runs[1].stderr
+    first, second = (json.loads(run.stdout.splitlines()[-1]) for run in runs)
+    assert first["imported"] == ["torch", "transformers"]  # the first load reads the weights
+    assert second["imported"] == []
+    assert second["answers"] == first["answers"]

@@ -28,7 +28,7 @@ from .arguments import DeployArguments
 from .common import quiet_transformers
 from .conversion_cache import CACHE_FORMAT, ConversionCache, default_cache_dir, file_fingerprint, folder_fingerprint
 from .fast_model import Encoding, batch_of, fell_back_warning, first_disagreement, outputs_for
-from .paths import TOKENIZER_FILES
+from .paths import TOKENIZER_FILES, looks_like_a_path
 from .standalone_tokenizer import StandaloneTokenizer, can_load_standalone, save_standalone
 
 # The pretrained folder's files a conversion and its manifest depend on (config and vocabulary).
@@ -135,13 +135,13 @@ class OpenVINOConversion:
 def cached_conversion(args: DeployArguments, task: Optional[Task], device: Any, pretrained: str,
                       weights_path: Path) -> Optional[OpenVINOConversion]:
     """The conversion an earlier load of the same files made with the same arguments, ready to
-    serve without torch, transformers or the weights; None: load the usual way. Only for a local
-    pretrained folder (a hub name's files are known through transformers)."""
-    if (device_type(device) != "cpu" or args.backend == "torch" or args.cache_dir == ""
-            or not Path(pretrained).is_dir() or not openvino_available()):
+    serve without torch, transformers or the weights; None: load the usual way (so too for a hub
+    name not yet in the local Hugging Face cache)."""
+    if device_type(device) != "cpu" or args.backend == "torch" or args.cache_dir == "" or not openvino_available():
         return None
-    if not (task.pipeline.convertible if task is not None
-            else _model_type(Path(pretrained)) not in NOT_CONVERTIBLE_MODEL_TYPES):
+    folder = pretrained_folder(pretrained)
+    if folder is None or not (task.pipeline.convertible if task is not None
+                              else _model_type(folder) not in NOT_CONVERTIBLE_MODEL_TYPES):
         return None
     cache = _cache(args)
     entry = cache.entry(conversion_key(args, task, pretrained, weights_path))
@@ -164,8 +164,7 @@ def find_conversion(args: DeployArguments, task: Optional[Task], device: Any, co
     if args.cache_dir == "":
         return OpenVINOConversion(None, precision)
     cache = _cache(args)
-    entry = cache.entry(conversion_key(args, task, pretrained, weights_path,
-                                       None if Path(pretrained).is_dir() else config))
+    entry = cache.entry(conversion_key(args, task, pretrained, weights_path, config))
     return OpenVINOConversion(entry, precision, cache.manifest(entry), cache)
 
 
@@ -173,22 +172,43 @@ def conversion_key(args: DeployArguments, task: Optional[Task], pretrained: str,
                    config: Any = None) -> Dict[str, Any]:
     """Everything a conversion and its manifest are made from (see ``conversion_cache``): the
     files, the arguments that choose the precision, this CPU's bf16 instructions and the
-    versions. A local pretrained folder's config is among its files; a hub name's ``config``
-    (transformers') is added whole."""
+    versions. The pretrained files are a local folder's content, or a hub name's revision in the
+    local Hugging Face cache (its snapshot's commit); failing both, the name and ``config``
+    (transformers', given by a load that read it)."""
     if weights_path.is_dir():
         weights = folder_fingerprint(weights_path, [path.name for path in weights_path.iterdir()
                                                     if path.suffix in (".safetensors", ".bin", ".json")])
     else:
         weights = file_fingerprint(weights_path)
-    pretrained_dir = Path(pretrained)
     return {
         "format": CACHE_FORMAT, "weights": weights, "precision": args.precision, "native_bf16": cpu_has_native_bf16(),
-        "config": None if config is None else config.to_json_string(use_diff=False),
-        "pretrained": (folder_fingerprint(pretrained_dir, PRETRAINED_FILES) if pretrained_dir.is_dir()
-                       else pretrained),
+        **_pretrained_identity(pretrained, config),
         "task": args.task or (task.name if task is not None else None),
         "versions": [__version__, *(_version(name) for name in ("openvino", "torch", "transformers", "tokenizers"))],
     }
+
+
+def pretrained_folder(pretrained: str) -> Optional[Path]:
+    """The folder holding the pretrained config and vocabulary: the one named, or a hub name's
+    snapshot in the local Hugging Face cache (named by its commit); None when it is not there."""
+    folder = Path(pretrained).expanduser()
+    if folder.is_dir():
+        return folder
+    if looks_like_a_path(pretrained):
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    config = try_to_load_from_cache(pretrained, "config.json")
+    return Path(config).parent if isinstance(config, str) else None
+
+
+def _pretrained_identity(pretrained: str, config: Any) -> Dict[str, Any]:
+    folder = pretrained_folder(pretrained)
+    if folder is None:
+        return {"pretrained": pretrained, "config": None if config is None else config.to_json_string(use_diff=False)}
+    if Path(pretrained).expanduser().is_dir():
+        return {"pretrained": folder_fingerprint(folder, PRETRAINED_FILES), "config": None}
+    return {"pretrained": f"{pretrained}@{folder.name}", "config": None}  # a hub snapshot's commit
 
 
 def _cache(args: DeployArguments) -> ConversionCache:
