@@ -1,0 +1,308 @@
+"""Every Python example of the README and the docs runs, and shows what it gives (issue 33).
+
+Each block runs in a fresh process (``doc_examples.py``: statement by statement, every output a
+comment shows compared with what the expression gives) in the world the examples assume, built
+offline:
+
+- the hub names they use (``beomi/kcbert-base``, ``skt/kogpt2-base-v2``) are the bundled demo
+  models' files, kept where huggingface_hub keeps a download, with the hub off: it cannot be
+  reached here;
+- Colab's Drive, mounted at ``/gdrive``, is a temporary folder holding the demo checkpoints under
+  ``MyDrive/nlpbook`` (today's spelling, where the examples say ``My Drive``, as nlpbook does):
+  this machine has no Drive, and a test must not write to ``/``, so ``/gdrive/`` is replaced;
+- ngrok is tests/fake_ngrok (its cloud cannot be reached), and port 5000 a free port.
+
+So the outputs shown are the demo models' (the docs say so where they appear).
+"""
+
+import ast
+import json
+import os
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Tuple
+
+import pytest
+import requests
+from doc_examples import code_blocks, matches, shown_outputs
+from fake_hub import FakeHub
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "demo_app" / "demo_model"
+FAKE_NGROK = Path(__file__).resolve().parent / "fake_ngrok" / "ngrok"
+HUB_MODELS = {"skt/kogpt2-base-v2": DEMO / "pretrained-generation",
+              "microsoft/resnet-50": DEMO / "image-classification"}
+KCBERT_STAND_INS = ("pretrained", "pretrained-paircls", "pretrained-ner", "pretrained-qa")
+DRIVE_CHECKPOINTS = ("checkpoint-doccls", "checkpoint-paircls", "checkpoint-ner", "checkpoint-qa",
+                     "checkpoint-generation")
+# docs/index.md is the README (scripts/docs_index.py): its blocks are the README's.
+DOCUMENTS = [ROOT / "README.md", *sorted(path for path in (ROOT / "docs").glob("*.md") if path.name != "index.md")]
+EXAMPLES = [(path, number, block) for path in DOCUMENTS for number, block in enumerate(code_blocks(path, "python"))]
+
+
+def put_in_hub_cache(hub: Path, name: str, folder: Path) -> None:
+    """``folder``'s files as huggingface_hub keeps a download of model ``name`` (revision "0123abc")."""
+    repository = hub / f"models--{name.replace('/', '--')}"
+    shutil.copytree(folder, repository / "snapshots" / "0123abc")
+    (repository / "refs").mkdir()
+    (repository / "refs" / "main").write_text("0123abc")
+
+
+def hub_for(root: Path, stand_in: str) -> Path:
+    """The Hugging Face cache in which ``beomi/kcbert-base`` is the demo folder ``stand_in``."""
+    return root / "hubs" / stand_in
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("docs-world")
+    for stand_in in KCBERT_STAND_INS:
+        put_in_hub_cache(hub_for(root, stand_in), "beomi/kcbert-base", DEMO / stand_in)
+        for name, folder in HUB_MODELS.items():
+            put_in_hub_cache(hub_for(root, stand_in), name, folder)
+    for name in DRIVE_CHECKPOINTS:
+        shutil.copytree(DEMO / name, root / "gdrive" / "MyDrive" / "nlpbook" / name)
+    Image.new("RGB", (64, 64), (200, 40, 40)).save(root / "cat.jpg")  # the image example's file
+    environment = {**os.environ, "HF_HUB_CACHE": str(hub_for(root, "pretrained")), "HF_HUB_OFFLINE": "1",
+                   "PYNGROK_NGROK_PATH": str(FAKE_NGROK), "NGROK_AUTHTOKEN": "docs-example-token",
+                   "DEMO_APP_CACHE": str(root / "cache"),
+                   "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT)])}
+    return root, environment
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_the_docs_have_python_examples_and_show_outputs():
+    """The runner below must have something to run and to check (a parsing slip finds nothing)."""
+    assert len(EXAMPLES) >= 5
+    shown = sum(1 for _, _, block in EXAMPLES for _ in shown_outputs(block, ast.parse(block)))
+    assert shown >= 4
+
+
+@pytest.mark.parametrize("path,number,block", EXAMPLES,
+                         ids=[f"{path.name}-{number}" for path, number, _ in EXAMPLES])
+def test_a_python_example_runs_and_gives_what_it_shows(path, number, block, world):
+    root, environment = world
+    port = free_port()
+    server = None
+    if "/predict\"" in block and "files=" in block:  # the PyTorch recipe's client: an image server to ask
+        from demo_app import DeployArguments, create_app, load_predictor, serve
+
+        server = serve(create_app(load_predictor(DeployArguments(task="image-classification"), verbose=False)),
+                       port=port, quiet=True)
+    source = block.replace("/gdrive/", f"{root}/gdrive/").replace("5000", str(port))
+    example = root / f"{path.stem}-{number}.py"
+    example.write_text(source, encoding="utf-8")
+    try:
+        run = subprocess.run([sys.executable, str(ROOT / "tests" / "doc_examples.py"), str(example)], cwd=root,
+                             env=environment, capture_output=True, text=True, timeout=600)
+    finally:
+        if server is not None:
+            server.stop()
+    assert run.returncode == 0, f"{path.name} block {number}:\n{run.stderr[-4000:]}"
+    checked = json.loads(run.stdout.splitlines()[-1])["checked"]
+    assert checked == sum(1 for _ in shown_outputs(block, ast.parse(block)))
+
+
+# -- the shell examples ---------------------------------------------------------------------------
+
+# Commands the docs show that are not run here, each with why: every other one is.
+NOT_RUN_HERE = {
+    "make demo": "the README's own command; `make test` (this suite) is the other",
+    "make test": "runs this suite",
+    "docker build": "no Docker daemon here; tests/test_export.py checks the Dockerfile with hadolint",
+    "--tunnel ssh": "needs localhost.run, which cannot be reached; tests/test_tunnel.py runs ssh against a local sshd",
+    "pytest --nbval notebooks/": "what `make test` runs (tests/test_notebooks.py and nbval)",
+}
+# The demo checkpoint a command names chooses which demo pretrained folder stands for
+# beomi/kcbert-base (each demo model has its own small vocabulary; kcbert-base serves them all).
+PRETRAINED_FOR = {"checkpoint-paircls": "pretrained-paircls", "checkpoint-ner": "pretrained-ner",
+                  "checkpoint-qa": "pretrained-qa"}
+SERVED_TASK = re.compile(r"python -m demo_app serve --task ([\w-]+)")
+OUTPUT = re.compile(r"^#\s*->\s*")
+JSON_WORDS = {"true": "True", "false": "False", "null": "None"}
+
+
+def shell_commands(block: str) -> List[Tuple[str, str, str]]:
+    """Each command of a shell block (continuation lines joined, its comment cut), with the
+    comment lines just before it and the output it shows (``# -> ...``, continued by indented
+    comment lines)."""
+    commands: List[Tuple[str, str, str]] = []
+    pending, notes, showing = "", "", False
+    for line in block.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            if OUTPUT.match(stripped) and commands:
+                showing = True
+                commands[-1] = (*commands[-1][:2], OUTPUT.sub("", stripped))
+            elif showing and stripped[1:].startswith("    "):
+                commands[-1] = (*commands[-1][:2], commands[-1][2] + " " + stripped[1:].strip())
+            else:
+                showing, notes = False, notes + stripped + "\n"
+            continue
+        showing = False
+        if not stripped:
+            continue
+        pending += without_comment(stripped)
+        if pending.endswith("\\"):
+            pending = pending[:-1].rstrip() + " "
+            continue
+        commands.append((pending.strip(), notes, ""))
+        pending, notes = "", ""
+    return commands
+
+
+def without_comment(line: str) -> str:
+    """``line`` without a trailing ``# comment`` (a ``#`` inside quotes is kept)."""
+    quote = None
+    for index, character in enumerate(line):
+        if quote:
+            quote = None if character == quote else quote
+        elif character in "'\"":
+            quote = character
+        elif character == "#" and (index == 0 or line[index - 1].isspace()):
+            return line[:index].rstrip()
+    return line
+
+
+def shown_json(text: str):
+    """A shown response (JSON with ``...`` for what is left out) as a Python literal."""
+    return ast.literal_eval(re.sub(r"\b(true|false|null)\b", lambda word: JSON_WORDS[word.group()], text))
+
+
+SHELL_DOCUMENTS = [path for path in DOCUMENTS if code_blocks(path, "bash")]
+
+
+class ShellExamples:
+    """Runs a document's shell commands in order, in one folder (an export, then its push; a
+    served history, then its dump), as a reader would in a terminal. Servers are started, asked
+    for ``/healthz`` and stopped; ``curl`` asks a demo server of the task the comments name."""
+
+    def __init__(self, root: Path, environment: Dict[str, str], folder: Path, task: str) -> None:
+        self.root, self.environment, self.folder, self.task = root, environment, folder, task
+        self.servers: Dict[str, Any] = {}
+        self.hub: Any = None
+        self.ran: List[str] = []
+        for name in ("ratings_test.txt",):
+            shutil.copy(ROOT / "data" / "demo_reviews" / name, folder / name)
+        shutil.copy(ROOT / "data" / "demo_nli" / "klue_nli_dev.json", folder / "klue_nli_dev.json")
+        shutil.copytree(DEMO / "image-classification", folder / "my-resnet")
+        (folder / "photos").mkdir()
+        for name, color in (("cat.jpg", (200, 40, 40)), ("dog.png", (40, 40, 200)), ("photos/a.png", (0, 0, 0)),
+                            ("photos/b.jpg", (255, 255, 255))):
+            Image.new("RGB", (64, 64), color).save(folder / name)
+
+    def run(self, command: str, notes: str, shown: str) -> None:
+        served = SERVED_TASK.search(notes)
+        if served:
+            self.task = served.group(1)
+        if any(marker in command for marker in NOT_RUN_HERE):
+            return
+        command = command.replace("/gdrive/", f"{self.root}/gdrive/").replace("NGROK_AUTHTOKEN=...",
+                                                                               "NGROK_AUTHTOKEN=docs-example-token")
+        if re.match(r"^(\w+=\S+ )*python -m demo_app(\.wsgi| serve)", command):
+            self._serve(command)
+        elif command.startswith("curl "):
+            self._ask(command, shown)
+        else:
+            self._complete(command)
+        self.ran.append(command)
+
+    def _environment(self, command: str) -> Dict[str, str]:
+        stand_in = next((pretrained for checkpoint, pretrained in PRETRAINED_FOR.items() if checkpoint in command),
+                        "pretrained")
+        environment = {**self.environment, "HF_HUB_CACHE": str(hub_for(self.root, stand_in))}
+        if " push " in f" {command} ":  # the hub a Space is pushed to: tests/fake_hub.py
+            if self.hub is None:
+                self.hub = FakeHub()
+            environment.update(HF_ENDPOINT=self.hub.url, HF_TOKEN="hf_write")
+            environment.pop("HF_HUB_OFFLINE")
+        return environment
+
+    def _shell(self, command: str) -> str:
+        return re.sub(r"(^|\s)python ", rf"\1{sys.executable} ", command, count=1)
+
+    def _complete(self, command: str) -> None:
+        run = subprocess.run(["bash", "-c", self._shell(command)], cwd=self.folder, env=self._environment(command),
+                             capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, f"{command}\n{run.stderr[-3000:]}"
+
+    def _serve(self, command: str) -> None:
+        port = free_port()
+        command = command.replace("PORT=8000", f"PORT={port}")
+        if "demo_app serve" in command:
+            command += f" --port {port}"
+        words = shlex.split(self._shell(command))
+        settings = dict(word.split("=", 1) for word in words if re.match(r"^\w+=", word))
+        arguments = [word for word in words if not re.match(r"^\w+=", word)]
+        log = self.folder / f"server-{port}.log"
+        with open(log, "wb") as output:
+            process = subprocess.Popen(arguments, cwd=self.folder, env={**self._environment(command), **settings},
+                                       stdout=output, stderr=subprocess.STDOUT)
+        try:
+            assert wait_for_health(f"http://127.0.0.1:{port}/healthz", process), \
+                f"{command}\n{log.read_text(errors='replace')[-3000:]}"
+        finally:
+            process.terminate()
+            process.wait(timeout=120)
+
+    def _ask(self, command: str, shown: str) -> None:
+        if self.task not in self.servers:
+            from demo_app import DeployArguments, create_app, load_predictor, serve
+
+            predictor = load_predictor(DeployArguments(task=self.task), verbose=False)
+            self.servers[self.task] = serve(create_app(predictor), port=0, quiet=True)
+        command = command.replace("http://127.0.0.1:5000", self.servers[self.task].url)
+        run = subprocess.run(["bash", "-c", command + " --silent --show-error --fail-with-body"], cwd=self.folder,
+                             capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, f"{command}\n{run.stdout[-2000:]}{run.stderr[-2000:]}"
+        if shown:
+            answer = json.loads(run.stdout)
+            assert matches(shown_json(shown), answer), f"{command}\nshows {shown}\ngave  {answer}"
+
+    def close(self) -> None:
+        for server in self.servers.values():
+            server.stop()
+        if self.hub is not None:
+            self.hub.close()
+
+
+def wait_for_health(url: str, process: subprocess.Popen) -> bool:
+    """Whether the server answers ``url`` before its process ends (it loads its model first)."""
+    while process.poll() is None:
+        try:
+            if requests.get(url, timeout=5).status_code == 200:
+                return True
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)  # polling a starting server: nothing to wait on but its port
+    return False
+
+
+DEFAULT_TASK = {"generation.md": "generation"}  # what the document's curl commands ask when no comment says
+
+
+@pytest.mark.parametrize("path", SHELL_DOCUMENTS, ids=[path.name for path in SHELL_DOCUMENTS])
+def test_every_shell_example_runs(path, world, tmp_path):
+    root, environment = world
+    shell = ShellExamples(root, environment, tmp_path, DEFAULT_TASK.get(path.name, "classification"))
+    try:
+        for block in code_blocks(path, "bash"):
+            for command, notes, shown in shell_commands(block):
+                shell.run(command, notes, shown)
+    finally:
+        shell.close()
+    shown_anywhere = [command for block in code_blocks(path, "bash") for command in shell_commands(block)]
+    assert len(shell.ran) == sum(1 for command, _, _ in shown_anywhere
+                                 if not any(marker in command for marker in NOT_RUN_HERE))
