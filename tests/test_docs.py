@@ -1,6 +1,8 @@
 """The documentation: a short Korean-first README, a docs site that builds with warnings as errors
 (broken links and anchors included), and a troubleshooting page quoting what the code says."""
 
+import argparse
+import html
 import os
 import re
 import subprocess
@@ -48,3 +50,23 @@ def test_the_troubleshooting_page_quotes_what_the_code_says():
     assert len(quoted) >= 8
     for line in quoted:
         assert line in joined, line
+
+
+def test_the_reference_is_written_from_the_code(tmp_path):
+    """The reference page's Python part is each public name's docstring and its CLI part each
+    command's --help, both written at build time: a docstring or an option changed in the code
+    is on the page without editing it."""
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)], cwd=ROOT,
+                   check=True, capture_output=True, timeout=300, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    page = html.unescape(re.sub(r"<[^>]+>", "", (site / "reference" / "index.html").read_text(encoding="utf-8")))
+    page = " ".join(page.split())
+    from demo_app import load_predictor, serve
+    from demo_app.cli import build_parser
+
+    for documented in (load_predictor, serve):
+        assert " ".join(documented.__doc__.replace("`", "").split()[:8]) in page, documented.__name__
+    commands = next(action for action in build_parser()._actions if isinstance(action, argparse._SubParsersAction))
+    for name, command in commands.choices.items():
+        for option in command._option_string_actions:
+            assert option in page, (name, option)

@@ -28,12 +28,12 @@ LOADERS = {"text": load_text_predictor, "image": load_image_predictor}
 
 def load_predictor(args: Optional[DeployArguments] = None, *, verbose: bool = True,
                    **predictor_options) -> Predictor:
-    """Load the model named by ``args`` into a :class:`Predictor` for its task, checked.
+    """Load the model named by ``args`` into a ``Predictor`` for its task, checked.
 
     With no arguments (or an empty ``DeployArguments()``) the bundled demo model is loaded;
     ``DeployArguments(task="pair-classification")`` loads that task's demo model. The task is
     ``args.task``, else recognised from the checkpoint. ``predictor_options`` go to
-    :class:`Predictor` (``batch_size``, ``batching``, ...). Raises ``FileNotFoundError`` or
+    ``Predictor`` (``batch_size``, ``batching``, ...). Raises ``FileNotFoundError`` or
     ``CheckpointError`` with a message saying what to fix.
     """
     args = args if args is not None else DeployArguments()

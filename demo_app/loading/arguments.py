@@ -97,7 +97,7 @@ class DeployArguments:
 
 @dataclasses.dataclass
 class GenerationDeployArguments(DeployArguments):
-    """ratsnlp's ``GenerationDeployArguments``: :class:`DeployArguments` for nlpbook's
+    """ratsnlp's ``GenerationDeployArguments``: ``DeployArguments`` for nlpbook's
     sentence-generation chapter (``task="generation"``). With no checkpoint, the pretrained
     model itself is served (the book: ``downstream_model_checkpoint_path=None``)."""
 
