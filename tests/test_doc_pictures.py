@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -128,8 +129,56 @@ def test_the_docs_pictures_of_a_file_and_the_history_are_current(browser, tmp_pa
             context.close()
 
 
+class HeldStream:
+    """WSGI middleware for the picture of a text being written: a ``/predict/stream`` answer
+    stops after its first ``pieces`` events until ``release`` is set (the demo model writes its
+    text in milliseconds, too fast to picture in the middle otherwise)."""
+
+    def __init__(self, app, pieces: int) -> None:
+        self.app, self.pieces = app, pieces
+        self.reached, self.release = threading.Event(), threading.Event()
+
+    def __call__(self, environ, start_response):
+        body = self.app(environ, start_response)
+        return self._held(body) if environ.get("PATH_INFO") == "/predict/stream" else body
+
+    def _held(self, body):
+        try:
+            for number, chunk in enumerate(body):
+                if number == self.pieces:
+                    self.reached.set()
+                    self.release.wait(120)
+                yield chunk
+        finally:
+            if hasattr(body, "close"):
+                body.close()
+
+
+@pytest.mark.parametrize("screen", SCREENS)
+def test_the_docs_picture_of_a_text_being_written_is_current(browser, artifacts_dir, screen):
+    """The generation page in the middle of a stream: the text so far, "writing…" and Stop."""
+    app = create_app(load_predictor(DeployArguments(task="generation"), verbose=False))
+    held = HeldStream(app.wsgi_app, pieces=4)
+    app.wsgi_app = held  # type: ignore[method-assign]
+    with serve(app, port=0, quiet=True) as server:
+        context = browser.new_context(locale="ko-KR", **SCREENS[screen])
+        try:
+            page = context.new_page()
+            page.goto(server.url + "/")
+            page.click(".example >> nth=0")
+            assert held.reached.wait(120), "the stream never reached its fourth piece"
+            page.wait_for_function("() => !document.getElementById('stop').hidden && "
+                                   "document.getElementById('result').innerText.trim().length > 0")
+            check_picture(page, artifacts_dir, f"generation-writing-{screen}.png")
+            held.release.set()
+            page.wait_for_function("() => !document.getElementById('submit').disabled")
+        finally:
+            held.release.set()
+            context.close()
+
+
 def test_the_docs_show_every_picture():
     page = (ROOT / "docs" / "pictures.md").read_text(encoding="utf-8")
-    for task in (*TASKS, "file", "history"):
+    for task in (*TASKS, "generation-writing", "file", "history"):
         for screen in SCREENS:
             assert f"pictures/{task}-{screen}.png" in page
