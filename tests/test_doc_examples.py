@@ -60,6 +60,14 @@ def hub_for(root: Path, stand_in: str) -> Path:
     return root / "hubs" / stand_in
 
 
+def hub_for_example(root: Path, example: str) -> Path:
+    """The cache for an example: the one whose kcbert-base the first checkpoint it names was trained from."""
+    named = sorted((example.find(checkpoint), pretrained)
+                   for checkpoint, pretrained in {"checkpoint-doccls": "pretrained", **PRETRAINED_FOR}.items()
+                   if checkpoint in example)
+    return hub_for(root, named[0][1] if named else "pretrained")
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("docs-world")
@@ -106,7 +114,8 @@ def test_a_python_example_runs_and_gives_what_it_shows(path, number, block, worl
     example.write_text(source, encoding="utf-8")
     try:
         run = subprocess.run([sys.executable, str(ROOT / "tests" / "doc_examples.py"), str(example)], cwd=root,
-                             env=environment, capture_output=True, text=True, timeout=600)
+                             env={**environment, "HF_HUB_CACHE": str(hub_for_example(root, block))},
+                             capture_output=True, text=True, timeout=600)
     finally:
         if server is not None:
             server.stop()
@@ -193,6 +202,7 @@ class ShellExamples:
         self.root, self.environment, self.folder, self.task = root, environment, folder, task
         self.servers: Dict[str, Any] = {}
         self.hub: Any = None
+        self.running: Any = None  # the server process the document started last: its port, command, log
         self.ran: List[str] = []
         for name in ("ratings_test.txt",):
             shutil.copy(ROOT / "data" / "demo_reviews" / name, folder / name)
@@ -220,9 +230,7 @@ class ShellExamples:
         self.ran.append(command)
 
     def _environment(self, command: str) -> Dict[str, str]:
-        stand_in = next((pretrained for checkpoint, pretrained in PRETRAINED_FOR.items() if checkpoint in command),
-                        "pretrained")
-        environment = {**self.environment, "HF_HUB_CACHE": str(hub_for(self.root, stand_in))}
+        environment = {**self.environment, "HF_HUB_CACHE": str(hub_for_example(self.root, command))}
         if " push " in f" {command} ":  # the hub a Space is pushed to: tests/fake_hub.py
             if self.hub is None:
                 self.hub = FakeHub()
@@ -239,6 +247,9 @@ class ShellExamples:
         assert run.returncode == 0, f"{command}\n{run.stderr[-3000:]}"
 
     def _serve(self, command: str) -> None:
+        """Start the server ``command`` names and wait for its ``/healthz``; it keeps serving the
+        document's next ``curl`` commands until the next server starts."""
+        self._stop_running()
         port = free_port()
         command = command.replace("PORT=8000", f"PORT={port}")
         if "demo_app serve" in command:
@@ -250,20 +261,35 @@ class ShellExamples:
         with open(log, "wb") as output:
             process = subprocess.Popen(arguments, cwd=self.folder, env={**self._environment(command), **settings},
                                        stdout=output, stderr=subprocess.STDOUT)
-        try:
-            assert wait_for_health(f"http://127.0.0.1:{port}/healthz", process), \
-                f"{command}\n{log.read_text(errors='replace')[-3000:]}"
-        finally:
+        self.running = (process, port, command, log)
+        assert wait_for_health(f"http://127.0.0.1:{port}/healthz", process), \
+            f"{command}\n{log.read_text(errors='replace')[-3000:]}"
+
+    def _stop_running(self) -> None:
+        if self.running is not None:
+            process, _, command, log = self.running
+            self.running = None
             process.terminate()
-            process.wait(timeout=120)
+            code = process.wait(timeout=120)
+            assert code == 0, f"{command} exited {code} on SIGTERM\n{log.read_text(errors='replace')[-3000:]}"
 
     def _ask(self, command: str, shown: str) -> None:
+        """``curl`` to the server the document started, else to a demo server of its task."""
+        if self.running is not None:
+            url = f"http://127.0.0.1:{self.running[1]}"
+        else:
+            url = self._demo_server()
+        self._curl(command.replace("http://127.0.0.1:5000", url), shown)
+
+    def _demo_server(self) -> str:
         if self.task not in self.servers:
             from demo_app import DeployArguments, create_app, load_predictor, serve
 
             predictor = load_predictor(DeployArguments(task=self.task), verbose=False)
             self.servers[self.task] = serve(create_app(predictor), port=0, quiet=True)
-        command = command.replace("http://127.0.0.1:5000", self.servers[self.task].url)
+        return self.servers[self.task].url
+
+    def _curl(self, command: str, shown: str) -> None:
         run = subprocess.run(["bash", "-c", command + " --silent --show-error --fail-with-body"], cwd=self.folder,
                              capture_output=True, text=True, timeout=600)
         assert run.returncode == 0, f"{command}\n{run.stdout[-2000:]}{run.stderr[-2000:]}"
@@ -272,6 +298,7 @@ class ShellExamples:
             assert matches(shown_json(shown), answer), f"{command}\nshows {shown}\ngave  {answer}"
 
     def close(self) -> None:
+        self._stop_running()
         for server in self.servers.values():
             server.stop()
         if self.hub is not None:
@@ -290,7 +317,8 @@ def wait_for_health(url: str, process: subprocess.Popen) -> bool:
     return False
 
 
-DEFAULT_TASK = {"generation.md": "generation"}  # what the document's curl commands ask when no comment says
+DEFAULT_TASK = {"generation.md": "generation", "chapter-pairs.md": "pair-classification", "chapter-ner.md": "ner",
+                "chapter-qa.md": "qa"}  # what the document's curl commands ask when no comment says
 
 
 @pytest.mark.parametrize("path", SHELL_DOCUMENTS, ids=[path.name for path in SHELL_DOCUMENTS])

@@ -9,6 +9,7 @@ import logging
 import math
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -328,3 +329,20 @@ def test_the_fake_agent_reads_every_config_form(tmp_path):
     for argv in (["start", "--config", f"{first},{second}"], ["start", f"--config={first}", f"--config={second}"],
                  ["start", "--config", str(first), "--config", str(second)]):
         assert module.read_token(argv) == TOKEN
+
+
+def test_sigterm_while_the_tunnel_opens_is_a_clean_stop(ngrok_env, tmp_path):
+    """A host or a terminal may stop the server at any moment: SIGTERM just after the server
+    listens, while its tunnel is still opening, ends it as a stop (exit 0, "Stopped."), as it
+    does once it serves (the docs' examples found exit 130 here)."""
+    process = subprocess.Popen([sys.executable, "-m", "demo_app", "serve", "--tunnel", "ngrok", "--port", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if "demo_app is serving at" in line:
+            process.send_signal(signal.SIGTERM)
+            break
+    rest, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, "".join(lines) + rest
+    assert "Stopped." in rest

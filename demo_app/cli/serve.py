@@ -42,13 +42,29 @@ def add_parser(commands, model_flags: argparse.ArgumentParser) -> None:
 
 
 def run(options: argparse.Namespace) -> int:
-    from ..loading import load_predictor
-    from ..serving import serve, stop_on_sigterm
-    from ..settings import web_options
-    from ..web import create_app
+    from ..serving import stop_on_sigterm
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     stop_on_sigterm()
+    try:
+        handle, predictor = _start(options)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM while the model loads or the tunnel opens: a stop too
+        print("Stopped.", flush=True)  # a server already listening is stopped at exit (serving.server)
+        return 0
+    print("Press Ctrl-C to stop.", flush=True)
+    handle.wait()
+    predictor.close()  # after the step the model is running: no work left when Python exits
+    print("Stopped.", flush=True)
+    return 0
+
+
+def _start(options: argparse.Namespace):
+    """The model loaded and served as ``options`` say: the server's handle, and the predictor."""
+    from ..loading import load_predictor
+    from ..serving import serve
+    from ..settings import web_options
+    from ..web import create_app
+
     tunnel = None if options.tunnel == "none" else options.tunnel
     logging.getLogger("pyngrok").setLevel(logging.WARNING)
     host_settings = web_options(rate_limit=options.rate_limit, cors_origins=options.cors_origin,
@@ -63,12 +79,7 @@ def run(options: argparse.Namespace) -> int:
             print(f"warning: the history cannot be reached now ({history.availability.last_error}); the demo "
                   "serves without it and keeps trying in the background", file=sys.stderr, flush=True)
     tunnel_options = {"ssh_host": options.ssh_host} if tunnel == "ssh" and options.ssh_host else {}
-    handle = serve(app, host=options.host, port=options.port, tunnel=tunnel, **tunnel_options)
-    print("Press Ctrl-C to stop.", flush=True)
-    handle.wait()
-    predictor.close()  # after the step the model is running: no work left when Python exits
-    print("Stopped.", flush=True)
-    return 0
+    return serve(app, host=options.host, port=options.port, tunnel=tunnel, **tunnel_options), predictor
 
 
 def _visitor_auth(auth: Optional[str]) -> Optional[str]:
