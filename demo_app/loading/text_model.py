@@ -44,13 +44,13 @@ def load_text_predictor(args: DeployArguments, task: Optional[Task], device: Any
     cached = cached_conversion(args, task, device, pretrained, weights_path)
     if cached is not None:  # converted at an earlier load: no torch, transformers or weights read
         task, warnings, model, tokenizer, precision = cached.load(say)
-        config = model.config
-        _check_length(args, config)
+        _check_length(args, model.config)
     else:
         config = load_config(pretrained)
         _check_length(args, config)
         task, warnings, model, tokenizer, precision = _model_for(args, task, device, config, pretrained,
                                                                  weights_path, say)
+    config = model.config  # with the checkpoint's number of classes (a cached model: the manifest's facts)
     labels = _labels_for(args.labels, config, task, weights_path) if task.checkpoints.labelled else ()
     predictor = Predictor(model, tokenizer, labels=labels, task=task, device=device,
                           max_seq_length=args.max_seq_length, precision=precision,
