@@ -18,6 +18,7 @@ import time
 import types
 import urllib.request
 from pathlib import Path
+from typing import List
 
 import pytest
 import requests
@@ -280,8 +281,22 @@ def test_public_app_gets_a_default_rate_limit(ngrok_env, demo_classifier, capfd)
     assert "limited to 60/minute" in capfd.readouterr().out
 
 
-def test_tunnel_closes_at_interpreter_exit(ngrok_env):
+def own_agent(tmp_path, monkeypatch) -> Path:
+    """A copy of the fake agent for this test alone, so that looking for it cannot find another
+    test's (the other test process runs the docs' ngrok examples)."""
+    agent = tmp_path / "ngrok"
+    shutil.copy(FAKE_NGROK, agent)
+    monkeypatch.setenv("PYNGROK_NGROK_PATH", str(agent))
+    return agent
+
+
+def running(agent: Path) -> List[str]:
+    return subprocess.run(["pgrep", "-f", str(agent)], capture_output=True, text=True).stdout.split()
+
+
+def test_tunnel_closes_at_interpreter_exit(ngrok_env, tmp_path, monkeypatch):
     """A script that opens a tunnel and simply ends leaves no agent and no public URL behind."""
+    agent = own_agent(tmp_path, monkeypatch)
     script = ("import sys; sys.path.insert(0, '.');"
               "from demo_app import create_app, load_predictor, serve;"
               "server = serve(create_app(load_predictor(verbose=False)), port=0, tunnel='ngrok', quiet=True);"
@@ -292,8 +307,7 @@ def test_tunnel_closes_at_interpreter_exit(ngrok_env):
     public_url = result.stdout.strip().splitlines()[-1]
     assert public_url.startswith("http://127.0.0.1:"), result.stderr
     assert refused(public_url)
-    agents = subprocess.run(["pgrep", "-f", str(FAKE_NGROK)], capture_output=True, text=True).stdout.split()
-    assert agents == [], "the ngrok agent outlived the interpreter"
+    assert running(agent) == [], "the ngrok agent outlived the interpreter"
 
 
 def test_a_failed_tunnel_in_colab_falls_back_to_the_notebook_view(ngrok_env, app, monkeypatch, capsys):
@@ -331,10 +345,11 @@ def test_the_fake_agent_reads_every_config_form(tmp_path):
         assert module.read_token(argv) == TOKEN
 
 
-def test_sigterm_while_the_tunnel_opens_is_a_clean_stop(ngrok_env, tmp_path):
+def test_sigterm_while_the_tunnel_opens_is_a_clean_stop(ngrok_env, tmp_path, monkeypatch):
     """A host or a terminal may stop the server at any moment: SIGTERM just after the server
     listens, while its tunnel is still opening, ends it as a stop (exit 0, "Stopped."), as it
-    does once it serves (the docs' examples found exit 130 here)."""
+    does once it serves (the docs' examples found exit 130 here), and leaves no agent behind."""
+    agent = own_agent(tmp_path, monkeypatch)
     process = subprocess.Popen([sys.executable, "-m", "demo_app", "serve", "--tunnel", "ngrok", "--port", "0"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
     lines = []
@@ -346,3 +361,4 @@ def test_sigterm_while_the_tunnel_opens_is_a_clean_stop(ngrok_env, tmp_path):
     rest, _ = process.communicate(timeout=120)
     assert process.returncode == 0, "".join(lines) + rest
     assert "Stopped." in rest
+    assert running(agent) == [], "the ngrok agent outlived the stopped server"

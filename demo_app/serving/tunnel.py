@@ -134,6 +134,10 @@ class NgrokTunnel(Tunnel):
         except Exception as error:  # noqa: BLE001 - pyngrok's many error types mean one thing here
             self._kill_agent()
             raise TunnelError(self._explain(error)) from None
+        except BaseException:  # Ctrl-C or SIGTERM while the agent starts: let it start, then end it
+            concurrent.futures.wait([future], timeout=timeout)
+            self._kill_agent()
+            raise
         self.public_url = self._ngrok_tunnel.public_url
 
     def _make_config(self, token: str, ngrok_path: Optional[str]):
