@@ -21,6 +21,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -85,6 +86,61 @@ def world(tmp_path_factory):
     return root, environment
 
 
+class Zygote:
+    """``tests/doc_examples.py --zygote`` for one environment: each command is forked from it, a
+    process of its own that starts with torch, transformers and demo_app already imported."""
+
+    def __init__(self, environment: Dict[str, str]) -> None:
+        self.process = subprocess.Popen([sys.executable, str(ROOT / "tests" / "doc_examples.py"), "--zygote"],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=environment,
+                                        cwd=ROOT)
+        assert self._answer() == {"ready": True}
+
+    def _answer(self) -> Dict[str, Any]:
+        assert self.process.stdout is not None
+        return json.loads(self.process.stdout.readline())
+
+    def _send(self, request: Dict[str, Any]) -> Dict[str, Any]:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        return self._answer()
+
+    def run(self, arguments: List[str], cwd: Path, settings: Dict[str, str], output: Path) -> int:
+        """``python ARGUMENTS`` to its end: its exit code; its output in ``output``.out/.err."""
+        return self._send({"argv": arguments, "cwd": str(cwd), "env": settings, "stdout": f"{output}.out",
+                           "stderr": f"{output}.err"})["code"]
+
+    def start(self, arguments: List[str], cwd: Path, settings: Dict[str, str], output: Path) -> int:
+        """``python ARGUMENTS`` started (a server): its pid."""
+        return self._send({"argv": arguments, "cwd": str(cwd), "env": settings, "stdout": f"{output}.out",
+                           "stderr": f"{output}.out", "background": True})["pid"]
+
+    def wait(self, pid: int) -> int:
+        return self._send({"reap": pid})["code"]
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def zygotes(world):
+    """A zygote per Hugging Face cache (huggingface_hub reads where it is at import)."""
+    root, environment = world
+    made: Dict[Path, Zygote] = {}
+
+    def for_hub(hub: Path) -> Zygote:
+        if hub not in made:
+            made[hub] = Zygote({**environment, "HF_HUB_CACHE": str(hub)})
+        return made[hub]
+
+    yield for_hub
+    for zygote in made.values():
+        zygote.close()
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -100,7 +156,7 @@ def test_the_docs_have_python_examples_and_show_outputs():
 
 @pytest.mark.parametrize("path,number,block", EXAMPLES,
                          ids=[f"{path.name}-{number}" for path, number, _ in EXAMPLES])
-def test_a_python_example_runs_and_gives_what_it_shows(path, number, block, world):
+def test_a_python_example_runs_and_gives_what_it_shows(path, number, block, world, zygotes):
     root, environment = world
     port = free_port()
     server = None
@@ -112,15 +168,15 @@ def test_a_python_example_runs_and_gives_what_it_shows(path, number, block, worl
     source = block.replace("/gdrive/", f"{root}/gdrive/").replace("5000", str(port))
     example = root / f"{path.stem}-{number}.py"
     example.write_text(source, encoding="utf-8")
+    output = root / f"{path.stem}-{number}"
     try:
-        run = subprocess.run([sys.executable, str(ROOT / "tests" / "doc_examples.py"), str(example)], cwd=root,
-                             env={**environment, "HF_HUB_CACHE": str(hub_for_example(root, block))},
-                             capture_output=True, text=True, timeout=600)
+        code = zygotes(hub_for_example(root, block)).run([str(ROOT / "tests" / "doc_examples.py"), str(example)],
+                                                          root, {}, output)
     finally:
         if server is not None:
             server.stop()
-    assert run.returncode == 0, f"{path.name} block {number}:\n{run.stderr[-4000:]}"
-    checked = json.loads(run.stdout.splitlines()[-1])["checked"]
+    assert code == 0, f"{path.name} block {number}:\n{Path(f'{output}.err').read_text()[-4000:]}"
+    checked = json.loads(Path(f"{output}.out").read_text().splitlines()[-1])["checked"]
     assert checked == sum(1 for _ in shown_outputs(block, ast.parse(block)))
 
 
@@ -198,8 +254,9 @@ class ShellExamples:
     served history, then its dump), as a reader would in a terminal. Servers are started, asked
     for ``/healthz`` and stopped; ``curl`` asks a demo server of the task the comments name."""
 
-    def __init__(self, root: Path, environment: Dict[str, str], folder: Path, task: str) -> None:
+    def __init__(self, root: Path, environment: Dict[str, str], folder: Path, task: str, zygotes) -> None:
         self.root, self.environment, self.folder, self.task = root, environment, folder, task
+        self.zygotes = zygotes
         self.servers: Dict[str, Any] = {}
         self.hub: Any = None
         self.running: Any = None  # the server process the document started last: its port, command, log
@@ -242,9 +299,32 @@ class ShellExamples:
         return re.sub(r"(^|\s)python ", rf"\1{sys.executable} ", command, count=1)
 
     def _complete(self, command: str) -> None:
-        run = subprocess.run(["bash", "-c", self._shell(command)], cwd=self.folder, env=self._environment(command),
-                             capture_output=True, text=True, timeout=600)
-        assert run.returncode == 0, f"{command}\n{run.stderr[-3000:]}"
+        python = self._python(command)
+        if python is None:  # pushing (another hub, online), or not python: as a shell runs it
+            run = subprocess.run(["bash", "-c", self._shell(command)], cwd=self.folder,
+                                 env=self._environment(command), capture_output=True, text=True, timeout=600)
+            assert run.returncode == 0, f"{command}\n{run.stderr[-3000:]}"
+            return
+        arguments, settings, redirect = python
+        output = self.folder / f"command-{len(self.ran)}"
+        code = self.zygotes(hub_for_example(self.root, command)).run(arguments, self.folder, settings, output)
+        assert code == 0, f"{command}\n{Path(f'{output}.err').read_text(errors='replace')[-3000:]}"
+        if redirect:
+            shutil.copy(f"{output}.out", self.folder / redirect)
+
+    def _python(self, command: str):
+        """``[NAME=VALUE ...] python ARGUMENTS [> FILE]`` as (arguments, settings, FILE), for the
+        zygote; None for anything else, and for a push (it talks to another hub, online)."""
+        words = shlex.split(command)
+        settings = {}
+        while words and re.match(r"^\w+=", words[0]):
+            name, value = words.pop(0).split("=", 1)
+            settings[name] = value
+        if not words or words[0] != "python" or "push" in words:
+            return None
+        redirect = words[words.index(">") + 1] if ">" in words else None
+        arguments = words[1:words.index(">")] if redirect else words[1:]
+        return arguments, settings, redirect
 
     def _serve(self, command: str) -> None:
         """Start the server ``command`` names and wait for its ``/healthz``; it keeps serving the
@@ -254,24 +334,24 @@ class ShellExamples:
         command = command.replace("PORT=8000", f"PORT={port}")
         if "demo_app serve" in command:
             command += f" --port {port}"
-        words = shlex.split(self._shell(command))
-        settings = dict(word.split("=", 1) for word in words if re.match(r"^\w+=", word))
-        arguments = [word for word in words if not re.match(r"^\w+=", word)]
-        log = self.folder / f"server-{port}.log"
-        with open(log, "wb") as output:
-            process = subprocess.Popen(arguments, cwd=self.folder, env={**self._environment(command), **settings},
-                                       stdout=output, stderr=subprocess.STDOUT)
-        self.running = (process, port, command, log)
-        assert wait_for_health(f"http://127.0.0.1:{port}/healthz", process), \
-            f"{command}\n{log.read_text(errors='replace')[-3000:]}"
+        python = self._python(command)
+        assert python is not None, command
+        arguments, settings, _ = python
+        log = self.folder / f"server-{port}"
+        zygote = self.zygotes(hub_for_example(self.root, command))
+        pid = zygote.start(arguments, self.folder, settings, log)
+        self.running = (pid, port, command, log, zygote)
+        assert wait_for_health(f"http://127.0.0.1:{port}/healthz", pid), \
+            f"{command}\n{Path(f'{log}.out').read_text(errors='replace')[-3000:]}"
 
     def _stop_running(self) -> None:
         if self.running is not None:
-            process, _, command, log = self.running
+            pid, _, command, log, zygote = self.running
             self.running = None
-            process.terminate()
-            code = process.wait(timeout=120)
-            assert code == 0, f"{command} exited {code} on SIGTERM\n{log.read_text(errors='replace')[-3000:]}"
+            os.kill(pid, signal.SIGTERM)
+            code = zygote.wait(pid)
+            said = Path(f"{log}.out").read_text(errors="replace")[-3000:]
+            assert code == 0, f"{command} exited {code} on SIGTERM\n{said}"
 
     def _ask(self, command: str, shown: str) -> None:
         """``curl`` to the server the document started, else to a demo server of its task."""
@@ -305,9 +385,9 @@ class ShellExamples:
             self.hub.close()
 
 
-def wait_for_health(url: str, process: subprocess.Popen) -> bool:
+def wait_for_health(url: str, pid: int) -> bool:
     """Whether the server answers ``url`` before its process ends (it loads its model first)."""
-    while process.poll() is None:
+    while alive(pid):
         try:
             if requests.get(url, timeout=5).status_code == 200:
                 return True
@@ -317,14 +397,23 @@ def wait_for_health(url: str, process: subprocess.Popen) -> bool:
     return False
 
 
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` (the zygote's child, not this process's) still runs: not gone,
+    not a zombie waiting for its parent to read its exit code."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 DEFAULT_TASK = {"generation.md": "generation", "chapter-pairs.md": "pair-classification", "chapter-ner.md": "ner",
                 "chapter-qa.md": "qa"}  # what the document's curl commands ask when no comment says
 
 
 @pytest.mark.parametrize("path", SHELL_DOCUMENTS, ids=[path.name for path in SHELL_DOCUMENTS])
-def test_every_shell_example_runs(path, world, tmp_path):
+def test_every_shell_example_runs(path, world, zygotes, tmp_path):
     root, environment = world
-    shell = ShellExamples(root, environment, tmp_path, DEFAULT_TASK.get(path.name, "classification"))
+    shell = ShellExamples(root, environment, tmp_path, DEFAULT_TASK.get(path.name, "classification"), zygotes)
     try:
         for block in code_blocks(path, "bash"):
             for command, notes, shown in shell_commands(block):
