@@ -1,11 +1,5 @@
 """The README's and the docs' code blocks, found and run as a reader would run them.
 
-``python tests/doc_examples.py --zygote`` imports torch, transformers and demo_app once, then forks
-a child for each command it is sent (a JSON line: the arguments after ``python``, the folder, the
-environment, the output files): the child is a process of its own that runs the command as
-``python`` would, a couple of seconds sooner. The docs' ~50 commands would otherwise spend most
-of their time importing the same libraries.
-
 ``code_blocks`` finds every fenced block of a language in the Markdown files. ``python
 tests/doc_examples.py FILE`` runs one Python block in a fresh process, statement by statement,
 and checks every output the block shows: a comment holding a Python literal after an expression,
@@ -89,74 +83,7 @@ def run(source: str) -> Dict[str, int]:
     return {"checked": len(checks)}
 
 
-def zygote() -> None:
-    """Serve fork requests on stdin (see the module's docstring), answering each on stdout:
-    ``{"pid": N}`` for a server (``"background": true``), else ``{"code": N}`` when it ends; a
-    later ``{"reap": N}`` answers a server's exit code."""
-    import runpy
-
-    import torch  # noqa: F401 - what every command imports first
-    import transformers
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer  # noqa: F401 - the model registry
-
-    import demo_app.cli  # noqa: F401
-    import demo_app.loading  # noqa: F401
-    import demo_app.serving  # noqa: F401
-    import demo_app.web  # noqa: F401
-
-    transformers.logging.set_verbosity_error()
-    print(json.dumps({"ready": True}), flush=True)
-    for line in sys.stdin:
-        request = json.loads(line)
-        if "reap" in request:
-            print(json.dumps({"code": _exit_code(os.waitpid(request["reap"], 0)[1])}), flush=True)
-            continue
-        pid = os.fork()
-        if pid == 0:
-            _child(request, runpy)
-        if request.get("background"):
-            print(json.dumps({"pid": pid}), flush=True)
-        else:
-            print(json.dumps({"code": _exit_code(os.waitpid(pid, 0)[1])}), flush=True)
-
-
-def _child(request: Dict[str, Any], runpy: Any) -> None:
-    """In the forked child: become the command, then end with its exit code."""
-    code = 0
-    try:
-        os.chdir(request["cwd"])
-        os.environ.update(request["env"])
-        for descriptor, path in ((1, request["stdout"]), (2, request["stderr"])):
-            os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), descriptor)
-        sys.stdin = open(os.devnull)
-        arguments = request["argv"]
-        if arguments[0] == "-m":
-            sys.argv = [arguments[1], *arguments[2:]]
-            runpy.run_module(arguments[1], run_name="__main__", alter_sys=True)
-        else:
-            sys.argv = list(arguments)
-            runpy.run_path(arguments[0], run_name="__main__")
-    except SystemExit as end:
-        code = end.code if isinstance(end.code, int) else (0 if end.code is None else 1)
-    except BaseException:  # noqa: BLE001 - the command's own traceback, as python prints it
-        import traceback
-
-        traceback.print_exc()
-        code = 1
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-
-
-def _exit_code(status: int) -> int:
-    return os.waitstatus_to_exitcode(status)
-
-
 if __name__ == "__main__":
-    if sys.argv[1] == "--zygote":
-        zygote()
-        sys.exit(0)
     result = run(Path(sys.argv[1]).read_text(encoding="utf-8"))
     print(json.dumps(result), flush=True)
     if "pyngrok" in sys.modules:  # an example's tunnel: its agent would outlive this process

@@ -34,6 +34,7 @@ import requests
 from doc_examples import code_blocks, matches, shown_outputs
 from fake_hub import FakeHub
 from PIL import Image
+from zygote import Zygote, zygote_for
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "demo_app" / "demo_model"
@@ -86,59 +87,17 @@ def world(tmp_path_factory):
     return root, environment
 
 
-class Zygote:
-    """``tests/doc_examples.py --zygote`` for one environment: each command is forked from it, a
-    process of its own that starts with torch, transformers and demo_app already imported."""
-
-    def __init__(self, environment: Dict[str, str]) -> None:
-        self.process = subprocess.Popen([sys.executable, str(ROOT / "tests" / "doc_examples.py"), "--zygote"],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=environment,
-                                        cwd=ROOT)
-        assert self._answer() == {"ready": True}
-
-    def _answer(self) -> Dict[str, Any]:
-        assert self.process.stdout is not None
-        return json.loads(self.process.stdout.readline())
-
-    def _send(self, request: Dict[str, Any]) -> Dict[str, Any]:
-        assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps(request) + "\n")
-        self.process.stdin.flush()
-        return self._answer()
-
-    def run(self, arguments: List[str], cwd: Path, settings: Dict[str, str], output: Path) -> int:
-        """``python ARGUMENTS`` to its end: its exit code; its output in ``output``.out/.err."""
-        return self._send({"argv": arguments, "cwd": str(cwd), "env": settings, "stdout": f"{output}.out",
-                           "stderr": f"{output}.err"})["code"]
-
-    def start(self, arguments: List[str], cwd: Path, settings: Dict[str, str], output: Path) -> int:
-        """``python ARGUMENTS`` started (a server): its pid."""
-        return self._send({"argv": arguments, "cwd": str(cwd), "env": settings, "stdout": f"{output}.out",
-                           "stderr": f"{output}.out", "background": True})["pid"]
-
-    def wait(self, pid: int) -> int:
-        return self._send({"reap": pid})["code"]
-
-    def close(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.close()
-        self.process.wait(timeout=60)
-
-
 @pytest.fixture(scope="module")
-def zygotes(world):
-    """A zygote per Hugging Face cache (huggingface_hub reads where it is at import)."""
+def commands(world):
+    """How a command runs: forked from the zygote (tests/zygote.py) for the Hugging Face cache it
+    needs, with that environment."""
     root, environment = world
-    made: Dict[Path, Zygote] = {}
 
-    def for_hub(hub: Path) -> Zygote:
-        if hub not in made:
-            made[hub] = Zygote({**environment, "HF_HUB_CACHE": str(hub)})
-        return made[hub]
+    def with_hub(hub: Path) -> Tuple[Zygote, Dict[str, str]]:
+        settings = {**environment, "HF_HUB_CACHE": str(hub)}
+        return zygote_for(settings), settings
 
-    yield for_hub
-    for zygote in made.values():
-        zygote.close()
+    return with_hub
 
 
 def free_port() -> int:
@@ -156,7 +115,7 @@ def test_the_docs_have_python_examples_and_show_outputs():
 
 @pytest.mark.parametrize("path,number,block", EXAMPLES,
                          ids=[f"{path.name}-{number}" for path, number, _ in EXAMPLES])
-def test_a_python_example_runs_and_gives_what_it_shows(path, number, block, world, zygotes):
+def test_a_python_example_runs_and_gives_what_it_shows(path, number, block, world, commands):
     root, environment = world
     port = free_port()
     server = None
@@ -170,8 +129,9 @@ def test_a_python_example_runs_and_gives_what_it_shows(path, number, block, worl
     example.write_text(source, encoding="utf-8")
     output = root / f"{path.stem}-{number}"
     try:
-        code = zygotes(hub_for_example(root, block)).run([str(ROOT / "tests" / "doc_examples.py"), str(example)],
-                                                          root, {}, output)
+        zygote, settings = commands(hub_for_example(root, block))
+        code = zygote.run([str(ROOT / "tests" / "doc_examples.py"), str(example)], root, settings,
+                          Path(f"{output}.out"), Path(f"{output}.err"))
     finally:
         if server is not None:
             server.stop()
@@ -254,9 +214,9 @@ class ShellExamples:
     served history, then its dump), as a reader would in a terminal. Servers are started, asked
     for ``/healthz`` and stopped; ``curl`` asks a demo server of the task the comments name."""
 
-    def __init__(self, root: Path, environment: Dict[str, str], folder: Path, task: str, zygotes) -> None:
+    def __init__(self, root: Path, environment: Dict[str, str], folder: Path, task: str, commands) -> None:
         self.root, self.environment, self.folder, self.task = root, environment, folder, task
-        self.zygotes = zygotes
+        self.commands = commands
         self.servers: Dict[str, Any] = {}
         self.hub: Any = None
         self.running: Any = None  # the server process the document started last: its port, command, log
@@ -307,7 +267,9 @@ class ShellExamples:
             return
         arguments, settings, redirect = python
         output = self.folder / f"command-{len(self.ran)}"
-        code = self.zygotes(hub_for_example(self.root, command)).run(arguments, self.folder, settings, output)
+        zygote, environment = self.commands(hub_for_example(self.root, command))
+        code = zygote.run(arguments, self.folder, {**environment, **settings}, Path(f"{output}.out"),
+                          Path(f"{output}.err"))
         assert code == 0, f"{command}\n{Path(f'{output}.err').read_text(errors='replace')[-3000:]}"
         if redirect:
             shutil.copy(f"{output}.out", self.folder / redirect)
@@ -338,8 +300,8 @@ class ShellExamples:
         assert python is not None, command
         arguments, settings, _ = python
         log = self.folder / f"server-{port}"
-        zygote = self.zygotes(hub_for_example(self.root, command))
-        pid = zygote.start(arguments, self.folder, settings, log)
+        zygote, environment = self.commands(hub_for_example(self.root, command))
+        pid = zygote.start(arguments, self.folder, {**environment, **settings}, Path(f"{log}.out"), Path(f"{log}.out"))
         self.running = (pid, port, command, log, zygote)
         assert wait_for_health(f"http://127.0.0.1:{port}/healthz", pid), \
             f"{command}\n{Path(f'{log}.out').read_text(errors='replace')[-3000:]}"
@@ -411,9 +373,9 @@ DEFAULT_TASK = {"generation.md": "generation", "chapter-pairs.md": "pair-classif
 
 
 @pytest.mark.parametrize("path", SHELL_DOCUMENTS, ids=[path.name for path in SHELL_DOCUMENTS])
-def test_every_shell_example_runs(path, world, zygotes, tmp_path):
+def test_every_shell_example_runs(path, world, commands, tmp_path):
     root, environment = world
-    shell = ShellExamples(root, environment, tmp_path, DEFAULT_TASK.get(path.name, "classification"), zygotes)
+    shell = ShellExamples(root, environment, tmp_path, DEFAULT_TASK.get(path.name, "classification"), commands)
     try:
         for block in code_blocks(path, "bash"):
             for command, notes, shown in shell_commands(block):
