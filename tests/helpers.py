@@ -67,6 +67,17 @@ def tutorial_probabilities(model, tokenizer, sentence: str, max_seq_length: int 
     return prob[0].tolist()
 
 
+def put_in_hub_cache(hub: Path, name: str, folder: Path) -> None:
+    """``folder``'s files where huggingface_hub keeps a download of model ``name`` (revision
+    "0123abc"): the Hugging Face hub cannot be reached here."""
+    import shutil
+
+    repository = hub / f"models--{name.replace('/', '--')}"
+    shutil.copytree(folder, repository / "snapshots" / "0123abc")
+    (repository / "refs").mkdir()
+    (repository / "refs" / "main").write_text("0123abc")
+
+
 def free_port() -> int:
     """A port on 127.0.0.1 that nothing listens on (closed again before returning)."""
     with socket.socket() as probe:

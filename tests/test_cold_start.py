@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import put_in_hub_cache
 
 from demo_app import DeployArguments, create_app, load_predictor
 from demo_app.loading.standalone_tokenizer import StandaloneTokenizer, save_standalone
@@ -125,12 +126,7 @@ def test_a_hub_named_model_in_the_local_hugging_face_cache_starts_so_too(tmp_pat
     hub cannot be reached here, so its files are put where huggingface_hub keeps a download
     (the demo model's config and vocabulary as revision "0123abc"), and the hub is off."""
     demo = get_task("classification").checkpoints
-    snapshot = tmp_path / "hub" / "models--beomi--kcbert-base" / "snapshots" / "0123abc"
-    snapshot.mkdir(parents=True)
-    for path in demo.demo_pretrained_dir.iterdir():
-        (snapshot / path.name).write_bytes(path.read_bytes())
-    (tmp_path / "hub" / "models--beomi--kcbert-base" / "refs").mkdir()
-    (tmp_path / "hub" / "models--beomi--kcbert-base" / "refs" / "main").write_text("0123abc")
+    put_in_hub_cache(tmp_path / "hub", "beomi/kcbert-base", demo.demo_pretrained_dir)
     environment = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1"}
     command = [sys.executable, "-c", HUB_NAMED_LOAD, str(demo.demo_checkpoint_dir), str(tmp_path / "cache")]
     runs = [subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=environment, timeout=600)

@@ -22,10 +22,8 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
@@ -33,8 +31,9 @@ import pytest
 import requests
 from doc_examples import code_blocks, matches, shown_outputs
 from fake_hub import FakeHub
+from helpers import free_port, put_in_hub_cache, wait_until_serving
 from PIL import Image
-from zygote import Zygote, zygote_for
+from zygote import Zygote, ZygoteChild, zygote_for
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "demo_app" / "demo_model"
@@ -47,14 +46,6 @@ DRIVE_CHECKPOINTS = ("checkpoint-doccls", "checkpoint-paircls", "checkpoint-ner"
 # docs/index.md is the README (scripts/docs_index.py): its blocks are the README's.
 DOCUMENTS = [ROOT / "README.md", *sorted(path for path in (ROOT / "docs").glob("*.md") if path.name != "index.md")]
 EXAMPLES = [(path, number, block) for path in DOCUMENTS for number, block in enumerate(code_blocks(path, "python"))]
-
-
-def put_in_hub_cache(hub: Path, name: str, folder: Path) -> None:
-    """``folder``'s files as huggingface_hub keeps a download of model ``name`` (revision "0123abc")."""
-    repository = hub / f"models--{name.replace('/', '--')}"
-    shutil.copytree(folder, repository / "snapshots" / "0123abc")
-    (repository / "refs").mkdir()
-    (repository / "refs" / "main").write_text("0123abc")
 
 
 def hub_for(root: Path, stand_in: str) -> Path:
@@ -98,19 +89,6 @@ def commands(world):
         return zygote_for(settings), settings
 
     return with_hub
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def test_the_docs_have_python_examples_and_show_outputs():
-    """The runner below must have something to run and to check (a parsing slip finds nothing)."""
-    assert len(EXAMPLES) >= 5
-    shown = sum(1 for _, _, block in EXAMPLES for _ in shown_outputs(block, ast.parse(block)))
-    assert shown >= 4
 
 
 @pytest.mark.parametrize("path,number,block", EXAMPLES,
@@ -303,8 +281,11 @@ class ShellExamples:
         zygote, environment = self.commands(hub_for_example(self.root, command))
         pid = zygote.start(arguments, self.folder, {**environment, **settings}, Path(f"{log}.out"), Path(f"{log}.out"))
         self.running = (pid, port, command, log, zygote)
-        assert wait_for_health(f"http://127.0.0.1:{port}/healthz", pid), \
-            f"{command}\n{Path(f'{log}.out').read_text(errors='replace')[-3000:]}"
+        try:
+            wait_until_serving(f"http://127.0.0.1:{port}", ZygoteChild(pid), seconds=300)
+        except AssertionError as problem:
+            raise AssertionError(f"{command}: {problem}\n{Path(f'{log}.out').read_text(errors='replace')[-3000:]}")
+        assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=30).status_code == 200, command
 
     def _stop_running(self) -> None:
         if self.running is not None:
@@ -345,27 +326,6 @@ class ShellExamples:
             server.stop()
         if self.hub is not None:
             self.hub.close()
-
-
-def wait_for_health(url: str, pid: int) -> bool:
-    """Whether the server answers ``url`` before its process ends (it loads its model first)."""
-    while alive(pid):
-        try:
-            if requests.get(url, timeout=5).status_code == 200:
-                return True
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)  # polling a starting server: nothing to wait on but its port
-    return False
-
-
-def alive(pid: int) -> bool:
-    """Whether process ``pid`` (the zygote's child, not this process's) still runs: not gone,
-    not a zombie waiting for its parent to read its exit code."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 DEFAULT_TASK = {"generation.md": "generation", "chapter-pairs.md": "pair-classification", "chapter-ner.md": "ner",

@@ -134,6 +134,21 @@ class Zygote:
         self.process.wait(timeout=60)
 
 
+class ZygoteChild:
+    """A command a zygote started, seen from the tests (a child of the zygote, not of this
+    process): ``poll()`` is None while it runs, as ``subprocess.Popen.poll`` is."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    def poll(self):
+        try:  # a zombie has ended; its exit code is the zygote's to read (Zygote.wait)
+            running = Path(f"/proc/{self.pid}/stat").read_text().split(") ")[1][0] != "Z"
+        except (OSError, IndexError):
+            running = False
+        return None if running else -1
+
+
 _ZYGOTES: Dict[Tuple[Tuple[str, str], ...], Zygote] = {}
 
 
