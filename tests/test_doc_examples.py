@@ -91,6 +91,13 @@ def commands(world):
     return with_hub
 
 
+def test_the_docs_have_python_examples_and_show_outputs():
+    """The runner below must have something to run and to check (a parsing slip finds nothing)."""
+    assert len(EXAMPLES) >= 5
+    shown = sum(1 for _, _, block in EXAMPLES for _ in shown_outputs(block, ast.parse(block)))
+    assert shown >= 4
+
+
 @pytest.mark.parametrize("path,number,block", EXAMPLES,
                          ids=[f"{path.name}-{number}" for path, number, _ in EXAMPLES])
 def test_a_python_example_runs_and_gives_what_it_shows(path, number, block, world, commands):
