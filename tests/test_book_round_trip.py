@@ -186,6 +186,35 @@ def test_a_vocabulary_of_the_same_size_from_another_model_is_a_warning(tmp_path)
     assert not right.warnings
 
 
+def vocabulary_without(tmp_path, source: Path, characters: str, name: str) -> Path:
+    """A copy of pretrained folder ``source`` whose vocabulary has no token holding any of
+    ``characters`` (each replaced by an unused one, so its size and ids stay): the words that
+    hold one are read as [UNK], as a right vocabulary reads a syllable it never saw."""
+    folder = vocabulary_like(tmp_path, source, 0, name)
+    tokens = (source / "vocab.txt").read_text(encoding="utf-8").split("\n")
+    tokens = [f"[unused{i}]" if any(c in token for c in characters) else token for i, token in enumerate(tokens)]
+    (folder / "vocab.txt").write_text("\n".join(tokens), encoding="utf-8")
+    shutil.copy(source / "tokenizer_config.json", folder / "tokenizer_config.json")
+    return folder
+
+
+def test_one_word_the_right_vocabulary_lacks_is_no_warning_and_a_warning_names_the_words(tmp_path):
+    """The review examples are 14 tokens: one unknown word is 7% of them, the share that once
+    warned about the right tokenizer. A warning takes three unknown words, and names them."""
+    one_word = vocabulary_without(tmp_path, DEMO / "pretrained", "밌", "lacks-one-syllable")
+    predictor = load_predictor(DeployArguments(pretrained_model_name=str(one_word),
+                                                downstream_model_dir=str(DEMO / "checkpoint-doccls")), verbose=False)
+    assert predictor.predict(["이 영화 정말 재밌어요"])  # the word is [UNK], the model still answers
+    assert not [w for w in predictor.warnings if "[UNK]" in w], predictor.warnings
+    three_words = vocabulary_without(tmp_path, DEMO / "pretrained", "밌좋웠", "lacks-three-syllables")
+    predictor = load_predictor(DeployArguments(pretrained_model_name=str(three_words),
+                                                downstream_model_dir=str(DEMO / "checkpoint-doccls")), verbose=False)
+    warning = next(w for w in predictor.warnings if "[UNK]" in w)
+    assert "(3 of 13:" in warning, warning  # two pieces of "재밌어요" are one [UNK] now
+    for word in ("'재밌어요'", "'좋았어요'", "'아까웠습니다'"):
+        assert word in warning, warning
+
+
 def test_special_tokens_must_match_the_config(tmp_path):
     shifted = vocabulary_like(tmp_path, DEMO / "pretrained", 1119, "shifted")
     tokens = (shifted / "vocab.txt").read_text(encoding="utf-8").split("\n")
