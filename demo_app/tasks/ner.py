@@ -182,6 +182,10 @@ class NerData(TaskData):
         served model's (its ``label_map.txt``): what ratsnlp's NER corpus reads back as written."""
         tags = sorted({label.split("-", 1)[1] for label in labels if "-" in label})
         for text, tag in TAGGED.findall(correction):
+            if "<" in text:  # the sentence's own "<" before an entity: the reader's regex starts there
+                raise ValueError(f'"<{text[:40]}:{tag}>" would be read as one entity: the sentence has a "<" of its '
+                                 "own before it, where ratsnlp's NER reader starts an entity, so this sentence "
+                                 "cannot be labelled in the book's corpus format")
             if tag not in tags:
                 raise ValueError(f'"<{text[:40]}:{tag}>": {tag} is not a tag of this model; use one of '
                                  f"{', '.join(tags)}")
