@@ -30,6 +30,7 @@ def index():
                            history_view=state.history is not None and bool(settings.auth),
                            field_max_chars={field: state.task.inputs.max_chars(field, settings.max_text_chars)
                                             for field in state.task.inputs.fields},  # the server's limits
+                           max_text_chars=settings.max_text_chars,  # what /flag takes as a correction
                            page_timeout_ms=int((settings.request_timeout_s + 2) * 1000))
 
 
