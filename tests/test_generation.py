@@ -325,6 +325,7 @@ def test_a_bare_string_to_the_stream_names_the_stream(demo_server):
     answer = requests.post(demo_server.url + "/predict/stream", json="긍정 아 정말", timeout=30)
     assert answer.status_code == 400
     assert answer.json()["error"].startswith('POST /predict/stream takes {"prompt": "..."}')
+    assert "inputs" not in answer.json()["error"]  # several inputs are /predict's: not offered here
 
 
 def test_a_misspelt_field_of_another_task_is_named_too(live_server):

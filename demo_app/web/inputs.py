@@ -41,7 +41,8 @@ class InputReader:
         self.max_batch = max_batch
         example = ", ".join(f'"{field}": "..."' for field in self.fields)
         self.plural = "sentences" if self.fields == ("sentence",) else "inputs"
-        self.object_usage = f'{{{example}}} or {{"{self.plural}": [...]}}'
+        self.one_object_usage = f"{{{example}}}"  # /api and /predict/stream: one input
+        self.object_usage = f'{self.one_object_usage} or {{"{self.plural}": [...]}}'  # /predict: one or several
 
     def from_api_body(self):
         """ratsnlp's ``POST /api`` body: a JSON string (one-sentence tasks) or an object."""
@@ -49,12 +50,13 @@ class InputReader:
             body = json_body(str, 'POST /api takes a JSON string, e.g. "이 영화 정말 재밌어요" '
                                   "(for objects use POST /predict)")
             return self.item([self.text(body, f"the {self.fields[0]}", self.fields[0])], {})
-        body = json_body(dict, f"POST /api takes {self.object_usage.split(' or ')[0]}")
+        body = json_body(dict, f"POST /api takes {self.one_object_usage}")
         return self.from_object(body)
 
     def from_predict_body(self) -> "tuple[List, bool]":
         """``POST /predict``: ``(items, many)``; ``many`` when the body was a list of inputs."""
-        body = json_body(dict, f"POST {request.path} takes {self.object_usage}")  # /predict, /predict/stream
+        usage = self.object_usage if request.path == "/predict" else self.one_object_usage  # /predict/stream
+        body = json_body(dict, f"POST {request.path} takes {usage}")
         plural = next((key for key in ("inputs", self.plural) if key in body), None)
         if plural and not any(field in body for field in self.fields):
             return self.many(body[plural], plural), True
