@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -352,6 +353,8 @@ def test_a_flag_token_never_flags_a_row_that_took_a_removed_rows_id(tmp_path):
     ("ner", {"sentence": "박보검은 서울에 산다"}, "<박보검:PER>은 <서울:LOC>에 산다",
      {"<박보검:XYZ>은 서울에 산다": "XYZ is not a tag of this model",
       "<이순신:PER>은 무신이다": "must be the sentence itself"}),
+    ("ner", {"sentence": "3<5 이고 서울에 산다"}, "3<5 이고 서울에 산다",  # no entity: nothing to misread
+     {"3<5 이고 <서울:LOC>에 산다": "has a \"<\" of its own before it"}),
     ("qa", {"question": "본사는 어디에 있나?", "context": "누리식품의 본사는 목포에 있다."}, "목포",
      {"부산": "copied from the context exactly"}),
 ])
@@ -362,6 +365,8 @@ def test_a_correction_must_fit_the_result_it_corrects(tmp_path, task, body, righ
     predictor = load_predictor(DeployArguments(task=task), verbose=False)
     app = create_app(predictor, history=str(tmp_path / f"{task}.sqlite"))
     client = app.test_client()
+    page = client.get("/").get_data(as_text=True)  # the correction box takes what /flag takes
+    assert re.search(r'id="flag-correction" type="text" maxlength="2000"', page), "maxlength of #flag-correction"
     handle = client.post("/predict", json=body).get_json()["history"]
     for correction, words in wrong.items():
         refused = client.post("/flag", json={**handle, "correction": correction})

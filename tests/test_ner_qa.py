@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import requests
 import torch
-from helpers import PRETRAINED_DIR
+from helpers import PRETRAINED_DIR, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lightning_format import checkpoint_filename, lightning_checkpoint, save_lightning_checkpoint
@@ -340,3 +340,8 @@ def test_a_corpus_line_whose_labelled_text_is_another_sentence_is_a_bad_row(tmp_
     assert (report.predicted, report.skipped) == (1, 2)
     assert report.problems[0].startswith("line 2: the labelled text must be the sentence itself")
     assert report.problems[1].startswith('line 3: "<세종:XYZ>": XYZ is not a tag of this model')
+    stopped = run_cli("predict", "--task", "ner", "--input", str(corpus), "--output", str(tmp_path / "stop.csv"),
+                      "--on-bad-row", "fail")  # the reader is left mid-file: no error from closing it late
+    assert stopped.returncode == 1
+    assert "line 2: the labelled text must be" in stopped.stderr
+    assert "Exception ignored" not in stopped.stderr, stopped.stderr

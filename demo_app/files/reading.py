@@ -150,8 +150,9 @@ class RowReader:
                 yield self._row(index, values)
         except (ValueError, UnicodeDecodeError) as error:
             raise DataFileError(f"{self.name}: {error}") from None
-        finally:
-            text.detach()
+        finally:  # the file stays open for the job; it is closed already when the reader stopped early
+            if not text.closed:
+                text.detach()
         if not self.columns:
             raise DataFileError(f"{self.name} holds no {self.task.data.training_format} examples")
 
