@@ -33,6 +33,7 @@ class Stream:
         self.stopped = "length"
         self.done = limit == 0
         self.shown = ""
+        self.prompt_text = tokenizer.decode(prompt_ids, skip_special_tokens=True)
         self.processors = _processors(self.settings, eos)
         seed = self.settings["seed"]
         self.generator = torch.Generator(device=device).manual_seed(
@@ -53,8 +54,14 @@ class Stream:
         raise NotImplementedError
 
     def new_text(self) -> str:
-        """The text of the new tokens not yet shown, held back while a character is unfinished."""
-        text = self.tokenizer.decode(self.certain_ids(), skip_special_tokens=True)
+        """The text of the new tokens not yet shown, held back while a character is unfinished.
+        They are decoded after the prompt, as ``result`` is: decoded alone, the first one loses
+        its space where the tokenizer drops a text's leading space (KoGPT2's ``▁``)."""
+        whole = self.tokenizer.decode(self.prompt_ids + self.certain_ids(), skip_special_tokens=True)
+        if whole.startswith(self.prompt_text):
+            text = whole[len(self.prompt_text):]
+        else:  # the prompt's last character joined with the first new one: decode them alone
+            text = self.tokenizer.decode(self.certain_ids(), skip_special_tokens=True)
         if text.endswith("\ufffd") or not text.startswith(self.shown):
             return ""
         piece, self.shown = text[len(self.shown):], text
