@@ -53,9 +53,10 @@ class InputReader:
         body = json_body(dict, f"POST /api takes {self.one_object_usage}")
         return self.from_object(body)
 
-    def from_predict_body(self) -> "tuple[List, bool]":
-        """``POST /predict``: ``(items, many)``; ``many`` when the body was a list of inputs."""
-        usage = self.object_usage if request.path == "/predict" else self.one_object_usage  # /predict/stream
+    def from_predict_body(self, several: bool = True) -> "tuple[List, bool]":
+        """``POST /predict``: ``(items, many)``; ``many`` when the body was a list of inputs.
+        ``several``: whether the route takes a list (``/predict/stream`` does not)."""
+        usage = self.object_usage if several else self.one_object_usage
         body = json_body(dict, f"POST {request.path} takes {usage}")
         plural = next((key for key in ("inputs", self.plural) if key in body), None)
         if plural and not any(field in body for field in self.fields):
@@ -144,12 +145,12 @@ class FileInputReader:
         self.max_files = max_files
 
     def from_api_body(self):
-        items, many = self.from_predict_body()
+        items, many = self.from_predict_body(several=False)
         if many:
             raise ApiError(400, f"POST /api takes one {self.field}; send {len(items)} to POST /predict")
         return items[0]
 
-    def from_predict_body(self) -> "tuple[List, bool]":
+    def from_predict_body(self, several: bool = True) -> "tuple[List, bool]":
         if request.mimetype == "multipart/form-data":
             uploads = [upload for upload in request.files.getlist("file") if upload.filename or upload.content_length]
             if not uploads:
@@ -160,14 +161,13 @@ class FileInputReader:
             items = [read(upload.read(self.task.inputs.max_file_bytes + 1), upload.filename or f"file {i}")
                      for i, upload in enumerate(uploads)]
             return items, len(items) > 1
-        one = f'{{"{self.field}": "<base64>"}}'
-        body = json_body(dict, f'POST /predict takes a multipart file field "file", or JSON '
-                               f'{one} or {{"inputs": ["<base64>", ...]}}')
+        usage = f'{{"{self.field}": "<base64>"}}' + (' or {"inputs": ["<base64>", ...]}' if several else "")
+        body = json_body(dict, f'POST {request.path} takes a multipart file field "file", or JSON {usage}')
         if self.field in body:
             return [self.task.inputs.read_upload(self.base64(body[self.field], self.field), self.field)], False
         inputs = body.get("inputs")
         if not isinstance(inputs, list) or not inputs:
-            raise ApiError(400, f'send {one} or {{"inputs": ["<base64>", ...]}}')
+            raise ApiError(400, f"send {usage}")
         self.check_count(len(inputs))
         return [self.task.inputs.read_upload(self.base64(value, f"inputs[{i}]"), f"inputs[{i}]")
                 for i, value in enumerate(inputs)], True

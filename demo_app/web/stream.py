@@ -34,7 +34,7 @@ stream_routes = Blueprint("stream", __name__)
 def predict_stream():
     state = demo_state()
     assert state.predictor is not None  # the stream is registered only for a predictor
-    items, many = state.inputs.from_predict_body()
+    items, many = state.inputs.from_predict_body(several=False)
     if many:
         raise ApiError(400, f"{STREAM_PATH} takes one input; send several to POST /predict")
     check_cost(state.predictor, items, state.settings)
