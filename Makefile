@@ -44,7 +44,7 @@ lint: $(STAMP)
 
 setup: $(STAMP) system-deps
 
-# Both virtualenvs; `make -j2 venvs` (CI) installs them side by side: each pip spends most of its
+# Both virtualenvs; `make -j3 venvs system-deps` (CI) installs them and the Debian packages side by side: each pip spends most of its
 # time waiting on files, not on a core.
 # --no-compile: Python compiles a module when it is first imported, so the thousands of files
 # (torch's, transformers') no test imports are never compiled: a venv installs in 73 s, not 93 s.
