@@ -44,8 +44,8 @@ lint: $(STAMP)
 
 setup: $(STAMP) system-deps
 
-# Both virtualenvs; `make -j3 venvs system-deps` (CI) installs them and the Debian packages side by side: each pip spends most of its
-# time waiting on files, not on a core.
+# Both virtualenvs; `make -j3 venvs system-deps` (CI) installs them and the Debian packages side
+# by side: each pip and apt spends most of its time waiting on files, not on a core.
 # --no-compile: Python compiles a module when it is first imported, so the thousands of files
 # (torch's, transformers') no test imports are never compiled: a venv installs in 73 s, not 93 s.
 venvs: $(STAMP) $(OLDEST_STAMP)
