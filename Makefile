@@ -45,15 +45,15 @@ lint: $(STAMP)
 setup: $(STAMP) system-deps
 
 # Both virtualenvs; `make -j3 venvs system-deps` (CI) installs them and the Debian packages side
-# by side: each pip and apt spends most of its time waiting on files, not on a core.
-# --no-compile: Python compiles a module when it is first imported, so the thousands of files
-# (torch's, transformers') no test imports are never compiled: a venv installs in 73 s, not 93 s.
+# by side: each pip and apt spends most of its time waiting on files, not on a core. Packages are
+# compiled at install (no --no-compile): where PYTHONDONTWRITEBYTECODE is set, as here, a module
+# left uncompiled is compiled again by every process that imports it.
 venvs: $(STAMP) $(OLDEST_STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet --no-compile -r requirements-dev.txt -c constraints.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	# ratsnlp 1.0.53's wheel, not installed: the tests read exports with its own corpus classes
@@ -63,7 +63,7 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 $(OLDEST_STAMP): requirements.txt requirements-dev.txt constraints-oldest.txt pyproject.toml
 	test -x $(OLDEST_PY) || $(PYTHON) -m venv $(OLDEST_VENV)
 	$(OLDEST_PY) -m pip install --quiet --upgrade pip
-	$(OLDEST_PY) -m pip install --quiet --no-compile -r requirements-dev.txt -c constraints-oldest.txt
+	$(OLDEST_PY) -m pip install --quiet -r requirements-dev.txt -c constraints-oldest.txt
 	$(OLDEST_PY) -m pip install --quiet --no-deps -e .
 	$(OLDEST_PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(OLDEST_STAMP)

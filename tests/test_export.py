@@ -78,8 +78,7 @@ def app_python(tmp_path_factory):
     subprocess.run([sys.executable, "-m", "venv", str(env)], check=True)
     # PyTorch's CPU index, which requirements.txt names, cannot be reached from here: one try
     # each, then pip takes the same pinned versions from this machine's package index.
-    # --no-compile: what the app imports is compiled when first imported; the rest never is (27 s, not 53 s)
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-compile", "--retries", "0", "--timeout", "3",
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--retries", "0", "--timeout", "3",
                     "-r", str(env / "requirements.txt")], check=True, timeout=840)
     complete.touch()
     return python
