@@ -14,6 +14,14 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # OpenVINO exports made by the tests go to a folder of their own, never the user's cache.
 os.environ["DEMO_APP_CACHE"] = tempfile.mkdtemp(prefix="demo_app-test-cache-")
 atexit.register(shutil.rmtree, os.environ["DEMO_APP_CACHE"], True)
+# Processes the tests start (servers, notebook kernels, their children) make their temporary
+# folders in one folder of this run's, removed when it ends: the notebooks' export cell, run
+# outside Colab, and a killed server would otherwise leave folders in /tmp at every run. The test
+# processes of one run (pytest-xdist's) share the folder their controller made.
+if "DEMO_APP_TEST_TMPDIR" not in os.environ:
+    os.environ["DEMO_APP_TEST_TMPDIR"] = os.environ["TMPDIR"] = tempfile.mkdtemp(prefix="demo_app-tmp-")
+    os.chmod(os.environ["TMPDIR"], 0o755)  # PostgreSQL runs as its own user and must reach its folder
+    atexit.register(shutil.rmtree, os.environ["DEMO_APP_TEST_TMPDIR"], True)
 
 ARTIFACTS = ROOT / "test-artifacts"
 

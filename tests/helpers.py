@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Set
 
 import torch
 from lightning_format import checkpoint_filename, lightning_checkpoint, save_lightning_checkpoint
@@ -29,6 +31,12 @@ SENTENCES = [
     "스토리가 엉성했고 결말도 실망이었습니다 다시는 안 볼 거예요",
     "ㅋㅋㅋ",
 ]
+
+
+def temporary_folders(prefix: str) -> Set[str]:
+    """The temporary folders named `prefix…` where the processes a test starts make theirs (the
+    run's own TMPDIR, see conftest)."""
+    return set(glob.glob(os.path.join(os.environ.get("TMPDIR") or tempfile.gettempdir(), prefix + "*")))
 
 
 def tiny_model(num_labels: int = 2, seed: int = 0) -> BertForSequenceClassification:

@@ -410,11 +410,9 @@ def test_the_preview_keeps_long_cells_short(file_server):
 
 
 def test_uploads_and_results_are_deleted_when_the_server_stops(tmp_path):
-    import glob
+    from helpers import free_port, temporary_folders, wait_until_serving
 
-    from helpers import free_port, wait_until_serving
-
-    before = set(glob.glob("/tmp/demo_app-jobs-*"))
+    before = temporary_folders("demo_app-jobs-")
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "demo_app", "serve", "--port", str(port)], cwd=ROOT,
                                env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.DEVNULL,
@@ -423,10 +421,10 @@ def test_uploads_and_results_are_deleted_when_the_server_stops(tmp_path):
         url = f"http://127.0.0.1:{port}"
         wait_until_serving(url, process)
         assert upload(url, "a.csv", "sentence\n좋아요\n".encode()).json()["status"] == "done"
-        made = set(glob.glob("/tmp/demo_app-jobs-*")) - before
+        made = temporary_folders("demo_app-jobs-") - before
         assert len(made) == 1
         assert os.listdir(made.pop())
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
-    assert set(glob.glob("/tmp/demo_app-jobs-*")) - before == set()
+    assert temporary_folders("demo_app-jobs-") - before == set()

@@ -11,6 +11,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -239,7 +240,7 @@ def test_a_killed_server_keeps_every_answered_request(tmp_path):
 
 def test_history_off_writes_nothing_anywhere(demo_classifier, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    before = set(Path("/tmp").iterdir())
+    before = set(Path(tempfile.gettempdir()).iterdir())
     handle = serve(create_app(demo_classifier), port=0, quiet=True)
     try:
         page = requests.get(handle.url + "/", timeout=10).text
@@ -252,7 +253,7 @@ def test_history_off_writes_nothing_anywhere(demo_classifier, tmp_path, monkeypa
     finally:
         handle.stop()
     assert list(tmp_path.iterdir()) == []
-    new = [p for p in set(Path("/tmp").iterdir()) - before if p.suffix in (".sqlite", ".db")]
+    new = [p for p in set(Path(tempfile.gettempdir()).iterdir()) - before if p.suffix in (".sqlite", ".db")]
     assert new == []
 
 
