@@ -15,6 +15,7 @@ import torch
 from lightning_format import checkpoint_filename, lightning_checkpoint, save_lightning_checkpoint
 from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
+from demo_app.files import job_board
 from demo_app.loading.arguments import DEMO_PRETRAINED_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,10 +34,12 @@ SENTENCES = [
 ]
 
 
-def temporary_folders(prefix: str) -> Set[str]:
-    """The temporary folders named `prefix…` where the processes a test starts make theirs (the
-    run's own TMPDIR, see conftest)."""
-    return set(glob.glob(os.path.join(os.environ.get("TMPDIR") or tempfile.gettempdir(), prefix + "*")))
+def job_folders(pid: int) -> Set[str]:
+    """The file jobs' folders of the server process ``pid`` (their names hold it; other tests'
+    servers make theirs beside them), in the temporary folder conftest gives the processes a
+    test starts (TMPDIR)."""
+    root = os.environ.get("TMPDIR") or tempfile.gettempdir()
+    return set(glob.glob(os.path.join(root, f"{job_board.FOLDER_PREFIX}{pid}-*")))
 
 
 def tiny_model(num_labels: int = 2, seed: int = 0) -> BertForSequenceClassification:

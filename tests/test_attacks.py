@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from helpers import free_port, medium_bert, temporary_folders, wait_until_serving
+from helpers import free_port, job_folders, medium_bert, wait_until_serving
 
 ROOT = Path(__file__).resolve().parent.parent
 # The innocent's longest wait, in units of one attack request alone: fair turns make it the
@@ -379,14 +379,13 @@ def test_large_images_give_their_memory_back():
 
 
 def test_a_killed_servers_files_are_cleaned_at_the_next_start(tmp_path):
-    before = temporary_folders("demo_app-jobs-")
     server = Server({})
     rows = "sentence\n" + "정말 재밌어요\n" * 50_000
     assert upload(server, "big.csv", rows.encode()).status_code == 202
     server.process.send_signal(signal.SIGKILL)
     server.process.wait(30)
     server.process.stderr.close()
-    left = temporary_folders("demo_app-jobs-") - before
+    left = job_folders(server.process.pid)
     assert left  # the killed server could not clean up
     second = Server({})
     try:

@@ -410,9 +410,8 @@ def test_the_preview_keeps_long_cells_short(file_server):
 
 
 def test_uploads_and_results_are_deleted_when_the_server_stops(tmp_path):
-    from helpers import free_port, temporary_folders, wait_until_serving
+    from helpers import free_port, job_folders, wait_until_serving
 
-    before = temporary_folders("demo_app-jobs-")
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "demo_app", "serve", "--port", str(port)], cwd=ROOT,
                                env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.DEVNULL,
@@ -421,10 +420,10 @@ def test_uploads_and_results_are_deleted_when_the_server_stops(tmp_path):
         url = f"http://127.0.0.1:{port}"
         wait_until_serving(url, process)
         assert upload(url, "a.csv", "sentence\n좋아요\n".encode()).json()["status"] == "done"
-        made = temporary_folders("demo_app-jobs-") - before
+        made = job_folders(process.pid)
         assert len(made) == 1
         assert os.listdir(made.pop())
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
-    assert temporary_folders("demo_app-jobs-") - before == set()
+    assert job_folders(process.pid) == set()
